@@ -1,0 +1,145 @@
+"""The parameter-holding base class every layer and model derives from.
+
+A :class:`Module` owns named parameters (plain NumPy arrays, updated in place by optimizers) and a gradient array of
+the same name and shape for each.  Modules assigned as attributes become children; their parameters appear under a
+dotted prefix (``"encoder.weight_ih_l0"``), exactly like PyTorch's ``state_dict`` keys.
+
+Forward is ``__call__``; backward is an explicit ``backward(...)`` method that *overwrites* ``grads`` (or adds to
+them with ``accumulate=True``).  There is no autograd: each layer writes its own backward by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.float32, np.float64)
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """float32 (default) or float64; anything else is refused with a one-line reason."""
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}; pass dtype=np.float32 or dtype=np.float64")
+    return dt
+
+
+def resolve_rng(seed) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from an int seed, an existing generator, or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
+
+
+class Module:
+    """Base class: named parameters + same-named gradients, children, train/eval mode, state dicts."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_grads", {})
+        object.__setattr__(self, "_children", {})
+        object.__setattr__(self, "training", True)
+
+    # -- registration ------------------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, Module):
+            self._children[name] = value
+        elif name in self._children:
+            del self._children[name]
+        object.__setattr__(self, name, value)
+
+    def register_parameter(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Add a parameter (and a zero gradient of the same shape) under ``name``."""
+        value = np.ascontiguousarray(value)
+        self._params[name] = value
+        self._grads[name] = np.zeros_like(value)
+        return value
+
+    # -- views over the tree -----------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._children.items():
+            yield from child.named_modules(f"{prefix}{name}.")
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """All parameters of this module and its children, by dotted name (the arrays themselves, not copies)."""
+        out = {}
+        for prefix, mod in self.named_modules():
+            for name, value in mod._params.items():
+                out[prefix + name] = value
+        return out
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Gradients by the same names as :meth:`parameters` (the arrays themselves: backward writes into them)."""
+        out = {}
+        for prefix, mod in self.named_modules():
+            for name, value in mod._grads.items():
+                out[prefix + name] = value
+        return out
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters().values()))
+
+    # -- mode --------------------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for _, mod in self.named_modules():
+            object.__setattr__(mod, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # -- state dicts -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter as ``{name: ndarray}`` (PyTorch names and shapes)."""
+        return {name: value.copy() for name, value in self.parameters().items()}
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays into the parameters in place.
+
+        Names and shapes must match exactly (``strict=False`` ignores missing and unexpected names, never shapes).
+        Values are cast to the module's dtype.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict expects a dict {{name: ndarray}}, got {type(state).__name__}")
+        params = self.parameters()
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"state dict does not match this {type(self).__name__}: missing {missing or 'none'}, "
+                f"unexpected {unexpected or 'none'}; build the module with the same configuration or pass strict=False"
+            )
+        for name, target in params.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"shape mismatch for {name!r}: this module has {target.shape}, the state dict gives {value.shape}"
+                )
+            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+                raise TypeError(f"{name!r} must hold numbers, got dtype {value.dtype}")
+            np.copyto(target, value, casting="unsafe")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def write_grad(target: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
+    """Overwrite (default) or add ``value`` into a gradient array in place, keeping references valid."""
+    if accumulate:
+        target += value
+    else:
+        np.copyto(target, value, casting="unsafe")

@@ -1,0 +1,413 @@
+"""Multi-layer, optionally bidirectional recurrent layers: :class:`LSTM`, :class:`GRU`, :class:`RNN`.
+
+The layer owns the stacking; a kernel (see :mod:`lstm.kernels`) owns one layer, one direction, forward in time.
+
+    layer k, direction d:  y_k^d = kernel(x_k^d, state_0[k·D + d]);   x_{k+1} = dropout([y_k^0, y_k^1])
+
+The reverse direction runs the same kernel on each sequence reversed *within its own length*, so with ``lengths``
+it starts at the sequence's last real step, exactly as PyTorch's packed sequences do.
+
+Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or hidden_size)::
+
+    y, (h_n, c_n) = lstm(x, state=None, lengths=None)      # x (T, B, I) or (B, T, I) with batch_first
+    dx, (dh0, dc0) = lstm.backward(dy, dstate=None)         # overwrites lstm.grads (accumulate=True adds)
+    y, h_n = gru(x, ...);  dx, dh0 = gru.backward(dy, dh_n)
+    y, state, trace = layer(x, return_trace=True)          # trace[k] (num_layers, D, T, B, ·), time-major
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..kernels import get_backend, reference as ref
+from .checks import as_float_array, check_lengths, check_shape
+from .module import Module, resolve_dtype, resolve_rng, write_grad
+
+# kernel gradient key -> parameter name stem
+_PARAM_STEMS = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
+                "W_hr": "weight_hr", "peephole": "weight_peephole"}
+
+
+def reverse_within_lengths(T: int, lengths: np.ndarray | None, batch: int):
+    """Index pair that reverses each sequence inside its own length and leaves padded steps in place.
+
+    ``a[idx]`` for a (T, B, ...) array; the map is its own inverse.
+    """
+    t = np.arange(T)[:, None]                                    # (T, 1)
+    lens = np.full(batch, T) if lengths is None else lengths
+    src = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)  # (T, B)
+    return src, np.arange(batch)[None, :]
+
+
+@dataclass
+class _Run:
+    """What the most recent forward call kept for backward."""
+
+    caches: list                       # [k][d] kernel caches
+    drop_masks: list                   # [k] dropout mask applied to layer k's output (or None)
+    rev: tuple | None                  # reverse-within-length index
+    mask: np.ndarray | None            # (T, B, 1)
+    y_shape: tuple
+    batch: int
+    params: list = field(default_factory=list)   # [k][d] kernel params
+
+
+class _Recurrent(Module):
+    """Shared machinery for LSTM, GRU and RNN.  Subclasses say how many gates and which kernel to run."""
+
+    gates = 1                      # gate blocks in weight_ih (4 LSTM, 3 GRU, 1 RNN)
+    state_names = ("h",)           # carry order
+    trace_names = ("h",)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = resolve_dtype(dtype)
+        get_backend(backend)  # validate the name now, not at the first forward call
+        self.backend = backend
+        self._rng = resolve_rng(seed)
+        self._run: _Run | None = None
+
+    # -- parameters --------------------------------------------------------------------------------------------
+    @property
+    def output_size(self) -> int:
+        """Width of the recurrent state h (and of each direction's output)."""
+        return self.hidden_size
+
+    def _suffixes(self):
+        for k in range(self.num_layers):
+            for d in range(self.num_directions):
+                yield k, d, f"_l{k}" + ("_reverse" if d else "")
+
+    def _layer_input_size(self, k: int) -> int:
+        return self.input_size if k == 0 else self.num_directions * self.output_size
+
+    def _param_shapes(self, k: int) -> dict:
+        """{stem: shape} for layer k, in PyTorch's order."""
+        G, H = self.gates * self.hidden_size, self.hidden_size
+        shapes = {"weight_ih": (G, self._layer_input_size(k)), "weight_hh": (G, self.output_size)}
+        if self.bias:
+            shapes.update(bias_ih=(G,), bias_hh=(G,))
+        return shapes
+
+    def _init_parameters(self):
+        """PyTorch's init: every parameter U(−1/√H, 1/√H), drawn in state_dict order."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        for k, d, s in self._suffixes():
+            for stem, shape in self._param_shapes(k).items():
+                value = self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+                self.register_parameter(stem + s, value)
+
+    def _kernel_params(self, k: int, suffix: str):
+        raise NotImplementedError
+
+    def _kernel_arrays(self, suffix: str) -> dict:
+        """Kernel argument name -> parameter array (None where absent) for one layer/direction."""
+        return {key: self._params.get(stem + suffix) for key, stem in _PARAM_STEMS.items()}
+
+    # -- input handling ----------------------------------------------------------------------------------------
+    def _state_shapes(self, batch: int) -> tuple:
+        n = self.num_layers * self.num_directions
+        return ((n, batch, self.output_size),)
+
+    def _prepare_input(self, x) -> np.ndarray:
+        x = as_float_array(x, self.dtype, "input x")
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        if x.ndim != 3:
+            raise ValueError(
+                f"input x must be 3-D {layout}, got {x.ndim}-D shape {x.shape}; add a batch axis for one sequence"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input x must have {self.input_size} features in its last axis, got shape {x.shape}")
+        if self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"input x must have at least one step and one sequence, got shape {x.shape}")
+        return x                                                  # (T, B, I)
+
+    def _prepare_state(self, state, batch: int, what: str = "state") -> tuple:
+        shapes = self._state_shapes(batch)
+        if state is None:
+            return tuple(np.zeros(s, self.dtype) for s in shapes)
+        parts = (state,) if len(shapes) == 1 and not isinstance(state, (tuple, list)) else tuple(state)
+        if len(parts) != len(shapes):
+            raise ValueError(f"{what} must be {self._state_doc()}, got a sequence of {len(parts)} arrays")
+        out = []
+        for name, arr, shape in zip(self.state_names, parts, shapes):
+            if arr is None:
+                out.append(np.zeros(shape, self.dtype))
+                continue
+            arr = as_float_array(arr, self.dtype, f"{what} {name}")
+            check_shape(arr, shape, f"{what} {name}", "(num_layers * num_directions, batch, width)")
+            out.append(arr)
+        return tuple(out)
+
+    def _state_doc(self) -> str:
+        return "an array h of shape (num_layers * num_directions, B, H)"
+
+    # -- forward -----------------------------------------------------------------------------------------------
+    def __call__(self, x, state=None, lengths=None, return_trace: bool = False):
+        x = self._prepare_input(x)
+        T, B, _ = x.shape
+        lengths = check_lengths(lengths, B, T)
+        state0 = self._prepare_state(state, B)
+        mask = None if lengths is None else (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
+        rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
+        run = _Run(caches=[], drop_masks=[], rev=rev, mask=mask, y_shape=(), batch=B)
+        finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
+        inp = x
+        for k in range(self.num_layers):
+            outs, caches, params = [], [], []
+            for d in range(self.num_directions):
+                idx = k * self.num_directions + d
+                p = self._kernel_params(k, f"_l{k}" + ("_reverse" if d else ""))
+                xin = inp if d == 0 else inp[rev]
+                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask)
+                outs.append(y if d == 0 else y[rev])
+                caches.append(cache)
+                params.append(p)
+                for j, s in enumerate(final):
+                    finals[j][idx] = s
+            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)   # (T, B, D·H_out)
+            drop = None
+            if self.training and self.dropout > 0 and k < self.num_layers - 1:
+                keep = 1.0 - self.dropout
+                drop = (self._rng.random(out.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+                out = out * drop
+            run.caches.append(caches)
+            run.params.append(params)
+            run.drop_masks.append(drop)
+            inp = out
+        y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
+        run.y_shape = y.shape
+        self._run = run
+        final_state = tuple(np.stack(f) for f in finals)
+        state_out = final_state if len(final_state) > 1 else final_state[0]
+        if return_trace:
+            return y, state_out, self._trace(run, mask)
+        return y, state_out
+
+    def _trace(self, run: _Run, mask) -> dict:
+        """Per-step internals, (num_layers, D, T, B, width), in original time order, zero at padded steps."""
+        trace = {}
+        for name in self.trace_names:
+            rows = []
+            for k in range(self.num_layers):
+                per_dir = []
+                for d, cache in enumerate(run.caches[k]):
+                    a = self._trace_field(cache, name)
+                    if mask is not None:
+                        a = a * mask
+                    per_dir.append(a if d == 0 else a[run.rev])
+                rows.append(np.stack(per_dir))
+            trace[name] = np.stack(rows)
+        return trace
+
+    @staticmethod
+    def _trace_field(cache, name: str) -> np.ndarray:
+        if name in ("h", "c"):
+            return getattr(cache, name)[1:]
+        return getattr(cache, name)
+
+    # -- backward ----------------------------------------------------------------------------------------------
+    def backward(self, dy, dstate=None, accumulate: bool = False):
+        """Backpropagation through time for the most recent forward call.
+
+        ``dy`` has the shape of y; ``dstate`` the shape of the final state (None = zero).  Writes ``self.grads``
+        (overwrite, or add with ``accumulate=True``) and returns (dx, dstate0) shaped like (x, state).
+        """
+        run = self._run
+        if run is None:
+            raise RuntimeError("backward() needs a forward call first: run y, state = layer(x) before layer.backward(dy)")
+        dy = as_float_array(dy, self.dtype, "dy")
+        check_shape(dy, run.y_shape, "dy", "it must match the output y of the last forward call")
+        if self.batch_first:
+            dy = dy.transpose(1, 0, 2)
+        dfinal = self._prepare_state(dstate, run.batch, "dstate")
+        dstate0 = [np.zeros_like(s) for s in dfinal]
+        W = self.output_size
+        grads = self._grads
+        d_inp = dy
+        for k in reversed(range(self.num_layers)):
+            if run.drop_masks[k] is not None:
+                d_inp = d_inp * run.drop_masks[k]
+            dx_sum = None
+            for d in range(self.num_directions):
+                idx = k * self.num_directions + d
+                suffix = f"_l{k}" + ("_reverse" if d else "")
+                dyd = d_inp[..., d * W:(d + 1) * W]
+                if d == 1:
+                    dyd = dyd[run.rev]
+                dx, ds0, g = self._backward_kernel(run.params[k][d], run.caches[k][d], dyd,
+                                                   tuple(s[idx] for s in dfinal))
+                if d == 1:
+                    dx = dx[run.rev]
+                dx_sum = dx if dx_sum is None else dx_sum + dx
+                for j, s in enumerate(ds0):
+                    dstate0[j][idx] = s
+                for key, value in g.items():
+                    if value is not None:
+                        write_grad(grads[_PARAM_STEMS[key] + suffix], value, accumulate)
+            d_inp = dx_sum
+        dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first else d_inp
+        return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
+
+    # -- kernels (subclass hooks) ------------------------------------------------------------------------------
+    def _forward_kernel(self, x, state, p, mask):
+        raise NotImplementedError
+
+    def _backward_kernel(self, p, cache, dy, dstate):
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        if self.dtype != np.float32:
+            s += f", dtype={self.dtype.name}"
+        return s
+
+
+class LSTM(_Recurrent):
+    """Long Short-Term Memory layer (Hochreiter & Schmidhuber 1997; forget gate of Gers et al. 2000).
+
+    Equations in :mod:`lstm.kernels.reference`.  Arguments as ``torch.nn.LSTM`` plus:
+
+    - ``peephole``: i and f see c_{t-1}, o sees c_t (ONNX semantics); adds ``weight_peephole_l{k}`` (3H,) = [p_i, p_f, p_o].
+    - ``coupled``: i_t = 1 − f_t (the input-gate rows stay in the 4H packing, as in ONNX ``input_forget``; their
+      gradient is exactly zero).
+    - ``forget_bias``: added to the forget slice of ``bias_ih`` at init; 0.0 keeps PyTorch's init exactly, 1.0
+      (Gers et al.; Jozefowicz et al. 2015) helps gradients cross long lags early in training.
+    - ``dtype`` float32 (default) or float64; ``seed`` int or ``numpy.random.Generator``; ``backend``.
+
+    Parameters use PyTorch names and shapes: ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}`` (4H, H_out),
+    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), ``weight_hr_l{k}`` (proj_size, H), with ``_reverse`` for direction 1.
+    """
+
+    gates = 4
+    state_names = ("h", "c")
+    trace_names = ("i", "f", "g", "o", "c", "h")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0,
+                 dtype=np.float32, seed=None, backend="auto"):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, seed=seed, backend=backend)
+        if not isinstance(proj_size, (int, np.integer)) or proj_size < 0 or proj_size >= hidden_size:
+            raise ValueError(f"proj_size must be an integer in [0, hidden_size={hidden_size}), got {proj_size!r}")
+        self.proj_size = int(proj_size)
+        self.peephole, self.coupled = bool(peephole), bool(coupled)
+        self.forget_bias = float(forget_bias)
+        self._init_parameters()
+        if self.forget_bias and self.bias:
+            H = self.hidden_size
+            for k, d, s in self._suffixes():
+                self._params["bias_ih" + s][H:2 * H] += self.forget_bias
+
+    @property
+    def output_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    def _param_shapes(self, k):
+        shapes = super()._param_shapes(k)
+        if self.proj_size:
+            shapes["weight_hr"] = (self.proj_size, self.hidden_size)
+        if self.peephole:
+            shapes["weight_peephole"] = (3 * self.hidden_size,)
+        return shapes
+
+    def _state_shapes(self, batch):
+        n = self.num_layers * self.num_directions
+        return ((n, batch, self.output_size), (n, batch, self.hidden_size))
+
+    def _state_doc(self):
+        return "a pair (h, c) of arrays (num_layers * num_directions, B, H_out) and (…, B, hidden_size)"
+
+    def _kernel_params(self, k, suffix):
+        a = self._kernel_arrays(suffix)
+        return ref.LSTMParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"], W_hr=a["W_hr"],
+                              peephole=a["peephole"], coupled=self.coupled)
+
+    def _forward_kernel(self, x, state, p, mask):
+        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask)
+        return y, (h, c), cache
+
+    def _backward_kernel(self, p, cache, dy, dstate):
+        dx, dh0, dc0, g = get_backend(self.backend).lstm_backward(p, cache, dy, dstate[0], dstate[1])
+        return dx, (dh0, dc0), g
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        for name, default in (("proj_size", 0), ("peephole", False), ("coupled", False), ("forget_bias", 0.0)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+
+class GRU(_Recurrent):
+    """Gated Recurrent Unit (Cho et al. 2014), PyTorch's formulation (r, z, n; r gates W_hn h + b_hn).
+
+    Parameters ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,).
+    """
+
+    gates = 3
+    trace_names = ("r", "z", "n", "h")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, seed=seed, backend=backend)
+        self._init_parameters()
+
+    def _kernel_params(self, k, suffix):
+        a = self._kernel_arrays(suffix)
+        return ref.GRUParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"])
+
+    def _forward_kernel(self, x, state, p, mask):
+        y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask)
+        return y, (h,), cache
+
+    def _backward_kernel(self, p, cache, dy, dstate):
+        dx, dh0, g = get_backend(self.backend).gru_backward(p, cache, dy, dstate[0])
+        return dx, (dh0,), g
+
+
+class RNN(_Recurrent):
+    """Elman RNN: h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh), φ = tanh or relu — the network whose
+    gradients vanish across long lags, kept beside the LSTM to show why gating matters."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, seed=seed, backend=backend)
+        self.nonlinearity = nonlinearity
+        self._init_parameters()
+
+    def _kernel_params(self, k, suffix):
+        a = self._kernel_arrays(suffix)
+        return ref.RNNParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"],
+                             nonlinearity=self.nonlinearity)
+
+    def _forward_kernel(self, x, state, p, mask):
+        y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask)
+        return y, (h,), cache
+
+    def _backward_kernel(self, p, cache, dy, dstate):
+        dx, dh0, g = get_backend(self.backend).rnn_backward(p, cache, dy, dstate[0])
+        return dx, (dh0,), g
