@@ -41,6 +41,12 @@ def reverse_within_lengths(T: int, lengths: np.ndarray | None, batch: int):
     return src, np.arange(batch)[None, :]
 
 
+def _describe(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"{type(value).__name__} of shape {np.shape(value)}"
+
+
 @dataclass
 class _Run:
     """What the most recent forward call kept for backward."""
@@ -140,9 +146,12 @@ class _Recurrent(Module):
         shapes = self._state_shapes(batch)
         if state is None:
             return tuple(np.zeros(s, self.dtype) for s in shapes)
-        parts = (state,) if len(shapes) == 1 and not isinstance(state, (tuple, list)) else tuple(state)
+        if isinstance(state, (tuple, list)):
+            parts = tuple(state)
+        else:
+            parts = (state,) if len(shapes) == 1 else ()
         if len(parts) != len(shapes):
-            raise ValueError(f"{what} must be {self._state_doc()}, got a sequence of {len(parts)} arrays")
+            raise ValueError(f"{what} must be {self._state_doc()}, got {_describe(state)}")
         out = []
         for name, arr, shape in zip(self.state_names, parts, shapes):
             if arr is None:
