@@ -17,6 +17,7 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,26 +59,41 @@ class _Run:
     y_shape: tuple
     batch: int
     params: list = field(default_factory=list)   # [k][d] kernel params
+    hh_masks: list = field(default_factory=list)  # [k][d] DropConnect mask on weight_hh (or None)
 
 
 class _Recurrent(Module):
-    """Shared machinery for LSTM, GRU and RNN.  Subclasses say how many gates and which kernel to run."""
+    """Shared machinery for LSTM, GRU and RNN.  Subclasses say how many gates and which kernel to run.
+
+    Keyword options every recurrent layer takes:
+
+    - ``dtype``: float32 (default) or float64;  ``seed``: int or ``numpy.random.Generator`` (init and dropout);
+    - ``backend``: kernel implementation, see :func:`lstm.kernels.get_backend`;
+    - ``variational_dropout``: the ``dropout`` mask between layers is drawn once per sequence and reused at every
+      step (Gal & Ghahramani 2016; "locked" dropout in AWD-LSTM) instead of afresh at each step;
+    - ``weight_dropout``: DropConnect on ``weight_hh`` (Merity et al. 2017): one mask per forward call, so the
+      recurrent connections drop the same units at every step.  Dropout of any kind acts only in training mode.
+    """
 
     gates = 1                      # gate blocks in weight_ih (4 LSTM, 3 GRU, 1 RNN)
     state_names = ("h",)           # carry order
     trace_names = ("h",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
+                 bidirectional=False, *, dtype=np.float32, seed=None, backend="auto", variational_dropout=False,
+                 weight_dropout=0.0):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        if not (isinstance(weight_dropout, (int, float)) and 0.0 <= weight_dropout < 1.0):
+            raise ValueError(f"weight_dropout must be a probability in [0, 1), got {weight_dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
+        self.variational_dropout, self.weight_dropout = bool(variational_dropout), float(weight_dropout)
         self.num_directions = 2 if bidirectional else 1
         self.dtype = resolve_dtype(dtype)
         get_backend(backend)  # validate the name now, not at the first forward call
@@ -177,10 +193,14 @@ class _Recurrent(Module):
         finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
         inp = x
         for k in range(self.num_layers):
-            outs, caches, params = [], [], []
+            outs, caches, params, hh_masks = [], [], [], []
             for d in range(self.num_directions):
                 idx = k * self.num_directions + d
                 p = self._kernel_params(k, f"_l{k}" + ("_reverse" if d else ""))
+                hh_mask = self._dropout_mask(p.W_hh.shape, self.weight_dropout)
+                if hh_mask is not None:
+                    p = dataclasses.replace(p, W_hh=p.W_hh * hh_mask)
+                hh_masks.append(hh_mask)
                 xin = inp if d == 0 else inp[rev]
                 y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask)
                 outs.append(y if d == 0 else y[rev])
@@ -190,12 +210,14 @@ class _Recurrent(Module):
                     finals[j][idx] = s
             out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)   # (T, B, D·H_out)
             drop = None
-            if self.training and self.dropout > 0 and k < self.num_layers - 1:
-                keep = 1.0 - self.dropout
-                drop = (self._rng.random(out.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
-                out = out * drop
+            if k < self.num_layers - 1:
+                shape = (1,) + out.shape[1:] if self.variational_dropout else out.shape
+                drop = self._dropout_mask(shape, self.dropout)
+                if drop is not None:
+                    out = out * drop
             run.caches.append(caches)
             run.params.append(params)
+            run.hh_masks.append(hh_masks)
             run.drop_masks.append(drop)
             inp = out
         y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
@@ -206,6 +228,13 @@ class _Recurrent(Module):
         if return_trace:
             return y, state_out, self._trace(run, mask)
         return y, state_out
+
+    def _dropout_mask(self, shape, p: float):
+        """Inverted-dropout mask (kept units scaled by 1/(1−p)), or None outside training or when p = 0."""
+        if not self.training or p == 0:
+            return None
+        keep = 1.0 - p
+        return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
 
     def _trace(self, run: _Run, mask) -> dict:
         """Per-step internals, (num_layers, D, T, B, width), in original time order, zero at padded steps."""
@@ -265,6 +294,8 @@ class _Recurrent(Module):
                 dx_sum = dx if dx_sum is None else dx_sum + dx
                 for j, s in enumerate(ds0):
                     dstate0[j][idx] = s
+                if run.hh_masks[k][d] is not None:
+                    g["W_hh"] = g["W_hh"] * run.hh_masks[k][d]
                 for key, value in g.items():
                     if value is not None:
                         write_grad(grads[_PARAM_STEMS[key] + suffix], value, accumulate)
@@ -312,10 +343,8 @@ class LSTM(_Recurrent):
     trace_names = ("i", "f", "g", "o", "c", "h")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0,
-                 dtype=np.float32, seed=None, backend="auto"):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, seed=seed, backend=backend)
+                 bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0, **options):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **options)
         if not isinstance(proj_size, (int, np.integer)) or proj_size < 0 or proj_size >= hidden_size:
             raise ValueError(f"proj_size must be an integer in [0, hidden_size={hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
@@ -377,9 +406,8 @@ class GRU(_Recurrent):
     trace_names = ("r", "z", "n", "h")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, seed=seed, backend=backend)
+                 bidirectional=False, **options):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **options)
         self._init_parameters()
 
     def _kernel_params(self, k, suffix):
@@ -400,11 +428,10 @@ class RNN(_Recurrent):
     gradients vanish across long lags, kept beside the LSTM to show why gating matters."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, dtype=np.float32, seed=None, backend="auto"):
+                 dropout=0.0, bidirectional=False, **options):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, seed=seed, backend=backend)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **options)
         self.nonlinearity = nonlinearity
         self._init_parameters()
 
