@@ -1,0 +1,107 @@
+"""Lookup table: integer ids -> learned vectors.
+
+Forward, for ids of any shape ``S``::
+
+    y[s, :] = W[ids[s], :]            W: (num_embeddings, embedding_dim), y: (*S, embedding_dim)
+
+Backward, with ``dy`` of shape ``(*S, embedding_dim)``: each id's row receives the sum of the gradients of every
+position that looked it up (repeated ids accumulate)::
+
+    dL/dW[v, :] = sum_{s : ids[s] = v} dy[s, :]        (and 0 for v = padding_idx)
+
+There is no gradient with respect to the (integer) ids, so ``backward`` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .linear import _check_grad_output
+from .module import Module, resolve_dtype, resolve_rng
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Module):
+    """``y = weight[ids]`` for integer ``ids`` of any shape; output ``(*ids.shape, embedding_dim)``.
+
+    Parameter (PyTorch name, shape and initialisation)::
+
+        weight: (num_embeddings, embedding_dim) ~ N(0, 1), with row ``padding_idx`` zeroed if given
+
+    ``padding_idx`` (may be negative, counted from the end as in torch) marks a row that never receives a gradient,
+    so it stays at whatever value it holds (zero after initialisation).  ``backward(dy, accumulate=False)`` writes
+    ``grads["weight"]`` (overwrite, or add with ``accumulate=True``) and returns ``None``.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype=np.float32,
+                 seed=None) -> None:
+        super().__init__()
+        for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Embedding: {name} must be a positive int, got {value!r}")
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) or not (
+                -self.num_embeddings <= padding_idx < self.num_embeddings
+            ):
+                raise ValueError(
+                    f"Embedding: padding_idx must be an int in [-{self.num_embeddings}, {self.num_embeddings}), "
+                    f"got {padding_idx!r}; pass the id of the padding token or None"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        self.dtype = resolve_dtype(dtype)
+        rng = resolve_rng(seed)
+        weight = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.register_parameter("weight", weight)
+        self._ids = None  # ids of the last forward, any shape S
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self._params["weight"]
+
+    def _check_ids(self, ids) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(
+                f"Embedding expects an integer array of ids, got dtype {ids.dtype}; cast with .astype(np.int64)"
+            )
+        if ids.size:
+            lo, hi = ids.min(), ids.max()
+            if lo < 0 or hi >= self.num_embeddings:
+                bad = int(lo) if lo < 0 else int(hi)
+                raise ValueError(
+                    f"Embedding got id {bad}, outside the valid range [0, {self.num_embeddings - 1}]; "
+                    f"map ids into the vocabulary (num_embeddings={self.num_embeddings}) before the lookup"
+                )
+        return ids
+
+    def __call__(self, ids) -> np.ndarray:
+        ids = self._check_ids(ids)
+        self._ids = ids
+        return self.weight[ids]  # (*S, D) -- fancy indexing copies
+
+    forward = __call__
+
+    def backward(self, dy, accumulate: bool = False) -> None:
+        if self._ids is None:
+            raise RuntimeError("Embedding.backward called before forward; call layer(ids) first")
+        ids = self._ids
+        dy = _check_grad_output(dy, ids.shape + (self.embedding_dim,), self.dtype, "Embedding")
+        g = self._grads["weight"]  # (V, D)
+        if not accumulate:
+            g.fill(0)
+        if self.padding_idx is None:
+            np.add.at(g, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        else:
+            keep = ids.reshape(-1) != self.padding_idx
+            np.add.at(g, ids.reshape(-1)[keep], dy.reshape(-1, self.embedding_dim)[keep])
+        return None
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}, dtype={self.dtype.name}"

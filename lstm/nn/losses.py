@@ -1,0 +1,418 @@
+"""Loss functions with hand-written gradients.
+
+Every function returns ``(loss, grad)``: ``loss`` is a Python float and ``grad = d loss / d input`` is an array with
+the input's shape and float dtype (float32 or float64).  ``reduction="mean"`` (default) or ``"sum"``.  All values and
+gradients match ``torch.nn.functional`` (same name) to rounding, except where documented (empty selections give 0,
+not nan).
+
+Notation: ``N`` counts the elements (or positions) averaged over, ``C`` classes, ``Q`` quantiles.
+
+The class wrappers (``CrossEntropyLoss(...)`` etc.) hold the options, return the loss from ``loss(input, target)``
+and hand out the matching gradient from ``loss.backward()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .linear import _as_float_input
+
+__all__ = [
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "pinball_loss",
+    "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+    "MSELoss",
+    "L1Loss",
+    "HuberLoss",
+    "PinballLoss",
+]
+
+_REDUCTIONS = ("mean", "sum")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# validation helpers
+# ------------------------------------------------------------------------------------------------------------------
+def _check_reduction(fn: str, reduction) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def _real_array(x, dtype, what: str) -> np.ndarray:
+    """Integers (not bool) or floats (not float16), cast to ``dtype``: for regression targets and weights."""
+    x = np.asarray(x)
+    if x.dtype == np.bool_ or x.dtype == np.float16 or not (
+        np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    ):
+        raise TypeError(f"{what} must be a real-valued (float32/float64 or integer) array, got dtype {x.dtype}")
+    return x.astype(dtype, copy=False)
+
+
+def _same_shape(fn: str, pred: np.ndarray, target: np.ndarray) -> None:
+    if target.shape != pred.shape:
+        raise ValueError(
+            f"{fn}: target must have the input's shape {pred.shape}, got {target.shape}; "
+            f"reshape one of them (no broadcasting is done)"
+        )
+
+
+def _broadcast_to_input(fn: str, name: str, arr: np.ndarray, shape: tuple) -> np.ndarray:
+    try:
+        ok = np.broadcast_shapes(arr.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{fn}: {name} of shape {arr.shape} does not broadcast to the input's shape {shape}; "
+            f"give it shape ({shape[-1] if shape else 1},) for one value per last-axis entry, or the input's shape"
+        )
+    return arr
+
+
+def _regression_inputs(fn: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
+    pred = _as_float_input(pred, None, f"{fn}: input")
+    target = _real_array(target, pred.dtype, f"{fn}: target")
+    _same_shape(fn, pred, target)
+    return pred, target
+
+
+def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> tuple[float, np.ndarray]:
+    """Sum or mean of ``elementwise`` losses; ``grad`` holds d(sum)/d input and is rescaled in place for the mean."""
+    total = float(np.sum(elementwise, dtype=np.float64))
+    if reduction == "sum":
+        return total, grad
+    n = elementwise.size
+    if n == 0:  # torch gives nan for the mean of nothing; 0 keeps training loops finite.
+        return 0.0, grad
+    grad *= grad.dtype.type(1.0 / n)
+    return total / n, grad
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# classification
+# ------------------------------------------------------------------------------------------------------------------
+def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight=None, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Softmax cross-entropy over the last axis, ``torch.nn.functional.cross_entropy`` semantics.
+
+    Shapes: ``logits (..., C)`` float, ``target (...)`` integer class ids in ``[0, C)``, ``mask (...)`` 0/1 or bool,
+    ``weight (C,)``.  A position is *real* unless ``target == ignore_index`` or ``mask == 0`` (masked positions may hold
+    any target value).  With ``log p = log_softmax(z)``, smoothing ``e = label_smoothing``, ``w = weight`` (all ones
+    if None) and ``W = sum_c w_c``, the loss of a real position ``i`` with target ``y`` is::
+
+        l_i = (1 - e) * w_y * (-log p_{i,y})  +  (e / C) * sum_c w_c * (-log p_{i,c})
+
+        loss = sum_i l_i / sum_i w_{y_i}   (mean; sums over real positions -- a plain token count without weight)
+        loss = sum_i l_i                    (sum)
+
+    Gradient with respect to the logits (zero rows for non-real positions), divided by the same denominator for mean::
+
+        dl_i/dz_{i,j} = p_{i,j} * ((1 - e) * w_y + (e / C) * W)  -  (1 - e) * w_y * [j == y]  -  (e / C) * w_j
+
+    ``log p`` is computed as ``z - logsumexp(z)`` with the row maximum subtracted, so huge logits are safe.
+    If no position is real (or the denominator is 0), the loss is 0.0 and the gradient zero (torch returns nan).
+    """
+    fn = "cross_entropy"
+    _check_reduction(fn, reduction)
+    z = _as_float_input(logits, None, f"{fn}: logits")
+    if z.ndim < 1:
+        raise ValueError(f"{fn}: logits must have shape (..., C) with classes on the last axis, got a scalar")
+    C = z.shape[-1]
+    dt = z.dtype
+    target = np.asarray(target)
+    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(
+            f"{fn}: target must hold integer class ids, got dtype {target.dtype}; cast with .astype(np.int64) "
+            f"(probability targets are not supported)"
+        )
+    if target.shape != z.shape[:-1]:
+        raise ValueError(
+            f"{fn}: target must have shape logits.shape[:-1] = {z.shape[:-1]}, got {target.shape}; "
+            f"logits are (..., C) with the C={C} classes on the last axis"
+        )
+    real = target != ignore_index  # (...)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != target.shape:
+            raise ValueError(f"{fn}: mask must have the target's shape {target.shape}, got {mask.shape}")
+        if mask.dtype != np.bool_:
+            if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
+                raise TypeError(f"{fn}: mask must be bool or 0/1 numbers, got dtype {mask.dtype}")
+            if not np.all((mask == 0) | (mask == 1)):
+                raise ValueError(f"{fn}: mask must contain only 0 and 1 (or be bool); found other values")
+            mask = mask != 0
+        real &= mask
+    if isinstance(label_smoothing, bool) or not (0.0 <= float(label_smoothing) <= 1.0):
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    e = float(label_smoothing)
+    w = None
+    if weight is not None:
+        w = _real_array(weight, dt, f"{fn}: weight")
+        if w.shape != (C,):
+            raise ValueError(f"{fn}: weight must have shape (C,) = ({C},), one value per class, got {w.shape}")
+    bad = real & ((target < 0) | (target >= C))
+    if bad.any():
+        v = int(target[bad].flat[0])
+        raise ValueError(
+            f"{fn}: target {v} is outside the class range [0, {C - 1}] and is not ignore_index={ignore_index}; "
+            f"fix the labels, or set ignore_index / mask for positions to skip"
+        )
+
+    z2 = z.reshape(-1, C)  # (N, C)
+    r2 = real.reshape(-1)  # (N,)
+    t2 = np.where(r2, target.reshape(-1), 0)  # (N,) safe index for non-real rows
+    rows = np.arange(z2.shape[0])
+    rf = r2.astype(dt)  # (N,) 1 for real rows
+    wy = rf if w is None else w[t2] * rf  # (N,) target-class weight, 0 on non-real rows
+    denom = float(np.sum(wy, dtype=np.float64)) if reduction == "mean" else 1.0
+    if z2.shape[0] == 0 or not r2.any() or denom == 0.0:
+        return 0.0, np.zeros_like(z)
+
+    m = z2.max(axis=1, keepdims=True)  # (N, 1)
+    ex = z2 - m  # (N, C)
+    np.exp(ex, out=ex)  # exp(z - max)
+    s = ex.sum(axis=1)  # (N,)
+    lse = np.log(s) + m[:, 0]  # (N,) logsumexp
+    nll = lse - z2[rows, t2]  # (N,) -log p_y
+    row_loss = (1.0 - e) * wy * nll  # (N,)
+    Wsum = C if w is None else w.sum()
+    if e > 0.0:
+        # sum_c w_c (-log p_c) = W * lse - z . w
+        smooth = Wsum * lse - (z2.sum(axis=1) if w is None else z2 @ w)  # (N,)
+        row_loss = row_loss + (e / C) * rf * smooth
+    total = float(np.sum(row_loss, dtype=np.float64))
+
+    coef = ((1.0 - e) * wy + (e / C) * Wsum * rf).astype(dt)  # (N,)
+    grad = ex  # reuse the exp buffer: p * coef
+    grad *= (coef / s)[:, None]
+    grad[rows, t2] -= ((1.0 - e) * wy).astype(dt)
+    if e > 0.0:
+        grad -= (e / C) * (rf[:, None] if w is None else rf[:, None] * w[None, :])
+    if reduction == "mean":
+        grad *= dt.type(1.0 / denom)
+        total /= denom
+    return total, grad.reshape(z.shape)
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
+                                     reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Sigmoid + binary cross-entropy, ``torch.nn.functional.binary_cross_entropy_with_logits`` semantics.
+
+    Shapes: ``logits`` any shape, ``target`` the same shape (probabilities in [0, 1]; 0/1 integers or bools are
+    cast), ``pos_weight`` and ``weight`` broadcastable to the logits (e.g. ``(C,)`` for the last axis).  With
+    ``x = logits``, ``y = target``, ``a = pos_weight`` (1 if None), ``v = weight`` (1 if None)::
+
+        l = v * [ (1 - y) * x  +  (1 + (a - 1) * y) * softplus(-x) ]       (= -v [a y log s(x) + (1-y) log(1-s(x))])
+        softplus(-x) = max(-x, 0) + log1p(exp(-|x|))                        (stable for any x)
+        dl/dx = v * [ s(x) * (a y + 1 - y) - a y ]                          (= v (s(x) - y) when a = 1)
+
+    ``mean`` divides by the number of elements.
+    """
+    fn = "binary_cross_entropy_with_logits"
+    _check_reduction(fn, reduction)
+    x = _as_float_input(logits, None, f"{fn}: logits")
+    y = np.asarray(target)
+    y = _real_array(y.astype(np.int8) if y.dtype == np.bool_ else y, x.dtype, f"{fn}: target")
+    _same_shape(fn, x, y)
+    ax = np.abs(x)
+    ez = np.exp(-ax)  # exp(-|x|) in (0, 1]
+    sp = np.maximum(-x, 0) + np.log1p(ez)  # softplus(-x) = -log sigmoid(x)
+    sig = np.where(x >= 0, 1.0 / (1.0 + ez), ez / (1.0 + ez)).astype(x.dtype, copy=False)  # sigmoid(x)
+    if pos_weight is None:
+        loss = (1 - y) * x + sp
+        grad = sig - y
+    else:
+        a = _broadcast_to_input(fn, "pos_weight", _real_array(pos_weight, x.dtype, f"{fn}: pos_weight"), x.shape)
+        ay = a * y
+        loss = (1 - y) * x + (1 + ay - y) * sp
+        grad = sig * (ay + 1 - y) - ay
+    if weight is not None:
+        v = _broadcast_to_input(fn, "weight", _real_array(weight, x.dtype, f"{fn}: weight"), x.shape)
+        loss = loss * v
+        grad = grad * v
+    grad = np.ascontiguousarray(grad, dtype=x.dtype)  # (same as logits); pos_weight/weight broadcast into it
+    return _reduce(fn, loss, grad, reduction)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# regression
+# ------------------------------------------------------------------------------------------------------------------
+def mse_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Mean squared error.  ``pred`` and ``target`` have the same shape (N elements)::
+
+        loss = (1/N) sum (pred - target)^2          dloss/dpred = (2/N) (pred - target)       (sum: drop the 1/N)
+    """
+    fn = "mse_loss"
+    _check_reduction(fn, reduction)
+    pred, target = _regression_inputs(fn, pred, target)
+    d = pred - target
+    return _reduce(fn, d * d, 2 * d, reduction)
+
+
+def l1_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Mean absolute error.  Same shapes (N elements)::
+
+        loss = (1/N) sum |pred - target|            dloss/dpred = (1/N) sign(pred - target),  sign(0) = 0 as in torch
+    """
+    fn = "l1_loss"
+    _check_reduction(fn, reduction)
+    pred, target = _regression_inputs(fn, pred, target)
+    d = pred - target
+    return _reduce(fn, np.abs(d), np.sign(d), reduction)
+
+
+def huber_loss(pred, target, delta: float = 1.0, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Huber loss (torch ``huber_loss``), quadratic within ``delta`` and linear outside.  Same shapes; ``d = pred -
+    target``::
+
+        l = 0.5 d^2                  if |d| < delta          dl/dd = d
+        l = delta (|d| - delta/2)    otherwise               dl/dd = delta * sign(d)
+
+    (both pieces and their slopes agree at |d| = delta).  ``mean`` divides by N.
+    """
+    fn = "huber_loss"
+    _check_reduction(fn, reduction)
+    if isinstance(delta, bool) or not np.isscalar(delta) or not float(delta) > 0:
+        raise ValueError(f"{fn}: delta must be a positive number, got {delta!r}")
+    pred, target = _regression_inputs(fn, pred, target)
+    dlt = pred.dtype.type(delta)
+    d = pred - target
+    ad = np.abs(d)
+    small = ad < dlt
+    loss = np.where(small, 0.5 * d * d, dlt * (ad - 0.5 * dlt))
+    grad = np.where(small, d, dlt * np.sign(d)).astype(pred.dtype, copy=False)
+    return _reduce(fn, loss, grad, reduction)
+
+
+def pinball_loss(pred, target, quantiles, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+    """Pinball (quantile) loss for ``Q`` quantile forecasts at once.
+
+    Shapes: ``pred (..., Q)``, ``target (...)`` (no quantile axis: one observation serves every quantile),
+    ``quantiles (Q,)`` with each ``tau`` in (0, 1).  With ``u = target[..., None] - pred`` (``(..., Q)``)::
+
+        rho_tau(u) = max(tau * u, (tau - 1) * u)
+        loss = (1/(N*Q)) sum rho          (mean over every entry; "sum" drops the 1/(N*Q))
+
+        d rho / d pred = -tau        if u > 0  (prediction below the observation)
+                       = 1 - tau     if u < 0  (prediction above)
+                       = 0           if u = 0  (a valid subgradient; matches sign(0) = 0 of l1_loss, since
+                                                pinball at tau = 0.5 is 0.5 * |u|)
+    """
+    fn = "pinball_loss"
+    _check_reduction(fn, reduction)
+    pred = _as_float_input(pred, None, f"{fn}: input")
+    if pred.ndim < 1:
+        raise ValueError(f"{fn}: input must have shape (..., Q) with Q quantiles on the last axis, got a scalar")
+    Q = pred.shape[-1]
+    tau = _real_array(quantiles, pred.dtype, f"{fn}: quantiles")
+    if tau.shape != (Q,):
+        raise ValueError(
+            f"{fn}: quantiles must have shape (Q,) = ({Q},) to match the input's last axis, got {tau.shape}"
+        )
+    if not np.all((tau > 0) & (tau < 1)):
+        raise ValueError(f"{fn}: every quantile must lie strictly between 0 and 1, got {tau.tolist()}")
+    y = _real_array(target, pred.dtype, f"{fn}: target")
+    if y.shape != pred.shape[:-1]:
+        extra = " (drop the quantile axis: one observation per position)" if y.shape == pred.shape else ""
+        raise ValueError(f"{fn}: target must have shape input.shape[:-1] = {pred.shape[:-1]}, got {y.shape}{extra}")
+    u = y[..., None] - pred  # (..., Q)
+    loss = np.maximum(tau * u, (tau - 1) * u)  # (..., Q)
+    grad = np.where(u > 0, -tau, np.where(u < 0, 1 - tau, 0)).astype(pred.dtype, copy=False)  # (..., Q)
+    return _reduce(fn, loss, grad, reduction)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# class wrappers
+# ------------------------------------------------------------------------------------------------------------------
+class _Loss:
+    """Holds options; ``loss(input, target) -> float`` stores the gradient that ``backward()`` returns."""
+
+    def __init__(self) -> None:
+        self._grad = None
+
+    def _store(self, out: tuple[float, np.ndarray]) -> float:
+        loss, self._grad = out
+        return loss
+
+    def backward(self) -> np.ndarray:
+        """``d loss / d input`` of the last call (same shape as that input)."""
+        if self._grad is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before the loss was computed; call loss(x, y) first"
+            )
+        return self._grad
+
+
+class CrossEntropyLoss(_Loss):
+    """Wrapper of :func:`cross_entropy`; ``mask`` is given per call: ``loss(logits, target, mask=None)``."""
+
+    def __init__(self, *, ignore_index: int = -100, weight=None, label_smoothing: float = 0.0,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.ignore_index, self.weight, self.label_smoothing, self.reduction = (
+            ignore_index, weight, label_smoothing, reduction)
+
+    def __call__(self, input, target, mask=None) -> float:
+        return self._store(cross_entropy(input, target, ignore_index=self.ignore_index, mask=mask, weight=self.weight,
+                                         label_smoothing=self.label_smoothing, reduction=self.reduction))
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Wrapper of :func:`binary_cross_entropy_with_logits`."""
+
+    def __init__(self, *, weight=None, pos_weight=None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight, self.pos_weight, self.reduction = weight, pos_weight, reduction
+
+    def __call__(self, input, target) -> float:
+        return self._store(binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                            pos_weight=self.pos_weight, reduction=self.reduction))
+
+
+class MSELoss(_Loss):
+    """Wrapper of :func:`mse_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def __call__(self, input, target) -> float:
+        return self._store(mse_loss(input, target, reduction=self.reduction))
+
+
+class L1Loss(_Loss):
+    """Wrapper of :func:`l1_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def __call__(self, input, target) -> float:
+        return self._store(l1_loss(input, target, reduction=self.reduction))
+
+
+class HuberLoss(_Loss):
+    """Wrapper of :func:`huber_loss`."""
+
+    def __init__(self, delta: float = 1.0, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.delta, self.reduction = delta, reduction
+
+    def __call__(self, input, target) -> float:
+        return self._store(huber_loss(input, target, self.delta, reduction=self.reduction))
+
+
+class PinballLoss(_Loss):
+    """Wrapper of :func:`pinball_loss` with fixed ``quantiles (Q,)``."""
+
+    def __init__(self, quantiles, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.quantiles, self.reduction = quantiles, reduction
+
+    def __call__(self, input, target) -> float:
+        return self._store(pinball_loss(input, target, self.quantiles, reduction=self.reduction))

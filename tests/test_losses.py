@@ -1,0 +1,346 @@
+"""Losses: torch parity (value and gradient, float64, 1e-12), finite differences, edge cases, errors."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from lstm.nn.losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    PinballLoss,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    pinball_loss,
+)
+
+try:
+    from fd import max_rel_error, numeric_grad
+except ImportError:  # tests/ imported as a package
+    from tests.fd import max_rel_error, numeric_grad
+
+TOL = 1e-12
+FD_TOL = 1e-7
+
+
+def _torch_value_and_grad(torch, fn, x: np.ndarray, *args, **kwargs):
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    out = fn(xt, *args, **kwargs)
+    out.backward()
+    return out.item(), xt.grad.numpy()
+
+
+def _assert_close(ours, theirs):
+    loss, grad = ours
+    ref_loss, ref_grad = theirs
+    assert isinstance(loss, float)
+    assert grad.shape == ref_grad.shape
+    assert abs(loss - ref_loss) <= TOL * max(1.0, abs(ref_loss))
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=TOL)
+
+
+def _fd(fn, x):
+    """Analytic gradient of the scalar loss fn(x) vs central differences."""
+    _, grad = fn(x)
+    num = numeric_grad(lambda: fn(x)[0], x)
+    assert np.abs(num).max() > 1e-4
+    return max_rel_error(grad, num)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cross_entropy
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(7,), (2, 4)])
+@pytest.mark.parametrize("ignore", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_matches_torch(shape, ignore, weighted, smoothing, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    C = 5
+    rng = np.random.default_rng(zlib.crc32(repr((shape, ignore, weighted, smoothing, reduction)).encode()))
+    logits = 3 * rng.standard_normal(shape + (C,))
+    target = rng.integers(0, C, size=shape)
+    if ignore:
+        target.flat[[1, 3]] = -100
+    weight = rng.uniform(0.2, 2.0, C) if weighted else None
+    ours = cross_entropy(logits, target, weight=weight, label_smoothing=smoothing, reduction=reduction)
+    ref = _torch_value_and_grad(
+        torch,
+        lambda x: F.cross_entropy(x.reshape(-1, C), torch.from_numpy(target.reshape(-1)),
+                                  weight=None if weight is None else torch.from_numpy(weight),
+                                  label_smoothing=smoothing, reduction=reduction),
+        logits,
+    )
+    _assert_close(ours, ref)
+    if ignore:
+        assert np.all(ours[1].reshape(-1, C)[[1, 3]] == 0)
+
+
+def test_cross_entropy_custom_ignore_index_and_mask_match_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 6, 4))
+    target = rng.integers(0, 4, size=(3, 6))
+    target[0, :2] = 2
+    ours = cross_entropy(logits, target, ignore_index=2, label_smoothing=0.1)
+    ref = _torch_value_and_grad(
+        torch, lambda x: F.cross_entropy(x.reshape(-1, 4), torch.from_numpy(target.reshape(-1)), ignore_index=2,
+                                         label_smoothing=0.1), logits)
+    _assert_close(ours, ref)
+    # mask: masked positions behave as ignored, and may hold any target value (here out of range).
+    mask = rng.random((3, 6)) < 0.6
+    masked_target = np.where(mask, target, 99)
+    w = rng.uniform(0.5, 1.5, 4)
+    ours = cross_entropy(logits, masked_target, mask=mask.astype(np.int64), weight=w)
+    t_ref = torch.from_numpy(np.where(mask, target, -100).reshape(-1))
+    ref = _torch_value_and_grad(torch, lambda x: F.cross_entropy(x.reshape(-1, 4), t_ref, weight=torch.from_numpy(w)),
+                                logits)
+    _assert_close(ours, ref)
+    assert np.array_equal(cross_entropy(logits, masked_target, mask=mask, weight=w)[1], ours[1])
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    logits = 1e4 * rng.standard_normal((5, 6))  # exp would overflow without the max shift
+    target = rng.integers(0, 6, size=5)
+    loss, grad = cross_entropy(logits, target, label_smoothing=0.1)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    ref = _torch_value_and_grad(torch, lambda x: F.cross_entropy(x, torch.from_numpy(target), label_smoothing=0.1),
+                                logits)
+    assert abs(loss - ref[0]) <= 1e-12 * abs(ref[0])
+    np.testing.assert_allclose(grad, ref[1], rtol=0, atol=TOL)
+    # shift invariance of softmax
+    loss2, grad2 = cross_entropy(logits + 1e5, target, label_smoothing=0.1)
+    assert abs(loss2 - loss) <= 1e-9 * abs(loss)
+    np.testing.assert_allclose(grad2, grad, rtol=0, atol=1e-12)
+
+
+def test_cross_entropy_no_real_token_gives_zero():
+    logits = np.random.default_rng(2).standard_normal((2, 3, 4))
+    target = np.full((2, 3), -100)
+    loss, grad = cross_entropy(logits, target)
+    assert loss == 0.0 and grad.shape == logits.shape and not grad.any()
+    loss, grad = cross_entropy(logits, np.zeros((2, 3), np.int64), mask=np.zeros((2, 3), bool))
+    assert loss == 0.0 and not grad.any()
+
+
+def test_cross_entropy_finite_differences():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((3, 4, 5))
+    target = rng.integers(0, 5, size=(3, 4))
+    target[1, 2] = -100
+    mask = rng.random((3, 4)) < 0.8
+    mask[0, 0] = True
+    w = rng.uniform(0.3, 2.0, 5)
+    for reduction in ("mean", "sum"):
+        err = _fd(lambda x: cross_entropy(x, target, mask=mask, weight=w, label_smoothing=0.15, reduction=reduction),
+                  logits)
+        assert err < FD_TOL
+
+
+def test_cross_entropy_float32_and_wrapper():
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((8, 10))
+    target = rng.integers(0, 10, size=8)
+    l64, g64 = cross_entropy(logits, target, label_smoothing=0.1)
+    l32, g32 = cross_entropy(logits.astype(np.float32), target, label_smoothing=0.1)
+    assert g32.dtype == np.float32 and g64.dtype == np.float64
+    assert abs(l32 - l64) < 1e-5 and np.abs(g32 - g64).max() < 1e-6
+    crit = CrossEntropyLoss(label_smoothing=0.1, reduction="sum")
+    assert crit(logits, target) == cross_entropy(logits, target, label_smoothing=0.1, reduction="sum")[0]
+    np.testing.assert_array_equal(crit.backward(), cross_entropy(logits, target, label_smoothing=0.1,
+                                                                 reduction="sum")[1])
+
+
+def test_cross_entropy_errors():
+    logits = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"target 3 is outside the class range \[0, 2\]"):
+        cross_entropy(logits, np.array([0, 1, 3, 2]))
+    with pytest.raises(ValueError, match=r"target -5 is outside the class range"):
+        cross_entropy(logits, np.array([0, -5, 1, 2]))
+    with pytest.raises(TypeError, match="integer class ids"):
+        cross_entropy(logits, np.array([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"target must have shape logits.shape\[:-1\] = \(4,\), got \(4, 3\)"):
+        cross_entropy(logits, np.zeros((4, 3), np.int64))
+    with pytest.raises(ValueError, match=r"weight must have shape \(C,\) = \(3,\)"):
+        cross_entropy(logits, np.zeros(4, np.int64), weight=np.ones(4))
+    with pytest.raises(ValueError, match="mask must contain only 0 and 1"):
+        cross_entropy(logits, np.zeros(4, np.int64), mask=np.array([0, 1, 2, 1]))
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        cross_entropy(logits, np.zeros(4, np.int64), reduction="none")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cross_entropy(np.zeros((4, 3), np.int64), np.zeros(4, np.int64))
+    with pytest.raises(RuntimeError, match="before the loss was computed"):
+        CrossEntropyLoss().backward()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# binary_cross_entropy_with_logits
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("use_pos_weight", [False, True])
+@pytest.mark.parametrize("use_weight", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_with_logits_matches_torch(use_pos_weight, use_weight, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(5)
+    x = 4 * rng.standard_normal((6, 3))
+    x[0] = [40.0, -40.0, 700.0]  # saturated logits
+    y = rng.random((6, 3))
+    y[1] = [0.0, 1.0, 1.0]
+    pw = rng.uniform(0.5, 3.0, 3) if use_pos_weight else None
+    w = rng.uniform(0.5, 2.0, 3) if use_weight else None
+    ours = binary_cross_entropy_with_logits(x, y, pos_weight=pw, weight=w, reduction=reduction)
+    ref = _torch_value_and_grad(
+        torch,
+        lambda t: F.binary_cross_entropy_with_logits(
+            t, torch.from_numpy(y), weight=None if w is None else torch.from_numpy(w),
+            pos_weight=None if pw is None else torch.from_numpy(pw), reduction=reduction),
+        x,
+    )
+    _assert_close(ours, ref)
+
+
+def test_bce_with_logits_finite_differences_and_targets():
+    rng = np.random.default_rng(6)
+    x = 2 * rng.standard_normal((4, 5))
+    y = (rng.random((4, 5)) < 0.5)
+    pw = rng.uniform(0.5, 3.0, 5)
+    assert _fd(lambda t: binary_cross_entropy_with_logits(t, y.astype(np.float64), pos_weight=pw), x) < FD_TOL
+    # bool and integer 0/1 targets are accepted and cast
+    a = binary_cross_entropy_with_logits(x, y)
+    b = binary_cross_entropy_with_logits(x, y.astype(np.int64))
+    c = binary_cross_entropy_with_logits(x, y.astype(np.float64))
+    assert a[0] == b[0] == c[0] and np.array_equal(a[1], c[1])
+    crit = BCEWithLogitsLoss(pos_weight=pw)
+    assert crit(x, y) == binary_cross_entropy_with_logits(x, y, pos_weight=pw)[0]
+    with pytest.raises(ValueError, match="pos_weight of shape"):
+        binary_cross_entropy_with_logits(x, y, pos_weight=np.ones(4))
+    with pytest.raises(ValueError, match=r"target must have the input's shape \(4, 5\)"):
+        binary_cross_entropy_with_logits(x, y[:, :4])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# regression losses
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", ["mse", "l1", "huber0.5", "huber1", "huber2"])
+def test_regression_losses_match_torch(name, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(7)
+    pred = 2 * rng.standard_normal((3, 4, 5))
+    target = 2 * rng.standard_normal((3, 4, 5))
+    pred[0, 0, :3] = target[0, 0, :3]  # exact ties: l1 and huber slope 0 there
+    target[1, 1, 0], pred[1, 1, 0] = 1.0, 1.5  # |d| == 0.5 exactly: the huber knot for delta=0.5
+    target[1, 1, 1], pred[1, 1, 1] = 1.0, -1.0  # |d| == 2 exactly
+    tt = torch.from_numpy(target)
+    if name == "mse":
+        ours, ref_fn = mse_loss(pred, target, reduction=reduction), lambda x: F.mse_loss(x, tt, reduction=reduction)
+    elif name == "l1":
+        ours, ref_fn = l1_loss(pred, target, reduction=reduction), lambda x: F.l1_loss(x, tt, reduction=reduction)
+    else:
+        delta = float(name[5:])
+        ours = huber_loss(pred, target, delta, reduction=reduction)
+        ref_fn = lambda x: F.huber_loss(x, tt, reduction=reduction, delta=delta)  # noqa: E731
+    ref = _torch_value_and_grad(torch, ref_fn, pred)
+    _assert_close(ours, ref)
+    if name == "l1":
+        assert np.all(ours[1][0, 0, :3] == 0)  # sign(0) = 0
+
+
+@pytest.mark.parametrize("fn", [mse_loss, l1_loss, huber_loss, lambda p, t, **kw: huber_loss(p, t, 0.7, **kw)])
+def test_regression_losses_finite_differences(fn):
+    rng = np.random.default_rng(8)
+    pred, target = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    for reduction in ("mean", "sum"):
+        assert _fd(lambda p: fn(p, target, reduction=reduction), pred) < FD_TOL
+
+
+def test_regression_wrappers_dtypes_and_errors():
+    rng = np.random.default_rng(9)
+    pred, target = rng.standard_normal((5, 2)), rng.standard_normal((5, 2))
+    for crit, fn in ((MSELoss(), mse_loss), (L1Loss(reduction="sum"), lambda p, t: l1_loss(p, t, reduction="sum")),
+                     (HuberLoss(0.3), lambda p, t: huber_loss(p, t, 0.3))):
+        loss = crit(pred, target)
+        assert loss == fn(pred, target)[0]
+        np.testing.assert_array_equal(crit.backward(), fn(pred, target)[1])
+    loss32, grad32 = mse_loss(pred.astype(np.float32), target)
+    assert grad32.dtype == np.float32 and abs(loss32 - mse_loss(pred, target)[0]) < 1e-5
+    assert mse_loss(pred, np.round(target).astype(np.int64))[0] == mse_loss(pred, np.round(target))[0]
+    with pytest.raises(ValueError, match=r"target must have the input's shape \(5, 2\), got \(5,\)"):
+        mse_loss(pred, target[:, 0])
+    with pytest.raises(TypeError, match="float16"):
+        l1_loss(pred.astype(np.float16), target)
+    with pytest.raises(ValueError, match="delta must be a positive number"):
+        huber_loss(pred, target, delta=0.0)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        mse_loss(pred, target, reduction="avg")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pinball
+# ---------------------------------------------------------------------------------------------------------------
+def _pinball_direct(pred, target, taus):
+    """Loop over every entry: rho_tau(u) = u * (tau - [u < 0])."""
+    total = 0.0
+    for idx in np.ndindex(pred.shape):
+        u = target[idx[:-1]] - pred[idx]
+        tau = taus[idx[-1]]
+        total += u * (tau - (u < 0))
+    return total
+
+
+def test_pinball_matches_direct_formula_and_finite_differences():
+    rng = np.random.default_rng(10)
+    taus = np.array([0.1, 0.5, 0.9])
+    pred = rng.standard_normal((4, 5, 3))
+    target = rng.standard_normal((4, 5))
+    loss, grad = pinball_loss(pred, target, taus)
+    assert abs(loss - _pinball_direct(pred, target, taus) / pred.size) < 1e-14
+    loss_sum, grad_sum = pinball_loss(pred, target, taus, reduction="sum")
+    assert abs(loss_sum - _pinball_direct(pred, target, taus)) < 1e-12
+    np.testing.assert_allclose(grad_sum, grad * pred.size, rtol=1e-14)
+    for reduction in ("mean", "sum"):
+        assert _fd(lambda p: pinball_loss(p, target, taus, reduction=reduction), pred) < FD_TOL
+    # below the target: slope -tau; above: 1 - tau
+    below = pred < target[..., None]
+    np.testing.assert_allclose(grad_sum, np.where(below, -taus, 1 - taus), rtol=0, atol=0)
+    crit = PinballLoss(taus)
+    assert crit(pred, target) == loss
+    np.testing.assert_array_equal(crit.backward(), grad)
+
+
+def test_pinball_ties_and_median_is_half_l1():
+    rng = np.random.default_rng(11)
+    target = rng.standard_normal(6)
+    pred = rng.standard_normal((6, 1))
+    pred[2, 0] = target[2]  # a tie: subgradient 0
+    loss, grad = pinball_loss(pred, target, [0.5], reduction="sum")
+    l1, g1 = l1_loss(pred[:, 0], target, reduction="sum")
+    assert abs(loss - 0.5 * l1) < 1e-14
+    np.testing.assert_allclose(grad[:, 0], 0.5 * g1, rtol=0, atol=0)
+    assert grad[2, 0] == 0
+
+
+def test_pinball_errors():
+    pred = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"drop the quantile axis"):
+        pinball_loss(pred, np.zeros((4, 3)), [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match=r"quantiles must have shape \(Q,\) = \(3,\)"):
+        pinball_loss(pred, np.zeros(4), [0.1, 0.9])
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        pinball_loss(pred, np.zeros(4), [0.0, 0.5, 1.0])
