@@ -364,3 +364,39 @@ def test_cli_bad_input_exits_2_without_traceback(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "positive integer" in err and "Traceback" not in err
+
+
+def test_variational_dropout_uses_one_mask_for_every_step():
+    layer = LSTM(3, 4, 3, dropout=0.5, variational_dropout=True, dtype=F64, seed=0)
+    x = np.random.default_rng(0).normal(size=(6, 2, 3))
+    layer(x)
+    masks = [m for m in layer._run.drop_masks if m is not None]
+    assert len(masks) == 2 and all(m.shape == (1, 2, 4) for m in masks)
+    assert set(np.unique(masks[0])) <= {0.0, 2.0}
+    per_step = LSTM(3, 4, 3, dropout=0.5, dtype=F64, seed=0)
+    per_step(x)
+    assert per_step._run.drop_masks[0].shape == (6, 2, 4)
+
+
+def test_weight_dropout_is_dropconnect_on_the_recurrent_weights():
+    """A training forward with weight_dropout equals an eval forward whose weight_hh is masked by hand,
+    and its weight_hh gradient is that layer's gradient times the mask."""
+    layer = LSTM(3, 5, weight_dropout=0.4, dtype=F64, seed=1)
+    x = np.random.default_rng(0).normal(size=(6, 2, 3))
+    y, _ = layer(x)
+    mask = layer._run.hh_masks[0][0]
+    assert mask.shape == (20, 5) and 0 < np.mean(mask == 0) < 1
+    dy = np.random.default_rng(1).normal(size=y.shape)
+    dx, _ = layer.backward(dy)
+    plain = LSTM(3, 5, dtype=F64, seed=1).eval()
+    sd = layer.state_dict()
+    sd["weight_hh_l0"] = sd["weight_hh_l0"] * mask
+    plain.load_state_dict(sd)
+    y2, _ = plain(x)
+    dx2, _ = plain.backward(dy)
+    np.testing.assert_allclose(y, y2, atol=1e-14)
+    np.testing.assert_allclose(dx, dx2, atol=1e-14)
+    np.testing.assert_allclose(layer.grads["weight_hh_l0"], plain.grads["weight_hh_l0"] * mask, atol=1e-14)
+    layer.eval()
+    y3, _ = layer(x)
+    assert layer._run.hh_masks[0][0] is None and not np.allclose(y3, y)

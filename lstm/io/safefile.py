@@ -1,0 +1,111 @@
+"""One safe file: arrays in safetensors, everything else as JSON in its header, a checksum, written atomically.
+
+Layout: a standard safetensors file whose ``__metadata__`` holds
+
+    format          what the file is ("lstm.checkpoint", "lstm.model", ...)
+    format_version  an integer as text; readers refuse versions newer than they know
+    meta            JSON text (configuration, optimizer hyper-parameters, RNG states, step, ...)
+    sha256          digest over every tensor's name, dtype, shape and bytes
+
+No pickle anywhere: reading a file never runs code.  Writing goes to a temporary file in the same folder, is
+flushed to disk, then renamed over the target, so a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+class FileFormatError(ValueError):
+    """A file that is not what it claims to be: wrong kind, truncated, corrupted or from a newer version."""
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name], order="C")
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a half-written target)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict, *, kind: str, version: int = 1) -> None:
+    """Write ``arrays`` and JSON-able ``meta`` to ``path`` as one safetensors file (atomically)."""
+    from safetensors.numpy import save as st_save
+
+    arrays = {name: np.asarray(a, order="C") for name, a in arrays.items()}  # keeps 0-d arrays 0-d
+    header = {"format": kind, "format_version": str(version), "meta": json.dumps(meta), "sha256": _digest(arrays)}
+    write_atomic(path, st_save(arrays, metadata=header))
+
+
+def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file written by :func:`save`; refuse anything missing, foreign, truncated, corrupted or too new."""
+    from safetensors.numpy import load as st_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise FileFormatError(f"{path} is truncated or not a safetensors file ({len(data)} bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise FileFormatError(f"{path} is truncated: its header promises {n} bytes, the file has {len(data) - 8}")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FileFormatError(f"{path} is corrupted or not a safetensors file (unreadable header)") from None
+    info = header.get("__metadata__") or {}
+    if info.get("format") != kind:
+        raise FileFormatError(f"{path} is not a {kind} file (it says format={info.get('format')!r})")
+    try:
+        version = int(info.get("format_version", ""))
+    except ValueError:
+        raise FileFormatError(f"{path} has no valid format_version") from None
+    if version > max_version:
+        raise FileFormatError(
+            f"{path} uses {kind} format version {version}; this lstm reads up to {max_version}: upgrade lstm"
+        )
+    try:
+        arrays = st_load(data)
+    except Exception as err:  # safetensors raises its own error types for bad offsets and sizes
+        raise FileFormatError(f"{path} is truncated or corrupted ({err})") from None
+    if _digest(arrays) != info.get("sha256"):
+        raise FileFormatError(f"{path} is corrupted: its contents do not match the checksum written with it")
+    try:
+        meta = json.loads(info.get("meta", "{}"))
+    except json.JSONDecodeError:
+        raise FileFormatError(f"{path} is corrupted (metadata is not valid JSON)") from None
+    return arrays, meta

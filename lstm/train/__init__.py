@@ -1,0 +1,6 @@
+"""Training: the loop (:class:`Trainer`) and exact-resume checkpoints."""
+
+from . import checkpoint
+from .trainer import Trainer, TrainingDiverged, TrainResult
+
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "checkpoint"]

@@ -1,0 +1,87 @@
+"""Training checkpoints: everything needed to continue a run exactly, in one safe file.
+
+Arrays (model parameters, optimizer buffers, the carried recurrent state) go into safetensors; the step, counters,
+optimizer hyper-parameters, schedule state and every random generator's state go into the JSON header
+(see :mod:`lstm.io.safefile`).  Restoring a checkpoint and continuing gives bit-identical weights to a run that was
+never interrupted, because batches are a pure function of the step number and every source of randomness is saved.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..io import safefile
+from ..optim import flatten_state, unflatten_state
+
+KIND = "lstm.checkpoint"
+VERSION = 1
+
+
+def generators(model) -> dict[str, np.random.Generator]:
+    """Every ``numpy.random.Generator`` held by the model's modules, by dotted path (e.g. ``"rnn._rng"``)."""
+    found = {}
+    for prefix, mod in model.named_modules():
+        for attr, value in vars(mod).items():
+            if isinstance(value, np.random.Generator):
+                found[prefix + attr] = value
+    return found
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load` returns; :meth:`restore` writes it back into live objects."""
+
+    params: dict[str, np.ndarray]
+    optimizer: dict | None
+    schedule: dict | None
+    rng: dict[str, dict]
+    carry: list[np.ndarray] | None
+    trainer: dict = field(default_factory=dict)
+
+    def restore(self, model, optimizer=None, schedule=None) -> None:
+        model.load_state_dict(self.params)
+        if optimizer is not None and self.optimizer is not None:
+            optimizer.load_state_dict(self.optimizer)
+        if schedule is not None and self.schedule is not None:
+            schedule.load_state_dict(self.schedule)
+        live = generators(model)
+        for name, state in self.rng.items():
+            if name in live:
+                live[name].bit_generator.state = state
+
+
+def save(path: str | os.PathLike, model, optimizer=None, schedule=None, *, carry=None, trainer: dict | None = None,
+         extra_meta: dict | None = None) -> None:
+    """Write a checkpoint atomically (temporary file + rename: the previous file survives a crash)."""
+    arrays = {f"model/{k}": v for k, v in model.parameters().items()}
+    meta: dict = {"trainer": trainer or {}, "rng": {k: g.bit_generator.state for k, g in generators(model).items()}}
+    if optimizer is not None:
+        opt_arrays, opt_meta = flatten_state(optimizer.state_dict())
+        arrays.update({f"optim/{k}": v for k, v in opt_arrays.items()})
+        meta["optimizer"] = opt_meta
+    if schedule is not None:
+        meta["schedule"] = schedule.state_dict()
+    if carry is not None:
+        parts = carry if isinstance(carry, (tuple, list)) else (carry,)
+        arrays.update({f"carry/{i}": np.asarray(a) for i, a in enumerate(parts)})
+        meta["carry_parts"] = len(parts)
+    meta.update(extra_meta or {})
+    safefile.save(path, arrays, meta, kind=KIND, version=VERSION)
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint; truncated, corrupted or foreign files raise :class:`lstm.io.FileFormatError`."""
+    arrays, meta = safefile.load(path, kind=KIND, max_version=VERSION)
+
+    def section(prefix):
+        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    optimizer = unflatten_state(section("optim/"), meta["optimizer"]) if "optimizer" in meta else None
+    carry = None
+    if "carry_parts" in meta:
+        carry = [arrays[f"carry/{i}"] for i in range(meta["carry_parts"])]
+    return Checkpoint(params=section("model/"), optimizer=optimizer, schedule=meta.get("schedule"),
+                      rng=meta.get("rng", {}), carry=carry, trainer=meta.get("trainer", {}))

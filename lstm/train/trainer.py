@@ -1,0 +1,267 @@
+"""The training loop: steps, clipping, schedules, validation, early stopping, checkpoints, progress, metrics.
+
+The trainer knows nothing about the model's shape.  It is given
+
+- ``train_step(batch, carry) -> (loss, carry)``: forward + backward for one batch, leaving gradients in
+  ``model.grads``; ``carry`` is the recurrent state passed between chunks for truncated BPTT (a tuple of arrays, or
+  None) — plain arrays, so no gradient crosses chunks;
+- ``batches(step) -> batch``: a pure function of the global step number (see :mod:`lstm.data.batching`), which is
+  what makes ``resume`` exact;
+- optionally ``evaluate() -> float``: a validation loss (run in eval mode, so dropout is off).
+
+One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients →
+``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps it validates, keeps the best
+weights, and stops early after ``patience`` evaluations without improvement.  With ``out_dir`` it writes
+``last.safetensors`` (every ``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl``
+log (one JSON object per line: step, loss, lr, grad_norm, val_loss, seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..optim import ReduceLROnPlateau, clip_grad_norm
+from . import checkpoint as ckpt
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    steps: int                          # optimizer steps completed in total
+    stopped: str                        # "steps", "minutes", "early_stopping", "callback"
+    final_loss: float                   # the last training loss
+    best_val: float | None = None
+    best_step: int | None = None
+    history: list[dict] = field(default_factory=list)   # the metrics records of this call
+
+
+class Trainer:
+    """Fit ``model`` with ``optimizer``; see the module docstring for the step contract.
+
+    Parameters: ``steps`` (total optimizer steps) and/or ``minutes`` (wall-clock budget); ``clip_norm`` (global
+    2-norm clipping); ``schedule`` (any :mod:`lstm.optim` schedule; ``ReduceLROnPlateau`` is stepped with the
+    validation loss); ``evaluate``/``eval_every``/``patience``/``restore_best``; ``out_dir``/``checkpoint_every``;
+    ``callbacks``: callables ``cb(trainer, event, info)`` for events "step", "eval", "checkpoint", "end" — return
+    ``False`` to stop; ``progress``: a progress bar (rich) with step, loss, throughput and ETA;
+    ``items_per_step``: for throughput in items/s (e.g. tokens per batch).
+    """
+
+    def __init__(self, model, optimizer, train_step, batches, *, steps: int | None = None,
+                 minutes: float | None = None, evaluate=None, eval_every: int = 100, patience: int | None = None,
+                 restore_best: bool = True, clip_norm: float | None = None, schedule=None, out_dir=None,
+                 checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
+                 items_per_step: int | None = None, log_every: int = 1):
+        if steps is None and minutes is None:
+            raise ValueError("give a training budget: steps=N and/or minutes=M")
+        if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if minutes is not None and not minutes > 0:
+            raise ValueError(f"minutes must be positive, got {minutes!r}")
+        if eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        self.model, self.optimizer, self.train_step, self.batches = model, optimizer, train_step, batches
+        self.steps, self.minutes = steps, minutes
+        self.evaluate, self.eval_every, self.patience, self.restore_best = evaluate, eval_every, patience, restore_best
+        self.clip_norm, self.schedule = clip_norm, schedule
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.checkpoint_every = checkpoint_every or eval_every
+        self.callbacks, self.progress = list(callbacks), progress
+        self.items_per_step, self.log_every = items_per_step, log_every
+        # run state (what a checkpoint saves)
+        self.step = 0
+        self.carry = None
+        self.best_val: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self._best_params: dict | None = None
+
+    # -- paths -------------------------------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "last.safetensors"
+
+    @property
+    def best_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "best.safetensors"
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "metrics.jsonl"
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def _trainer_state(self) -> dict:
+        return {"step": self.step, "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals}
+
+    def save_checkpoint(self, path=None) -> Path:
+        path = Path(path) if path is not None else self.last_path
+        ckpt.save(path, self.model, self.optimizer, self.schedule, carry=self.carry, trainer=self._trainer_state())
+        self._emit("checkpoint", {"path": str(path), "step": self.step})
+        return path
+
+    def load_checkpoint(self, path=None) -> None:
+        """Restore model, optimizer, schedule, RNG states, carried state and counters from a checkpoint."""
+        c = ckpt.load(Path(path) if path is not None else self.last_path)
+        c.restore(self.model, self.optimizer, self.schedule)
+        t = c.trainer
+        self.step, self.best_val, self.best_step = int(t["step"]), t.get("best_val"), t.get("best_step")
+        self.bad_evals = int(t.get("bad_evals", 0))
+        self.carry = None if c.carry is None else tuple(c.carry)
+        self._best_params = None
+        if self.best_path is not None and self.best_path.exists():
+            self._best_params = ckpt.load(self.best_path).params
+        if self.log_path is not None and self.log_path.exists():
+            self._truncate_log(self.step)
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log records after ``step`` (written by a run that died before its next checkpoint)."""
+        keep = [line for line in self.log_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        self.log_path.write_text("".join(line + "\n" for line in keep))
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until the step budget, the time budget, early stopping or a callback says stop.
+
+        ``resume=True`` continues from ``out_dir/last.safetensors`` if it exists (else starts fresh).
+        """
+        if resume:
+            if self.out_dir is None:
+                raise ValueError("resume=True needs out_dir, where the last checkpoint is kept")
+            if self.last_path.exists():
+                self.load_checkpoint()
+        elif self.log_path is not None and self.log_path.exists():
+            self.log_path.unlink()
+        self.model.train()
+        history: list[dict] = []
+        start_time = time.perf_counter()
+        stopped, loss = "steps", float("nan")
+        bar = _Progress(self.steps, self.step, self.items_per_step) if self.progress else None
+        try:
+            while self.steps is None or self.step < self.steps:
+                if self.minutes is not None and time.perf_counter() - start_time > 60 * self.minutes:
+                    stopped = "minutes"
+                    break
+                loss, self.carry = self.train_step(self.batches(self.step), self.carry)
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    self._diverged(loss)
+                grad_norm = self._clip_or_measure(self.model.grads)
+                self.optimizer.step(self.model.grads)
+                if self.schedule is not None and not isinstance(self.schedule, ReduceLROnPlateau):
+                    self.schedule.step()
+                self.step += 1
+                record = {"step": self.step, "loss": loss, "lr": float(self.optimizer.lr), "grad_norm": grad_norm,
+                          "seconds": round(time.perf_counter() - start_time, 4)}
+                if self.evaluate is not None and self.step % self.eval_every == 0:
+                    record["val_loss"] = self._validate()
+                    if self.patience is not None and self.bad_evals >= self.patience:
+                        stopped = "early_stopping"
+                if self.step % self.log_every == 0 or "val_loss" in record:
+                    self._log(record)
+                history.append(record)
+                if bar is not None:
+                    bar.update(self.step, loss, record.get("val_loss"))
+                if self.out_dir is not None and self.step % self.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self._emit("step", record) is False:
+                    stopped = "callback"
+                if stopped != "steps":
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.out_dir is not None:
+            self.save_checkpoint()
+        if self.restore_best and self._best_params is not None:
+            self.model.load_state_dict(self._best_params)
+        result = TrainResult(steps=self.step, stopped=stopped, final_loss=loss, best_val=self.best_val,
+                             best_step=self.best_step, history=history)
+        self._emit("end", {"result": result})
+        return result
+
+    def _clip_or_measure(self, grads: dict) -> float:
+        """The global gradient 2-norm (before clipping, when ``clip_norm`` is set)."""
+        if self.clip_norm:
+            return float(clip_grad_norm(grads, self.clip_norm))
+        return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+    def _validate(self) -> float:
+        self.model.eval()
+        try:
+            val = float(self.evaluate())
+        finally:
+            self.model.train()
+        if isinstance(self.schedule, ReduceLROnPlateau):
+            self.schedule.step(val)
+        if self.best_val is None or val < self.best_val:
+            self.best_val, self.best_step, self.bad_evals = val, self.step, 0
+            self._best_params = self.model.state_dict()
+            if self.best_path is not None:
+                ckpt.save(self.best_path, self.model, trainer=self._trainer_state())
+        else:
+            self.bad_evals += 1
+        self._emit("eval", {"step": self.step, "val_loss": val, "best_val": self.best_val})
+        return val
+
+    def _diverged(self, loss: float) -> None:
+        where = "no checkpoint was written"
+        if self.last_path is not None and self.last_path.exists():
+            kept = ckpt.load(self.last_path).trainer.get("step")
+            where = f"the last good checkpoint (step {kept}) is kept at {self.last_path}"
+        raise TrainingDiverged(
+            f"training loss became {loss} at step {self.step + 1}; {where}; "
+            "lower the learning rate or set clip_norm"
+        )
+
+    def _log(self, record: dict) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _emit(self, event: str, info: dict):
+        verdict = None
+        for cb in self.callbacks:
+            if cb(self, event, info) is False:
+                verdict = False
+        return verdict
+
+
+class _Progress:
+    """A rich progress bar: step / total, loss, validation loss, throughput and ETA."""
+
+    def __init__(self, total: int | None, start: int, items_per_step: int | None):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        unit = "items/s" if items_per_step else "steps/s"
+        self._items = items_per_step or 1
+        self._progress = Progress(
+            TextColumn("step {task.completed}/{task.total}"), BarColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
+            TextColumn(f"{{task.fields[rate]}} {unit}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=total, completed=start, loss="-", val="", rate="-")
+        self._t0, self._s0 = time.perf_counter(), start
+
+    def update(self, step: int, loss: float, val: float | None) -> None:
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        rate = (step - self._s0) * self._items / elapsed
+        fields = {"loss": f"{loss:.4f}", "rate": f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"}
+        if val is not None:
+            fields["val"] = f"val {val:.4f}"
+        self._progress.update(self._task, completed=step, **fields)
+
+    def close(self) -> None:
+        self._progress.stop()
