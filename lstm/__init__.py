@@ -2,6 +2,7 @@
 
 from . import nn
 from .gradcheck import gradcheck
+from .io.model_file import load, save
 
 __version__ = "0.1.0"
-__all__ = ["nn", "gradcheck", "__version__"]
+__all__ = ["nn", "gradcheck", "save", "load", "__version__"]

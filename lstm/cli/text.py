@@ -1,0 +1,172 @@
+"""Language-model commands: ``lstm demo``, ``lstm train-text``, ``lstm generate``."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from .common import UsageError, non_negative_float, positive_float, positive_int, probability
+
+DEMO_OUT = Path("runs") / "demo"
+# The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
+DEMO = dict(hidden_size=256, num_layers=1, seq_len=64, batch_size=32, lr=3e-3, steps=1200, eval_every=200)
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="train a small character model on Python's own help text, watch it learn (about 2 minutes)",
+        description="Train a character-level LSTM on the English text that ships with every CPython "
+                    "(pydoc_data.topics), print samples as it learns, save the model, and say where to look next. "
+                    "No downloads.")
+    p.add_argument("--steps", type=positive_int, default=DEMO["steps"], help=f"training steps (default {DEMO['steps']})")
+    p.add_argument("--out", type=Path, default=DEMO_OUT, help=f"output folder (default {DEMO_OUT})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_demo)
+
+    p = sub.add_parser(
+        "train-text", help="train a character or word language model on text files",
+        description="Train an Embedding → LSTM → Linear language model with truncated BPTT. The last 10%% of the "
+                    "text is held out for validation (reported in nats and bits/char, or perplexity for words). "
+                    "Writes OUT/model.safetensors (best weights), OUT/last.safetensors (resumable checkpoint) and "
+                    "OUT/metrics.jsonl.",
+        epilog="example: lstm train-text book.txt --hidden 256 --layers 2 --minutes 10 --out runs/book")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="UTF-8 text file(s) (see --encoding)")
+    p.add_argument("--level", choices=("char", "word"), default="char", help="tokens: characters or words")
+    p.add_argument("--hidden", type=positive_int, default=256, help="LSTM hidden size (default 256)")
+    p.add_argument("--layers", type=positive_int, default=2, help="stacked LSTM layers (default 2)")
+    p.add_argument("--embedding", type=positive_int, default=None,
+                   help="embedding size (default 64 for characters, the hidden size for words)")
+    p.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
+    p.add_argument("--tie", action="store_true", help="tie input and output embeddings (needs embedding = hidden)")
+    p.add_argument("--seq-len", type=positive_int, default=100, help="BPTT length in tokens (default 100)")
+    p.add_argument("--batch", type=positive_int, default=32, help="parallel streams per step (default 32)")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (default 0.002)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=positive_int, default=None, help="training steps (default 2000)")
+    budget.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget instead of steps")
+    p.add_argument("--eval-every", type=positive_int, default=200, help="validate every N steps (default 200)")
+    p.add_argument("--sample-every", type=int, default=None,
+                   help="print a sample every N steps (default: at each validation; 0 = never)")
+    p.add_argument("--max-vocab", type=positive_int, default=20000, help="word level: keep the N most frequent words")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<first file name>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the files (default utf-8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
+    p.set_defaults(func=run_train_text)
+
+    p = sub.add_parser(
+        "generate", help="generate text from a trained language model, printed as it is produced",
+        description="Sample from a model written by train-text or demo. Deterministic for a given --seed; "
+                    "--temperature 0 always takes the most likely token.",
+        epilog="example: lstm generate runs/demo/model.safetensors --prime 'The ' --length 300 --temperature 0.7")
+    p.add_argument("model", type=Path, metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("--prime", default="", help="text to start from (every character must be known to the model)")
+    p.add_argument("--length", type=positive_int, default=500, help="tokens to generate (default 500)")
+    p.add_argument("--temperature", type=non_negative_float, default=0.8,
+                   help="sampling temperature, 0 = argmax (default 0.8)")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample only among the k most likely tokens")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=run_generate)
+
+
+def _sampler(model, every: int, prime: str, out=sys.stdout):
+    """A trainer callback that prints a short sample every ``every`` steps (its own RNG: training is unaffected)."""
+    def callback(trainer, event, info):
+        if event == "step" and every and info["step"] % every == 0:
+            text = model.sample(160, prime=prime, temperature=0.7, seed=info["step"]).replace("\n", " ⏎ ")
+            val = f"  val {info['val_loss'] / math.log(2):.3f} bits/char" if "val_loss" in info else ""
+            print(f"[step {info['step']}{val}] {prime}{text}", file=out, flush=True)
+    return callback
+
+
+def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_every: int | None, prime: str):
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks = []
+    every = model.eval_every if sample_every is None else sample_every
+    if not quiet and every:
+        callbacks.append(_sampler(model, every, prime))
+    t0 = time.perf_counter()
+    model.fit(text, out_dir=out, resume=resume, callbacks=callbacks, progress=not quiet)
+    seconds = time.perf_counter() - t0
+    path = model.save(out / "model.safetensors")
+    return path, seconds
+
+
+def _report(model, path: Path, seconds: float) -> dict:
+    res = model.train_result_
+    tokens = res.steps * model.batch_size * model.seq_len
+    lines = [f"trained {res.steps} steps in {seconds:.0f} s ({tokens / max(seconds, 1e-9):,.0f} {model.level}s/s)"]
+    summary = {"steps": res.steps}
+    if res.best_val is not None:
+        unit = (f"{res.best_val / math.log(2):.3f} bits/char" if model.level == "char"
+                else f"perplexity {math.exp(res.best_val):.1f}")
+        lines.append(f"best validation loss {res.best_val:.4f} nats ({unit}) at step {res.best_step}")
+        summary["val_nats"] = res.best_val
+    lines.append(f"model saved to {path}")
+    print("\n".join(lines))
+    return summary
+
+
+def run_train_text(args) -> int:
+    from ..data.text import read_text
+    from ..models import LanguageModel
+
+    text = read_text(args.files, encoding=args.encoding)
+    out = args.out or Path("runs") / args.files[0].stem
+    if args.resume and not (out / "last.safetensors").exists():
+        raise UsageError(f"--resume: no checkpoint at {out / 'last.safetensors'}; drop --resume to start afresh")
+    model = LanguageModel(level=args.level, hidden_size=args.hidden, num_layers=args.layers,
+                          embedding_dim=args.embedding, dropout=args.dropout, tie_weights=args.tie,
+                          seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
+                          steps=args.steps if args.steps or args.minutes else 2000, minutes=args.minutes,
+                          eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed)
+    if args.tie and (args.embedding or (args.hidden if args.level == "word" else 64)) != args.hidden:
+        raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden})")
+    path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,
+                           prime="")
+    _report(model, path, seconds)
+    print(f"next: lstm generate {path} --length 300")
+    return 0
+
+
+def run_generate(args) -> int:
+    from .. import load
+
+    model = load(args.model)
+    if not hasattr(model, "stream"):
+        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a language model")
+    missing = model.vocab_.unknown(args.prime)
+    if missing:
+        shown = ", ".join(repr(t) for t in missing[:10])
+        raise UsageError(f"--prime holds {len(missing)} {model.level}(s) the model never saw: {shown}; "
+                         "remove them or train on text that has them")
+    sys.stdout.write(args.prime)
+    for piece in model.stream(args.length, prime=args.prime, temperature=args.temperature, top_k=args.top_k,
+                              seed=args.seed):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def run_demo(args) -> int:
+    from ..data.text import builtin_corpus
+    from ..models import LanguageModel
+
+    text = builtin_corpus()
+    print(f"lstm demo: a character-level LSTM learns English from Python's own help text "
+          f"({len(text):,} characters, 90% train / 10% validation). Samples appear as it learns.\n")
+    model = LanguageModel(**{**DEMO, "steps": args.steps}, seed=args.seed)
+    path, seconds = _train(model, text, args.out, resume=False, quiet=args.quiet, sample_every=None, prime="The ")
+    summary = _report(model, path, seconds)
+    final = model.sample(300, prime="The ", temperature=0.6, seed=args.seed)
+    print("\nFinal sample (temperature 0.6):\n" + "The " + final + "\n")
+    if "val_nats" in summary:
+        print(f"final validation: {summary['val_nats'] / math.log(2):.3f} bits/char")
+    print(f"next:\n  lstm generate {path} --prime 'The ' --length 400\n"
+          f"  lstm train-text YOUR_FILE.txt --minutes 10        # your own text")
+    return 0

@@ -1,0 +1,45 @@
+"""The scikit-learn conventions every estimator follows (``CharLM``-style language models, forecasters, ...).
+
+``__init__`` stores its keyword arguments unchanged; ``get_params`` / ``set_params`` read and write them (so
+``sklearn.base.clone`` works); ``fit`` validates, learns attributes whose names end in ``_`` and returns ``self``.
+A fitted estimator saves to one safe file (:mod:`lstm.io.model_file`) holding its parameters, its learned
+non-array state (vocabulary, scalers) and its network's weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before ``fit`` (or ``load``)."""
+
+
+class Estimator:
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(...) or lstm.load(path)")
+
+    # Subclasses provide: _module() (the network), _extra_config() (JSON-able learned state) and
+    # _restore(extra) (rebuild the network from it before the weights are loaded).

@@ -1,0 +1,259 @@
+"""Character- and word-level language models: Embedding → stacked LSTM → Linear, trained with truncated BPTT.
+
+    e_t = E[x_t]                       (B, T, emb)
+    h_t = LSTM(e_t, state)             (B, T, H)      state carried across chunks, no gradient across them
+    z_t = h_t W_outᵀ + b_out           (B, T, V)      W_out = E when weights are tied (needs emb == H)
+    L   = mean_t −log softmax(z_t)[x_{t+1}]           nats per token; bits/char = L / ln 2
+
+:class:`LanguageModel` follows scikit-learn's conventions: ``__init__`` only stores its arguments, ``fit`` learns
+``vocab_``, ``net_`` and ``history_`` and returns ``self``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..data.batching import StreamBatches
+from ..data.text import Vocabulary
+from ..io.model_file import register
+from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy
+from ..nn.module import write_grad
+from .estimator import Estimator
+
+
+class LanguageModelNet(Module):
+    """The network: ids (B, T) → logits (B, T, V), with a hand-written backward through all of it."""
+
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers, dropout=0.0, tie_weights=False,
+                 seed=None, dtype=np.float32):
+        super().__init__()
+        if tie_weights and embedding_dim != hidden_size:
+            raise ValueError(f"tie_weights needs embedding_dim == hidden_size, got {embedding_dim} and {hidden_size}")
+        rng = np.random.default_rng(seed)
+        self.tie_weights = tie_weights
+        self.emb = Embedding(vocab_size, embedding_dim, seed=rng, dtype=dtype)
+        self.rnn = LSTM(embedding_dim, hidden_size, num_layers, batch_first=True, dropout=dropout, seed=rng,
+                        dtype=dtype)
+        self.drop = Dropout(dropout, seed=rng)
+        self.head = Linear(hidden_size, vocab_size, seed=rng, dtype=dtype)
+        if tie_weights:
+            del self.head._params["weight"], self.head._grads["weight"]
+
+    def forward(self, x, state=None):
+        """x (B, T) ids → logits (B, T, V), new state."""
+        h, state = self.rnn(self.emb(x), state)              # (B, T, H)
+        h = self.drop(h)
+        if self.tie_weights:
+            self._h = h
+            return h @ self.emb.weight.T + self.head.bias, state
+        return self.head(h), state
+
+    def backward(self, dlogits) -> None:
+        """Fill grads from ∂L/∂logits (B, T, V)."""
+        if self.tie_weights:
+            V = dlogits.shape[-1]
+            flat = dlogits.reshape(-1, V)                      # (B·T, V)
+            write_grad(self.head._grads["bias"], flat.sum(0), False)
+            dh = dlogits @ self.emb.weight                     # (B, T, H)
+            d_emb_out = flat.T @ self._h.reshape(-1, self._h.shape[-1])   # (V, H)
+        else:
+            dh = self.head.backward(dlogits)
+        de, _ = self.rnn.backward(self.drop.backward(dh))
+        self.emb.backward(de)
+        if self.tie_weights:
+            self.emb._grads["weight"] += d_emb_out
+
+    def loss(self, x, y, state=None):
+        """Forward + backward on one chunk: returns (mean nats per token, state)."""
+        logits, state = self.forward(x, state)
+        loss, dlogits = cross_entropy(logits, y)
+        self.backward(dlogits)
+        return loss, state
+
+
+@register
+class LanguageModel(Estimator):
+    """Character- or word-level LSTM language model.
+
+    ``fit(text)`` builds the vocabulary from the whole text, keeps the last ``val_fraction`` of it for validation,
+    and trains with Adam and truncated BPTT (``seq_len`` steps per chunk, ``batch_size`` parallel streams).
+    ``sample`` generates text; ``score`` reports nats per token, bits per character (char) or perplexity (word).
+    """
+
+    def __init__(self, level="char", hidden_size=256, num_layers=2, embedding_dim=None, dropout=0.0,
+                 tie_weights=False, seq_len=100, batch_size=32, lr=2e-3, steps=1000, minutes=None, clip_norm=1.0,
+                 val_fraction=0.1, eval_every=100, max_vocab=20000, seed=0):
+        self.level, self.hidden_size, self.num_layers = level, hidden_size, num_layers
+        self.embedding_dim, self.dropout, self.tie_weights = embedding_dim, dropout, tie_weights
+        self.seq_len, self.batch_size, self.lr, self.steps, self.minutes = seq_len, batch_size, lr, steps, minutes
+        self.clip_norm, self.val_fraction, self.eval_every = clip_norm, val_fraction, eval_every
+        self.max_vocab, self.seed = max_vocab, seed
+
+    # -- building ----------------------------------------------------------------------------------------------
+    def _emb_dim(self) -> int:
+        if self.embedding_dim:
+            return int(self.embedding_dim)
+        return self.hidden_size if (self.tie_weights or self.level == "word") else min(64, self.hidden_size)
+
+    def _build(self, vocab: Vocabulary) -> None:
+        self.vocab_ = vocab
+        self.net_ = LanguageModelNet(len(vocab), self._emb_dim(), self.hidden_size, self.num_layers, self.dropout,
+                                     self.tie_weights, seed=self.seed)
+
+    def _split(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_val = int(len(ids) * self.val_fraction)
+        need = self.seq_len + 1
+        if n_val and n_val < need:
+            n_val = need
+        train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+        if len(train) < self.batch_size * self.seq_len + 1:
+            raise ValueError(
+                f"the training text has {len(train)} {self.level} tokens, fewer than one batch needs "
+                f"({self.batch_size} × {self.seq_len} + 1); use more text or a smaller --batch / --seq-len"
+            )
+        return train, val
+
+    # -- fitting -----------------------------------------------------------------------------------------------
+    def fit(self, text: str, *, out_dir=None, resume: bool = False, callbacks=(), progress: bool = True):
+        from ..optim import Adam
+        from ..train import Trainer
+
+        self._check_params()
+        vocab = Vocabulary.build(text, self.level, max_size=self.max_vocab)
+        self._build(vocab)
+        ids = vocab.encode(text)
+        train_ids, val_ids = self._split(ids)
+        self.n_train_tokens_, self.n_val_tokens_ = len(train_ids), len(val_ids)
+        net = self.net_
+
+        def train_step(chunk, carry):
+            return net.loss(chunk.x, chunk.y, None if chunk.reset else carry)
+
+        evaluate = (lambda: self._mean_loss(val_ids)) if len(val_ids) else None
+        trainer = Trainer(net, Adam(net, lr=self.lr), train_step, StreamBatches(train_ids, self.batch_size,
+                                                                                self.seq_len),
+                          steps=self.steps, minutes=self.minutes, evaluate=evaluate, eval_every=self.eval_every,
+                          clip_norm=self.clip_norm, out_dir=out_dir, callbacks=callbacks, progress=progress,
+                          items_per_step=self.batch_size * self.seq_len)
+        result = trainer.fit(resume=resume)
+        self.history_ = result.history
+        self.train_result_ = result
+        return self
+
+    def _mean_loss(self, ids: np.ndarray) -> float:
+        """Mean nats per token over ``ids``, in eval mode, streaming the state across chunks."""
+        net = self.net_
+        was_training = net.training
+        net.eval()
+        try:
+            rows = max(1, min(self.batch_size, (len(ids) - 1) // max(1, self.seq_len)))
+            seq = min(self.seq_len, (len(ids) - 1) // rows)
+            batches = StreamBatches(ids, rows, seq)
+            total, state = 0.0, None
+            for k in range(len(batches)):
+                chunk = batches(k)
+                logits, state = net.forward(chunk.x, state)
+                total += cross_entropy(logits, chunk.y)[0]
+            return total / len(batches)
+        finally:
+            net.train(was_training)
+
+    # -- using -------------------------------------------------------------------------------------------------
+    def score(self, text: str) -> dict:
+        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level).
+
+        Words outside the vocabulary count as ``<unk>`` (the usual word-level convention); characters the model
+        never saw are refused, since it cannot assign them a probability.
+        """
+        self._check_fitted()
+        ids = self.vocab_.encode(text, errors="strict" if self.level == "char" else "replace")
+        if len(ids) < 2:
+            raise ValueError("score needs at least two tokens of text")
+        nats = self._mean_loss(ids)
+        out = {"nats": nats}
+        if self.level == "char":
+            out["bits_per_char"] = nats / math.log(2)
+        else:
+            out["perplexity"] = math.exp(nats)
+        return out
+
+    def stream(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
+               seed: int | None = None):
+        """Yield generated tokens one at a time (the state is kept between steps).
+
+        temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.
+        """
+        self._check_fitted()
+        if not isinstance(length, (int, np.integer)) or length < 1:
+            raise ValueError(f"length must be a positive integer, got {length!r}")
+        if temperature < 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        rng = np.random.default_rng(seed)
+        net = self.net_
+        was_training = net.training
+        net.eval()
+        try:
+            # Without a prime, start as if at the beginning of a line (the most common context there is).
+            ids = self.vocab_.encode(prime, errors="strict") if prime else \
+                np.array([self.vocab_.index.get("\n", 1)], dtype=np.int64)
+            logits, state = net.forward(ids[None, :], None)
+            logits = logits[0, -1]
+            prev = int(ids[-1]) if prime else None
+            for _ in range(length):
+                token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
+                yield self.vocab_.piece(prev, token)
+                prev = token
+                out, state = net.forward(np.array([[token]]), state)
+                logits = out[0, -1]
+        finally:
+            net.train(was_training)
+
+    @staticmethod
+    def _pick(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> int:
+        logits = logits.copy()
+        logits[0] = -np.inf                                   # never emit <unk>
+        if temperature == 0:
+            return int(np.argmax(logits))
+        if top_k is not None and top_k < len(logits):
+            logits[np.argsort(logits, kind="stable")[:-top_k]] = -np.inf      # keep exactly k
+        z = logits / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return int(rng.choice(len(p), p=p))
+
+    def sample(self, length: int = 200, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
+               seed: int | None = None) -> str:
+        """Generated text (without the prime)."""
+        return "".join(self.stream(length, prime, temperature, top_k, seed))
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def _extra_config(self) -> dict:
+        return {"vocab": self.vocab_.to_config()}
+
+    def _restore(self, extra: dict) -> None:
+        self._build(Vocabulary.from_config(extra["vocab"]))
+
+    def _module(self) -> Module:
+        return self.net_
+
+    def _check_params(self) -> None:
+        if self.level not in ("char", "word"):
+            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
+        for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.steps is None and self.minutes is None:
+            raise ValueError("give a training budget: steps and/or minutes")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+
+    def save(self, path) -> Path:
+        from ..io.model_file import save
+
+        return save(self, path)

@@ -1,0 +1,237 @@
+"""Text: vocabularies, reading files, the language model estimator, and the train-text / generate / demo commands."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstm
+from lstm.cli import main
+from lstm.gradcheck import _as_float64
+from lstm.data.text import UNK, Vocabulary, builtin_corpus, read_text, tokenize
+from lstm.io import FileFormatError
+from lstm.models import LanguageModel, NotFittedError
+
+TEXT = builtin_corpus()[:40000]
+
+
+def small_model(**kw):
+    args = dict(hidden_size=24, num_layers=2, seq_len=20, batch_size=8, steps=30, eval_every=10, lr=1e-2, seed=0)
+    args.update(kw)
+    return LanguageModel(**args)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return small_model().fit(TEXT, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vocabulary and files
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_char_vocabulary_round_trip_and_unknown_characters():
+    v = Vocabulary.build("hello world", "char")
+    assert v.tokens[0] == UNK and len(v) == 9
+    assert v.decode(v.encode("hello")) == "hello"
+    assert v.unknown("help!") == ["p", "!"]
+    with pytest.raises(ValueError, match=r"2 char\(s\) the model never saw: 'p', '!'"):
+        v.encode("help!", errors="strict")
+    assert v.encode("help!").tolist()[-2:] == [0, 0]
+
+
+def test_word_vocabulary_keeps_the_most_frequent_and_decodes_readably():
+    text = "the cat sat. the cat ran.\nthe dog sat."
+    assert tokenize(text, "word")[:4] == ["the", "cat", "sat", "."]
+    v = Vocabulary.build(text, "word", max_size=6)   # <unk>, newline + 4 words
+    assert len(v) == 6 and {"the", "cat", "sat", ".", "\n"} <= set(v.tokens) and "dog" not in v.tokens
+    ids = v.encode("the cat sat.\nthe dog")
+    assert v.decode(ids) == "the cat sat.\nthe <unk>"
+    assert Vocabulary.from_config(v.to_config()).tokens == v.tokens
+
+
+def test_read_text_refuses_what_is_not_text(tmp_path):
+    good = tmp_path / "a.txt"
+    good.write_text("héllo")
+    assert read_text([good]) == "héllo"
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_text([tmp_path / "missing.txt"])
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(ValueError, match="empty"):
+        read_text([tmp_path / "empty.txt"])
+    (tmp_path / "bin.dat").write_bytes(b"\x00\x01\x02abc")
+    with pytest.raises(ValueError, match="looks binary"):
+        read_text([tmp_path / "bin.dat"])
+    (tmp_path / "latin.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(ValueError, match="--encoding"):
+        read_text([tmp_path / "latin.txt"])
+    assert read_text([tmp_path / "latin.txt"], encoding="latin-1") == "café"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_language_model_learns_and_reports_units(fitted):
+    losses = [r["loss"] for r in fitted.history_]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5
+    score = fitted.score(TEXT[-2000:])
+    assert math.isclose(score["bits_per_char"], score["nats"] / math.log(2))
+    assert score["nats"] < math.log(len(fitted.vocab_))          # better than uniform
+
+
+def test_sampling_is_deterministic_and_temperature_zero_is_argmax(fitted):
+    a = fitted.sample(50, prime="The ", seed=3)
+    assert a == fitted.sample(50, prime="The ", seed=3) and len(a) == 50
+    assert a != fitted.sample(50, prime="The ", seed=4)
+    greedy = fitted.sample(20, prime="The ", temperature=0)
+    assert greedy == fitted.sample(20, prime="The ", temperature=0, seed=99)
+    # argmax by hand, one step at a time
+    net, v = fitted.net_, fitted.vocab_
+    net.eval()
+    logits, state = net.forward(v.encode("The ")[None], None)
+    first = int(np.argmax(logits[0, -1, 1:]) + 1)
+    assert greedy[0] == v.tokens[first]
+    assert fitted.sample(30, top_k=1, seed=1) == fitted.sample(30, temperature=0)     # k=1 leaves no choice
+
+
+def test_sampling_errors(fitted):
+    with pytest.raises(ValueError, match="never saw"):
+        fitted.sample(5, prime="日本")
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        fitted.sample(5, temperature=-1)
+    with pytest.raises(ValueError, match="length must be a positive integer"):
+        fitted.sample(0)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        small_model().sample(5)
+
+
+def test_same_seed_same_model():
+    a = small_model(steps=8).fit(TEXT, progress=False)
+    b = small_model(steps=8).fit(TEXT, progress=False)
+    for name, value in a.net_.state_dict().items():
+        assert np.array_equal(value, b.net_.state_dict()[name])
+
+
+def test_word_level_with_tied_weights_fits_and_reports_perplexity():
+    m = small_model(level="word", hidden_size=16, embedding_dim=16, tie_weights=True, steps=10, seq_len=10)
+    m.fit(TEXT, progress=False)
+    assert "head.weight" not in m.net_.state_dict()
+    assert m.score(TEXT[-3000:])["perplexity"] > 1
+
+
+def test_tied_weights_gradient_matches_finite_differences():
+    from lstm.models.language_model import LanguageModelNet
+    from lstm.nn import cross_entropy
+
+    net = _as_float64(LanguageModelNet(7, 5, 5, 1, tie_weights=True, seed=0))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 7, (2, 4)), rng.integers(0, 7, (2, 4))
+    net.loss(x, y)
+    w = net.emb._params["weight"]
+    analytic = net.grads["emb.weight"].copy()
+    numeric = np.zeros_like(w)
+    for idx in np.ndindex(w.shape):
+        old = w[idx]
+        w[idx] = old + 1e-6
+        up = cross_entropy(net.forward(x)[0], y)[0]
+        w[idx] = old - 1e-6
+        down = cross_entropy(net.forward(x)[0], y)[0]
+        w[idx] = old
+        numeric[idx] = (up - down) / 2e-6
+    assert np.max(np.abs(analytic - numeric)) / np.max(np.abs(numeric)) < 1e-7
+
+
+def test_too_little_text_is_refused_with_the_numbers():
+    with pytest.raises(ValueError, match=r"fewer than one batch needs \(8 × 20 \+ 1\)"):
+        small_model().fit("short text " * 5, progress=False)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    path = lstm.save(fitted, tmp_path / "m.safetensors")
+    back = lstm.load(path)
+    assert back.get_params() == fitted.get_params()
+    assert back.sample(40, prime="The ", seed=1) == fitted.sample(40, prime="The ", seed=1)
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[:-100])
+    with pytest.raises(FileFormatError, match="truncated|corrupted"):
+        lstm.load(tmp_path / "cut.safetensors")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    src = d / "corpus.txt"
+    src.write_text(TEXT)
+    code = main(["train-text", str(src), "--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4",
+                 "--steps", "12", "--eval-every", "6", "--out", str(d / "run"), "--quiet"])
+    assert code == 0
+    return d
+
+
+def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
+    run = trained_dir / "run"
+    assert {"model.safetensors", "last.safetensors", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 12
+    code = main(["train-text", str(trained_dir / "corpus.txt"), "--hidden", "16", "--layers", "1", "--seq-len", "16",
+                 "--batch", "4", "--steps", "18", "--eval-every", "6", "--out", str(run), "--quiet", "--resume"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "trained 18 steps" in out and "bits/char" in out
+
+
+def test_generate_streams_deterministic_text(trained_dir, capsys):
+    model = str(trained_dir / "run" / "model.safetensors")
+    assert main(["generate", model, "--prime", "The ", "--length", "30", "--seed", "5"]) == 0
+    first = capsys.readouterr().out
+    assert main(["generate", model, "--prime", "The ", "--length", "30", "--seed", "5"]) == 0
+    assert capsys.readouterr().out == first and first.startswith("The ") and len(first) == 4 + 30 + 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "{model}", "--prime", "日本"], "never saw: '日', '本'"),
+    (["generate", "{dir}/missing.safetensors"], "no such file"),
+    (["generate", "{dir}/corpus.txt"], "truncated|not a lstm.model"),
+    (["generate", "{model}", "--temperature", "-1"], "expected a number >= 0"),
+    (["generate", "{model}", "--length", "0"], "expected a positive integer"),
+    (["train-text", "{dir}/nothing.txt"], "no such file"),
+    (["train-text", "{dir}/tiny.txt", "--quiet", "--out", "{dir}/tiny"], "fewer than one batch needs"),
+    (["train-text", "{dir}/blob.bin", "--quiet"], "looks binary"),
+    (["train-text", "{dir}/corpus.txt", "--quiet", "--resume", "--out", "{dir}/fresh"], "no checkpoint"),
+])
+def test_bad_input_exits_2_with_one_line(trained_dir, capsys, argv, message):
+    (trained_dir / "tiny.txt").write_text("a little text")
+    (trained_dir / "blob.bin").write_bytes(b"\x00\x00binary")
+    subs = {"model": str(trained_dir / "run" / "model.safetensors"), "dir": str(trained_dir)}
+    argv = [a.format(**subs) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:            # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    import re
+    assert re.search(message, err), err
+    assert not (trained_dir / "tiny" / "model.safetensors").exists()
+
+
+def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
+    assert main(["demo", "--steps", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Final sample" in out and "lstm generate" in out
+    assert (tmp_path / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_demo_reaches_the_documented_bits_per_char(tmp_path, capsys):
+    """The full `lstm demo` (default budget): its final validation must be below the threshold in the README."""
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    bpc = float(out.split("final validation: ")[1].split()[0])
+    assert bpc < 2.6, out
