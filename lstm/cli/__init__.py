@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from . import core, text
+from . import core, series, ship, text, understand
 from .common import UsageError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     text.add_parsers(sub)
+    series.add_parsers(sub)
+    understand.add_parsers(sub)
+    ship.add_parsers(sub)
     core.add_parser(sub)
     return parser
 
