@@ -143,9 +143,13 @@ def test_config_coverage():
 # ----------------------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------------------
-def _build_ours(cfg: Cfg, dtype, seed=0):
+# The NumPy reference is the specification; the compiled kernels must pass the same oracle.
+BACKENDS = ["reference", "numba"]
+
+
+def _build_ours(cfg: Cfg, dtype, seed=0, backend="auto"):
     common = dict(num_layers=cfg.num_layers, bias=cfg.bias, batch_first=cfg.batch_first, dropout=0.0,
-                  bidirectional=cfg.bidirectional)
+                  bidirectional=cfg.bidirectional, backend=backend)
     if cfg.kind == "lstm":
         return LSTM(cfg.I, cfg.H, proj_size=cfg.proj_size, dtype=dtype, seed=seed, **common)
     if cfg.kind == "gru":
@@ -290,10 +294,11 @@ def _compare(cfg: Cfg, ours: dict, ref: dict, tol: float, scale_rel=False):
 # ----------------------------------------------------------------------------------------------------------------
 # layers, float64, many random configurations
 # ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.kind}-{c.idx}")
-def test_layer_matches_torch_float64(cfg: Cfg):
+def test_layer_matches_torch_float64(cfg: Cfg, backend):
     rng, x, h0, c0, dy, dh_n, dc_n, lengths = _make_data(cfg, np.float64)
-    layer = _build_ours(cfg, np.float64, seed=cfg.data_seed % 1000)
+    layer = _build_ours(cfg, np.float64, seed=cfg.data_seed % 1000, backend=backend)
     layer.eval()
     _randomize_params(layer, rng)
     tmod = _build_torch(cfg, torch.float64)
@@ -416,20 +421,21 @@ for _kind in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
         ))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("c", CELL_CONFIGS, ids=lambda c: f"{c['kind']}-{c['idx']}")
-def test_cell_matches_torch_float64(c):
+def test_cell_matches_torch_float64(c, backend):
     rng = np.random.default_rng(c["seed"])
     B, I, H, kind = c["B"], c["I"], c["H"], c["kind"]
     desc = str(c)
     if kind == "lstm":
-        cell = LSTMCell(I, H, bias=c["bias"], dtype=np.float64, seed=1)
+        cell = LSTMCell(I, H, bias=c["bias"], backend=backend, dtype=np.float64, seed=1)
         tcell = torch.nn.LSTMCell(I, H, bias=c["bias"])
     elif kind == "gru":
-        cell = GRUCell(I, H, bias=c["bias"], dtype=np.float64, seed=1)
+        cell = GRUCell(I, H, bias=c["bias"], backend=backend, dtype=np.float64, seed=1)
         tcell = torch.nn.GRUCell(I, H, bias=c["bias"])
     else:
         nl = "tanh" if kind == "rnn_tanh" else "relu"
-        cell = RNNCell(I, H, bias=c["bias"], nonlinearity=nl, dtype=np.float64, seed=1)
+        cell = RNNCell(I, H, bias=c["bias"], backend=backend, nonlinearity=nl, dtype=np.float64, seed=1)
         tcell = torch.nn.RNNCell(I, H, bias=c["bias"], nonlinearity=nl)
     tcell = tcell.double()
     _randomize_params(cell, rng)

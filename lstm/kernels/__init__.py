@@ -1,8 +1,12 @@
 """Recurrent kernels: one layer, one direction, forward and backward through time.
 
-``reference`` is plain NumPy and is the specification.  :func:`get_backend` returns the module a layer calls;
-every backend exposes the same functions (``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``,
-``rnn_forward``, ``rnn_backward``) with the same signatures and results.
+``reference`` is plain NumPy and is the specification.  ``compiled`` is the same math compiled with Numba
+(``backend="numba"``).  :func:`get_backend` returns the module a layer calls; every backend exposes the same
+functions (``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``, ``rnn_forward``,
+``rnn_backward``) with the same signatures and results.
+
+``"auto"`` is the compiled backend when Numba (and SciPy, whose BLAS it calls) can be imported, else the reference.
+The compiled module is imported on first use, so ``import lstm`` stays fast and does not load Numba.
 """
 
 from __future__ import annotations
@@ -11,11 +15,32 @@ from types import ModuleType
 
 from . import reference
 
-BACKENDS = ("auto", "reference")
+BACKENDS = ("auto", "reference", "numba")
+
+_compiled: ModuleType | None = None
+_compiled_error: Exception | None = None
+
+
+def _load_compiled() -> ModuleType | None:
+    global _compiled, _compiled_error
+    if _compiled is None and _compiled_error is None:
+        try:
+            from . import compiled
+            _compiled = compiled
+        except ImportError as exc:   # numba or scipy missing
+            _compiled_error = exc
+    return _compiled
 
 
 def get_backend(name: str) -> ModuleType:
-    """The kernel module for ``name`` ('auto' picks the fastest available; today that is 'reference')."""
-    if name in ("auto", "reference"):
+    """The kernel module for ``name``: 'reference', 'numba', or 'auto' (numba if importable, else reference)."""
+    if name == "reference":
         return reference
+    if name == "auto":
+        return _load_compiled() or reference
+    if name == "numba":
+        module = _load_compiled()
+        if module is None:
+            raise ImportError(f"backend 'numba' needs numba and scipy: pip install numba scipy ({_compiled_error})")
+        return module
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

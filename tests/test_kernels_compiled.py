@@ -1,0 +1,225 @@
+"""The compiled (Numba) kernels equal the NumPy reference kernels: every kernel, option, mask and dtype.
+
+float64 must agree to 1e-12 (the compiled math is within a few ulp of NumPy's); float32 to 1e-5 of each array's
+scale.  Sizes are small so compilation dominates (cached on disk after the first run).
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from lstm.kernels import get_backend, reference as R  # noqa: E402
+from lstm.nn import GRU, LSTM, RNN  # noqa: E402
+
+C = get_backend("numba")
+DTYPES = [np.float64, np.float32]
+T, B, I, H, P = 7, 3, 5, 6, 4
+LENGTHS = np.array([7, 3, 1])
+
+
+def tol(dt):
+    return 1e-12 if dt == np.float64 else 1e-5
+
+
+def close(ours, ref, dt, what):
+    assert ours is not None and ref is not None, what
+    ours, ref = np.asarray(ours), np.asarray(ref)
+    assert ours.shape == ref.shape, (what, ours.shape, ref.shape)
+    assert ours.dtype == ref.dtype, (what, ours.dtype, ref.dtype)
+    scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
+    np.testing.assert_allclose(ours, ref, rtol=tol(dt), atol=tol(dt) * scale, err_msg=what)
+
+
+def same_grads(ours, ref, dt):
+    assert set(ours) == set(ref)
+    for k in ref:
+        assert (ours[k] is None) == (ref[k] is None), k
+        if ref[k] is not None:
+            close(ours[k], ref[k], dt, f"grad {k}")
+
+
+def rnd(rng, dt, *shape):
+    return rng.normal(size=shape).astype(dt)
+
+
+def make_mask(dt, masked):
+    return (np.arange(T)[:, None] < LENGTHS[None, :]).astype(dt)[:, :, None] if masked else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LSTM
+# ---------------------------------------------------------------------------------------------------------------
+LSTM_OPTIONS = {
+    "plain": {},
+    "no-bias": {"bias": False},
+    "bias-ih-only": {"bias": "ih"},
+    "proj": {"proj": True},
+    "peephole": {"peephole": True},
+    "coupled": {"coupled": True},
+    "all": {"proj": True, "peephole": True, "coupled": True},
+}
+
+
+def lstm_params(rng, dt, bias=True, proj=False, peephole=False, coupled=False):
+    Pw = P if proj else H
+    return R.LSTMParams(
+        W_ih=rnd(rng, dt, 4 * H, I) * 0.5, W_hh=rnd(rng, dt, 4 * H, Pw) * 0.5,
+        b_ih=rnd(rng, dt, 4 * H) if bias else None, b_hh=rnd(rng, dt, 4 * H) if bias is True else None,
+        W_hr=rnd(rng, dt, P, H) * 0.5 if proj else None, peephole=rnd(rng, dt, 3 * H) if peephole else None,
+        coupled=coupled)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("option", LSTM_OPTIONS)
+def test_lstm_forward_and_backward_match_reference(option, masked, dt):
+    rng = np.random.default_rng(hash(option) % 2**32)
+    p = lstm_params(rng, dt, **LSTM_OPTIONS[option])
+    Pw = p.W_hh.shape[1]
+    x, h0, c0 = rnd(rng, dt, T, B, I), rnd(rng, dt, B, Pw), rnd(rng, dt, B, H)
+    mask = make_mask(dt, masked)
+    ref = R.lstm_forward(x, h0, c0, p, mask)
+    ours = C.lstm_forward(x, h0, c0, p, mask)
+    for name, a, b in zip(("y", "h_T", "c_T"), ours[:3], ref[:3]):
+        close(a, b, dt, name)
+    for field in ("i", "f", "g", "o", "c", "h"):                  # what traces read
+        close(getattr(ours[3], field), getattr(ref[3], field), dt, f"cache.{field}")
+    dy, dhT, dcT = rnd(rng, dt, T, B, Pw), rnd(rng, dt, B, Pw), rnd(rng, dt, B, H)
+    gref = R.lstm_backward(p, ref[3], dy, dhT, dcT)
+    gours = C.lstm_backward(p, ours[3], dy, dhT, dcT)
+    for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):
+        close(a, b, dt, name)
+    same_grads(gours[3], gref[3], dt)
+    # the compiled backward also accepts a reference cache, and upstream state gradients may be omitted
+    g2 = C.lstm_backward(p, ref[3], dy)
+    g2ref = R.lstm_backward(p, ref[3], dy)
+    close(g2[0], g2ref[0], dt, "dx from reference cache")
+    same_grads(g2[3], g2ref[3], dt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GRU and RNN
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_gru_forward_and_backward_match_reference(bias, masked, dt):
+    rng = np.random.default_rng(1 + bias + 2 * masked)
+    p = R.GRUParams(W_ih=rnd(rng, dt, 3 * H, I) * 0.5, W_hh=rnd(rng, dt, 3 * H, H) * 0.5,
+                    b_ih=rnd(rng, dt, 3 * H) if bias else None, b_hh=rnd(rng, dt, 3 * H) if bias else None)
+    x, h0 = rnd(rng, dt, T, B, I), rnd(rng, dt, B, H)
+    mask = make_mask(dt, masked)
+    ref = R.gru_forward(x, h0, p, mask)
+    ours = C.gru_forward(x, h0, p, mask)
+    close(ours[0], ref[0], dt, "y")
+    close(ours[1], ref[1], dt, "h_T")
+    for field in ("r", "z", "n", "hn", "h"):
+        close(getattr(ours[2], field), getattr(ref[2], field), dt, f"cache.{field}")
+    dy, dhT = rnd(rng, dt, T, B, H), rnd(rng, dt, B, H)
+    gref = R.gru_backward(p, ref[2], dy, dhT)
+    gours = C.gru_backward(p, ours[2], dy, dhT)
+    close(gours[0], gref[0], dt, "dx")
+    close(gours[1], gref[1], dt, "dh0")
+    same_grads(gours[2], gref[2], dt)
+    same_grads(C.gru_backward(p, ref[2], dy)[2], R.gru_backward(p, ref[2], dy)[2], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("nonlinearity,bias", [("tanh", True), ("relu", True), ("tanh", False)])
+def test_rnn_forward_and_backward_match_reference(nonlinearity, bias, masked, dt):
+    rng = np.random.default_rng(7 + bias + 2 * masked)
+    p = R.RNNParams(W_ih=rnd(rng, dt, H, I) * 0.5, W_hh=rnd(rng, dt, H, H) * 0.5,
+                    b_ih=rnd(rng, dt, H) if bias else None, b_hh=rnd(rng, dt, H) if bias else None,
+                    nonlinearity=nonlinearity)
+    x, h0 = rnd(rng, dt, T, B, I), rnd(rng, dt, B, H)
+    mask = make_mask(dt, masked)
+    ref = R.rnn_forward(x, h0, p, mask)
+    ours = C.rnn_forward(x, h0, p, mask)
+    close(ours[0], ref[0], dt, "y")
+    close(ours[1], ref[1], dt, "h_T")
+    close(ours[2].h, ref[2].h, dt, "cache.h")
+    if nonlinearity == "relu":
+        assert (ours[2].h > 0).any() and (ours[2].h == 0).any()    # both branches of relu' exercised
+    dy, dhT = rnd(rng, dt, T, B, H), rnd(rng, dt, B, H)
+    gref = R.rnn_backward(p, ref[2], dy, dhT)
+    gours = C.rnn_backward(p, ours[2], dy, dhT)
+    close(gours[0], gref[0], dt, "dx")
+    close(gours[1], gref[1], dt, "dh0")
+    same_grads(gours[2], gref[2], dt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The vectorised transcendental functions, over their whole range
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dt", DTYPES)
+def test_vectorised_exp_sigmoid_tanh_error_bounds(dt):
+    from numba import njit
+    from lstm.kernels._shared import FASTMATH
+    from lstm.kernels._vmath import exp, sigmoid, tanh
+
+    @njit(fastmath=FASTMATH, error_model="numpy")
+    def apply(x, out):
+        for k in range(x.shape[0]):
+            out[0, k] = exp(x[k])
+            out[1, k] = sigmoid(x[k])
+            out[2, k] = tanh(x[k])
+
+    x = np.concatenate([np.linspace(-60, 60, 200_001), np.linspace(-1, 1, 100_001),
+                        np.geomspace(1e-12, 1, 2001), -np.geomspace(1e-12, 1, 2001), [0.0]]).astype(dt)
+    out = np.empty((3, x.size), dt)
+    apply(x, out)
+    xl = x.astype(np.float64)
+    truth = (np.exp(xl), 1.0 / (1.0 + np.exp(-xl)), np.tanh(xl))
+    bound = 1e-15 if dt == np.float64 else 1e-6
+    for name, got, want in zip(("exp", "sigmoid", "tanh"), out, truth):
+        normal = np.abs(want) > (1e-30 if dt == np.float32 else 1e-300)
+        rel = np.abs(got - want)[normal] / np.abs(want)[normal]
+        assert rel.max() < bound, (name, rel.max())
+    nan = np.full(1, np.nan, dt)
+    o = np.empty((3, 1), dt)
+    apply(nan, o)
+    assert np.isnan(o).all()                                           # NaN propagates (no NaN assumptions)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layers: backend="numba" and backend="reference" give the same outputs, traces and gradients
+# ---------------------------------------------------------------------------------------------------------------
+LAYERS = {
+    "lstm-2l-bi-proj": lambda be, dt: LSTM(I, H, 2, bidirectional=True, proj_size=P, dtype=dt, seed=3, backend=be),
+    "lstm-peephole-coupled": lambda be, dt: LSTM(I, H, peephole=True, coupled=True, batch_first=True, dtype=dt,
+                                                 seed=4, backend=be),
+    "gru-2l-bi": lambda be, dt: GRU(I, H, 2, bidirectional=True, dtype=dt, seed=5, backend=be),
+    "rnn-relu": lambda be, dt: RNN(I, H, nonlinearity="relu", dtype=dt, seed=6, backend=be),
+}
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("name", LAYERS)
+def test_layers_with_numba_backend_match_reference(name, dt):
+    ref_layer, our_layer = LAYERS[name]("reference", dt), LAYERS[name]("numba", dt)
+    rng = np.random.default_rng(11)
+    batch_first = ref_layer.batch_first
+    x = rnd(rng, dt, *((B, T, I) if batch_first else (T, B, I)))
+    outs = [layer(x, lengths=LENGTHS, return_trace=True) for layer in (ref_layer, our_layer)]
+    close(outs[1][0], outs[0][0], dt, "y")
+    for a, b in zip(np.atleast_1d(outs[1][1]) if not isinstance(outs[1][1], tuple) else outs[1][1],
+                    np.atleast_1d(outs[0][1]) if not isinstance(outs[0][1], tuple) else outs[0][1]):
+        close(a, b, dt, "final state")
+    assert outs[1][2].keys() == outs[0][2].keys()
+    for k in outs[0][2]:
+        close(outs[1][2][k], outs[0][2][k], dt, f"trace {k}")
+    dy = rnd(rng, dt, *outs[0][0].shape)
+    dxs = [layer.backward(dy)[0] for layer in (ref_layer, our_layer)]
+    close(dxs[1], dxs[0], dt, "dx")
+    for k, g in ref_layer.grads.items():
+        close(our_layer.grads[k], g, dt, f"grad {k}")
+
+
+def test_backend_names():
+    assert get_backend("numba") is C
+    assert get_backend("auto") is C
+    assert get_backend("reference") is R
+    with pytest.raises(ValueError):
+        get_backend("cuda")
