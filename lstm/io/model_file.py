@@ -32,18 +32,64 @@ def save(model, path: str | os.PathLike) -> Path:
     return path
 
 
+def _check_expected(path, expected, arrays: dict) -> None:
+    """Compare the (name, shape) pairs a configuration implies with the file's tensors, before anything is built.
+
+    ``expected`` is lazy, so a configuration that claims a million layers is refused at the first extra one.
+    """
+    count = 0
+    for name, shape in expected:
+        count += 1
+        if count > len(arrays) or name not in arrays:
+            raise safefile.FileFormatError(f"{path} does not match its own configuration: tensor {name!r} is missing")
+        if tuple(arrays[name].shape) != tuple(shape):
+            raise safefile.FileFormatError(
+                f"{path} does not match its own configuration: {name!r} has shape {tuple(arrays[name].shape)}, "
+                f"the configuration implies {tuple(shape)}"
+            )
+    if count != len(arrays):
+        raise safefile.FileFormatError(f"{path} does not match its own configuration: it holds unexpected tensors")
+
+
 def load(path: str | os.PathLike):
-    """Rebuild the estimator saved at ``path`` (refusing foreign, damaged or newer-format files)."""
+    """Rebuild the estimator saved at ``path`` (refusing foreign, damaged or newer-format files).
+
+    Nothing in the file is executed.  A configuration that cannot be built, or that disagrees with the tensors
+    (names, shapes, dtypes), is refused with :class:`~lstm.io.FileFormatError`.  Estimators that define
+    ``_expected_shapes(params, extra)`` (yielding (name, shape) pairs without allocating) are checked before
+    their network is built, so a file cannot make ``load`` allocate more than its tensors hold.
+    """
     from .. import models  # noqa: F401  (registers the estimator classes)
 
     arrays, meta = safefile.load(path, kind=KIND, max_version=VERSION)
     name = meta.get("class")
-    if name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise safefile.FileFormatError(f"{path} holds a {name!r}, which this lstm does not know")
-    model = _REGISTRY[name](**meta.get("params", {}))
-    model._restore(meta.get("extra", {}))
+    params, extra = meta.get("params", {}), meta.get("extra", {})
+    if not isinstance(params, dict) or not isinstance(extra, dict):
+        raise safefile.FileFormatError(f"{path} is corrupted: its 'params' and 'extra' must be JSON objects")
+    cls = _REGISTRY[name]
     try:
-        model._module().load_state_dict(arrays)
-    except ValueError as err:
+        if hasattr(cls, "_expected_shapes"):
+            _check_expected(path, cls._expected_shapes(params, extra), arrays)
+        model = cls(**params)
+        model._restore(extra)
+    except safefile.FileFormatError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, MemoryError) as err:
+        raise safefile.FileFormatError(
+            f"{path} holds a {name} configuration this lstm cannot build ({type(err).__name__}: {err})"
+        ) from None
+    module = model._module()
+    live = module.parameters()
+    for key, value in arrays.items():
+        if key in live and value.dtype != live[key].dtype:
+            raise safefile.FileFormatError(
+                f"{path} does not match its own configuration: {key!r} is stored as {value.dtype}, "
+                f"the model keeps it as {live[key].dtype}"
+            )
+    try:
+        module.load_state_dict(arrays)
+    except (ValueError, TypeError) as err:
         raise safefile.FileFormatError(f"{path} does not match its own configuration: {err}") from None
     return model

@@ -5,7 +5,7 @@ Layout: a standard safetensors file whose ``__metadata__`` holds
     format          what the file is ("lstm.checkpoint", "lstm.model", ...)
     format_version  an integer as text; readers refuse versions newer than they know
     meta            JSON text (configuration, optimizer hyper-parameters, RNG states, step, ...)
-    sha256          digest over every tensor's name, dtype, shape and bytes
+    sha256          digest over the meta text and every tensor's name, dtype, shape and bytes
 
 No pickle anywhere: reading a file never runs code.  Writing goes to a temporary file in the same folder, is
 flushed to disk, then renamed over the target, so a crash mid-write leaves the previous file intact.
@@ -26,8 +26,8 @@ class FileFormatError(ValueError):
     """A file that is not what it claims to be: wrong kind, truncated, corrupted or from a newer version."""
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
+def _digest(arrays: dict[str, np.ndarray], meta_text: str) -> str:
+    h = hashlib.sha256(meta_text.encode())
     for name in sorted(arrays):
         a = np.asarray(arrays[name], order="C")
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
@@ -66,8 +66,27 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict, *, 
     from safetensors.numpy import save as st_save
 
     arrays = {name: np.asarray(a, order="C") for name, a in arrays.items()}  # keeps 0-d arrays 0-d
-    header = {"format": kind, "format_version": str(version), "meta": json.dumps(meta), "sha256": _digest(arrays)}
+    meta_text = json.dumps(meta)
+    header = {"format": kind, "format_version": str(version), "meta": meta_text, "sha256": _digest(arrays, meta_text)}
     write_atomic(path, st_save(arrays, metadata=header))
+
+
+# Leading bytes of formats people mistake for model files; the pickle-based ones can run code when loaded.
+_FOREIGN = (
+    (b"PK\x03\x04", "a zip archive (torch.save writes these: a pickle inside)"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Keras .h5?)"),
+)
+
+
+def _foreign(data: bytes) -> str | None:
+    """What the file is, when its first bytes say it is a known non-safetensors format."""
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return "a Python pickle"
+    for magic, what in _FOREIGN:
+        if data.startswith(magic):
+            return what
+    return None
 
 
 def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[dict[str, np.ndarray], dict]:
@@ -78,22 +97,31 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     data = path.read_bytes()
+    foreign = _foreign(data)
+    if foreign:
+        raise FileFormatError(f"{path} is {foreign}, not a {kind} file; lstm reads only safetensors files and never "
+                              "unpickles anything (unpickling can run code)")
     if len(data) < 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8:
-        raise FileFormatError(f"{path} is truncated: its header promises {n} bytes, the file has {len(data) - 8}")
+        raise FileFormatError(f"{path} is truncated or not a safetensors file: its header promises {n} bytes, "
+                              f"the file has {len(data) - 8}")
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):   # JSONDecodeError is a ValueError; deep nesting
         raise FileFormatError(f"{path} is corrupted or not a safetensors file (unreadable header)") from None
-    info = header.get("__metadata__") or {}
+    info = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+        raise FileFormatError(f"{path} is not a {kind} file (no valid metadata in its header)")
     if info.get("format") != kind:
         raise FileFormatError(f"{path} is not a {kind} file (it says format={info.get('format')!r})")
     try:
         version = int(info.get("format_version", ""))
     except ValueError:
         raise FileFormatError(f"{path} has no valid format_version") from None
+    if version < 1:
+        raise FileFormatError(f"{path} has no valid format_version (it says {version})")
     if version > max_version:
         raise FileFormatError(
             f"{path} uses {kind} format version {version}; this lstm reads up to {max_version}: upgrade lstm"
@@ -101,11 +129,16 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     try:
         arrays = st_load(data)
     except Exception as err:  # safetensors raises its own error types for bad offsets and sizes
-        raise FileFormatError(f"{path} is truncated or corrupted ({err})") from None
-    if _digest(arrays) != info.get("sha256"):
+        detail = " ".join(str(err).split())
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        raise FileFormatError(f"{path} is truncated or corrupted ({detail})") from None
+    meta_text = info.get("meta", "{}")
+    if not isinstance(meta_text, str) or _digest(arrays, meta_text) != info.get("sha256"):
         raise FileFormatError(f"{path} is corrupted: its contents do not match the checksum written with it")
     try:
-        meta = json.loads(info.get("meta", "{}"))
-    except json.JSONDecodeError:
+        meta = json.loads(meta_text)
+    except (ValueError, RecursionError):
         raise FileFormatError(f"{path} is corrupted (metadata is not valid JSON)") from None
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{path} is corrupted (its metadata is a JSON {type(meta).__name__}, not an object)")
     return arrays, meta

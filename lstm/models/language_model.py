@@ -232,6 +232,22 @@ class LanguageModel(Estimator):
         return "".join(self.stream(length, prime, temperature, top_k, seed))
 
     # -- persistence -------------------------------------------------------------------------------------------
+    @classmethod
+    def _expected_shapes(cls, params, extra):
+        """(name, shape) of every tensor a saved configuration implies, without building anything — so a file
+        that lies about its sizes is refused before any memory is allocated for them."""
+        model = cls(**params)
+        V, E, H = len(Vocabulary.from_config(extra["vocab"])), model._emb_dim(), model.hidden_size
+        yield "emb.weight", (V, E)
+        for k in range(model.num_layers):
+            yield f"rnn.weight_ih_l{k}", (4 * H, E if k == 0 else H)
+            yield f"rnn.weight_hh_l{k}", (4 * H, H)
+            yield f"rnn.bias_ih_l{k}", (4 * H,)
+            yield f"rnn.bias_hh_l{k}", (4 * H,)
+        if not model.tie_weights:
+            yield "head.weight", (V, H)
+        yield "head.bias", (V,)
+
     def _extra_config(self) -> dict:
         return {"vocab": self.vocab_.to_config()}
 

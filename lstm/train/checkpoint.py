@@ -79,9 +79,14 @@ def load(path: str | os.PathLike) -> Checkpoint:
     def section(prefix):
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    optimizer = unflatten_state(section("optim/"), meta["optimizer"]) if "optimizer" in meta else None
-    carry = None
-    if "carry_parts" in meta:
-        carry = [arrays[f"carry/{i}"] for i in range(meta["carry_parts"])]
-    return Checkpoint(params=section("model/"), optimizer=optimizer, schedule=meta.get("schedule"),
-                      rng=meta.get("rng", {}), carry=carry, trainer=meta.get("trainer", {}))
+    try:
+        optimizer = unflatten_state(section("optim/"), meta["optimizer"]) if "optimizer" in meta else None
+        carry = None
+        if "carry_parts" in meta:
+            carry = [arrays[f"carry/{i}"] for i in range(meta["carry_parts"])]
+        return Checkpoint(params=section("model/"), optimizer=optimizer, schedule=meta.get("schedule"),
+                          rng=dict(meta.get("rng", {})), carry=carry, trainer=dict(meta.get("trainer", {})))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise safefile.FileFormatError(
+            f"{path} is corrupted: its metadata does not match its tensors ({type(err).__name__}: {err})"
+        ) from None
