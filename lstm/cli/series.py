@@ -1,5 +1,470 @@
-"""Commands of this group are registered here by `add_parsers`."""
+"""Sequence commands: ``lstm forecast`` (time series) and ``lstm classify train|predict`` (labelled sequences)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from .common import UsageError, positive_float, positive_int, probability
+
+EXAMPLES = ("airline", "sunspots", "stocks")
 
 
 def add_parsers(sub) -> None:
-    """Add this group's subcommands to the `lstm` parser."""
+    p = sub.add_parser(
+        "forecast", help="forecast a time series from a CSV file, with quantiles, backtests and plots",
+        description=_wrap("Fit an LSTM to one column of a CSV file (one row per time step) and forecast the next "
+                    "--horizon steps with a 0.1-0.9 quantile band. With --backtest N it refits on N rolling-origin "
+                    "windows and scores the LSTM beside the naive, seasonal-naive and drift baselines (MAE, RMSE, "
+                    "MAPE, sMAPE, MASE). FILE may also name a bundled example: airline, sunspots, stocks."),
+        epilog="examples:\n"
+               "  lstm forecast airline --horizon 12 --season 12 --backtest 4 --json\n"
+               "  lstm forecast sales.csv --target units --horizon 8 --out forecast.csv --plot forecast.png\n"
+               "  lstm forecast stocks --target GOOG --horizon 4 --quantiles 0.05,0.5,0.95",
+        formatter_class=_Formatter)
+    p.add_argument("file", metavar="FILE", help="CSV file (header row; one row per time step) or an example name")
+    p.add_argument("--target", help="column to forecast (default: the only numeric column)")
+    p.add_argument("--horizon", type=positive_int, help="steps to forecast (required for files)")
+    p.add_argument("--season", type=positive_int,
+                   help="seasonal period m for seasonal naive and MASE (default: from the time column, e.g. 12 for "
+                        "monthly data, else 1)")
+    p.add_argument("--backtest", type=positive_int, metavar="N", help="score N rolling-origin windows")
+    p.add_argument("--quantiles", default="0.1,0.5,0.9",
+                   help="comma-separated quantile levels, or 'none' for a point forecast (default 0.1,0.5,0.9)")
+    p.add_argument("--out", type=Path, help="write the forecast to this CSV file")
+    p.add_argument("--plot", type=Path, help="write a PNG plot (with --backtest also NAME-backtest.png)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    p.add_argument("--save", type=Path, metavar="MODEL", help="save the model fitted on all the data")
+    g = p.add_argument_group("data")
+    g.add_argument("--time-col", help="time column (default: detected; 'none' = rows in file order)")
+    g.add_argument("--features", help="comma-separated extra columns used as past covariates")
+    g.add_argument("--fill", choices=("ffill", "bfill", "linear", "zero", "mean", "drop"),
+                   help="how to fill missing values (default: refuse them)")
+    g = p.add_argument_group("model")
+    g.add_argument("--lookback", type=positive_int, help="input window (default 2 x season, or 2 x horizon, >= 8)")
+    g.add_argument("--strategy", choices=("direct", "recursive"), default="direct",
+                   help="direct: one head predicts every step (default); recursive: one step, fed back")
+    g.add_argument("--transform", choices=("auto", "log", "sqrt", "none"), default="auto",
+                   help="auto: log (sqrt with zeros) when the spread grows with the level (default)")
+    g.add_argument("--normalize", choices=("auto", "last", "mean", "season", "none"), default="auto",
+                   help="reference the network predicts around (default auto: seasonal naive for stable seasons, "
+                        "else the last value)")
+    g.add_argument("--loss", choices=("mse", "huber", "mae"), default="mse", help="point loss without quantiles")
+    g.add_argument("--hidden", type=positive_int, default=64, help="LSTM hidden size (default 64)")
+    g.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
+    g.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
+    g.add_argument("--steps", type=positive_int, default=300, help="training steps per fit (default 300)")
+    g.add_argument("--batch", type=positive_int, default=32, help="windows per step (default 32)")
+    g.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 0.003)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run_forecast)
+
+    p = sub.add_parser("classify", help="train or apply an LSTM sequence classifier",
+                       description="Classify whole sequences: `lstm classify train` fits a model on labelled "
+                                   "sequences, `lstm classify predict` applies it.")
+    csub = p.add_subparsers(dest="classify_command", metavar="{train,predict}")
+    t = csub.add_parser(
+        "train", help="fit a classifier on labelled sequences (CSV, long CSV or JSONL)",
+        description=_wrap("Fit an LSTM (optionally bidirectional) that reads each sequence and classifies it from its "
+                    "final state. Reports accuracy, macro-F1 and a confusion matrix on held-out sequences "
+                    "(--test FILE, else a --test-fraction of FILE). FILE may be `mnist1d` (generated offline by "
+                    "the mnist1d package, 4,000 train / 1,000 test sequences of length 40)."),
+        epilog="layouts: wide CSV (label + one value per column), long CSV (--id COL, one row per step) or JSONL "
+               "({\"label\": ..., \"sequence\": [...]}).\n"
+               "examples:\n"
+               "  lstm classify train mnist1d --out runs/mnist1d.safetensors\n"
+               "  lstm classify train walks.csv --label activity --id walk --time-col t --out walks.safetensors",
+        formatter_class=_Formatter)
+    _sequence_args(t)
+    t.add_argument("--test", type=Path, help="held-out file in the same layout")
+    t.add_argument("--test-fraction", type=probability, default=0.2,
+                   help="fraction of FILE held out when there is no --test (default 0.2)")
+    t.add_argument("--out", type=Path, help="model file (default runs/<FILE name>-classifier.safetensors)")
+    t.add_argument("--hidden", type=positive_int, default=64, help="LSTM hidden size (default 64)")
+    t.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
+    t.add_argument("--bidirectional", action="store_true", help="read each sequence in both directions")
+    t.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
+    t.add_argument("--forget-bias", type=float, default=1.0,
+                   help="initial forget-gate bias: 1 keeps early memories (default 1; 0 = PyTorch's init)")
+    t.add_argument("--class-weight", choices=("balanced",), help="weight classes by inverse frequency")
+    t.add_argument("--epochs", type=positive_int, default=30, help="passes over the training data (default 30)")
+    t.add_argument("--batch", type=positive_int, default=64, help="sequences per step (default 64)")
+    t.add_argument("--lr", type=positive_float, default=1e-2, help="Adam learning rate (default 0.01)")
+    t.add_argument("--val-fraction", type=probability, default=0.1,
+                   help="training sequences held out to keep the best epoch (default 0.1)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--json", action="store_true", help="print the test metrics as one JSON object on the last line")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_classify_train)
+
+    q = csub.add_parser(
+        "predict", help="classify sequences with a trained model (and score them if the file has labels)",
+        description=_wrap("Apply a model from `lstm classify train` to FILE. If FILE has labels, prints accuracy, "
+                          "macro-F1 and the confusion matrix; labels the model never saw are refused."),
+        epilog="example: lstm classify predict walks.safetensors new_walks.csv --id walk --out predictions.csv",
+        formatter_class=_Formatter)
+    q.add_argument("model", type=Path, metavar="MODEL", help="a model file written by `lstm classify train`")
+    _sequence_args(q)
+    q.add_argument("--out", type=Path, help="write predictions and class probabilities to this CSV file")
+    q.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    q.set_defaults(func=run_classify_predict)
+    p.set_defaults(func=lambda args: _classify_help(p))
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of the example epilogs; descriptions are wrapped by :func:`_wrap`."""
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 80)
+
+
+def _classify_help(parser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _sequence_args(p) -> None:
+    p.add_argument("file", metavar="FILE", help="CSV (wide or long with --id) or JSONL file")
+    p.add_argument("--label", default="label", help="label column / JSON key (default 'label')")
+    p.add_argument("--id", dest="id_col", help="long CSV: the column naming each sequence")
+    p.add_argument("--time-col", help="long CSV: column to order each sequence's rows by")
+    p.add_argument("--features", help="long CSV: comma-separated feature columns (default: all other columns)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# forecast
+# ---------------------------------------------------------------------------------------------------------------
+
+def _load_series(args):
+    from .. import datasets
+    from ..data.series import parse_csv, read_series
+
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    path = Path(args.file)
+    opts = dict(target=args.target, time_col=args.time_col, features=features, fill=args.fill)
+    if path.is_file():
+        return read_series(path, **opts), None
+    if args.file in EXAMPLES:
+        name = args.file
+        info = datasets.SERIES[name]
+        opts["target"] = args.target or info[1]
+        return parse_csv(datasets.csv_text(name), source=name, **opts), info
+    raise UsageError(f"no such file: {args.file} (or name a bundled example: {', '.join(EXAMPLES)})")
+
+
+def _infer_season(series) -> tuple[int, str]:
+    """m from the spacing of the time column: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24; else 1."""
+    if series.time_kind != "datetime" or len(series) < 3:
+        return 1, "no calendar time column"
+    step = float(np.median(np.diff(series.time_keys))) / 86400.0           # days
+    for lo, hi, m, what in ((27, 32, 12, "monthly"), (88, 93, 4, "quarterly"), (6.5, 7.5, 52, "weekly"),
+                            (0.99, 1.01, 7, "daily"), (1 / 24 - 1e-3, 1 / 24 + 1e-3, 24, "hourly")):
+        if lo <= step <= hi:
+            return m, f"{what} data"
+    return 1, "no regular calendar spacing"
+
+
+def _quantiles(text: str):
+    if text.strip().lower() in ("none", ""):
+        return None
+    try:
+        levels = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--quantiles must be comma-separated numbers in (0, 1) like 0.1,0.5,0.9, got {text!r}") \
+            from None
+    if not levels or any(not 0 < q < 1 for q in levels):
+        raise UsageError(f"--quantiles must be numbers strictly between 0 and 1, got {text!r}")
+    return levels
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
+
+
+def _clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.generic):
+        return _clean(v.item())
+    return v
+
+
+def run_forecast(args) -> int:
+    from ..forecast import backtest
+    from ..forecast.metrics import mase_scale
+    from ..models.forecaster import LSTMForecaster
+
+    out = sys.stderr if args.json else sys.stdout
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    series, info = _load_series(args)
+    y, X = series.y, series.X
+    horizon = args.horizon or (info[3] if info else None)
+    if horizon is None:
+        raise UsageError("--horizon is required: how many steps to forecast (e.g. --horizon 12)")
+    if args.season:
+        season, why = args.season, "--season"
+    elif info and info[2]:
+        season, why = info[2], f"the {args.file} example"
+    else:
+        season, why = _infer_season(series)
+    if np.ptp(y) == 0:
+        raise UsageError(f"target column {series.target!r} is constant (every value is {y[0]:g}): there is nothing "
+                         "to forecast, and MASE is undefined for it")
+    quantiles = _quantiles(args.quantiles)
+    if X is not None and args.strategy == "recursive" and horizon > 1:
+        raise UsageError("forecasting several steps with --features needs --strategy direct (the recursive strategy "
+                         "would need future values of the features)")
+    params = dict(horizon=horizon, lookback=args.lookback, season=season, strategy=args.strategy,
+                  quantiles=quantiles, loss=args.loss, transform=args.transform, normalize=args.normalize,
+                  hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, steps=args.steps,
+                  batch_size=args.batch, lr=args.lr, seed=args.seed)
+    probe = LSTMForecaster(**params)
+    probe._check_params()
+    need = probe._default_lookback() + probe.steps_out
+    if len(y) < need:
+        raise UsageError(f"{series.source} has {len(y)} rows, too few for lookback {probe._default_lookback()} + "
+                         f"horizon {probe.steps_out}: at least {need} are needed (use a shorter --lookback or "
+                         "--horizon)")
+    say(f"lstm forecast: {series.source}, target {series.target!r}, {len(y)} rows"
+        + (f" ({series.time[0]} .. {series.time[-1]})" if series.time else "")
+        + f", horizon {horizon}, season m={season} ({why})")
+    result_json = None
+    bt = None
+    if args.backtest:
+        mase_scale(y, season)            # one line if the whole series is constant at lag m
+        say(f"backtest: {args.backtest} rolling-origin windows of {horizon} steps, refitting each time")
+
+        def window_done(w, res):
+            c = res.cutoffs[w]
+            row = {k: v[w]["mase"] for k, v in res.window_metrics.items()}
+            when = series.time[c] if series.time else f"row {c}"
+            say(f"  window {w + 1}/{len(res.cutoffs)} from {when}: MASE "
+                + "  ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in row.items()))
+
+        fitted = []
+
+        def make_model():
+            fitted.append(LSTMForecaster(**params))
+            return fitted[-1]
+
+        bt = backtest(make_model, y, X, horizon=horizon, n_windows=args.backtest, season=season, min_train=need,
+                      callback=window_done)
+        last = fitted[-1]
+        say(f"model: LSTM {args.hidden} x {args.layers}, transform {last.transform_}, normalize {last.normalize_}, "
+            f"lookback {last.lookback_}, {args.steps} steps per fit")
+        _print_backtest(bt, say)
+        for line in bt.warnings():
+            print(line, file=sys.stderr)
+        result_json = bt.to_json()
+    forecast_needed = not args.backtest or args.out or args.plot or args.save
+    if forecast_needed:
+        model = LSTMForecaster(**params)
+        say(f"fitting on all {len(y)} rows ({args.steps} steps) ...")
+        model.fit(y, X, progress=not (args.quiet or args.json))
+        from ..data.series import future_labels
+
+        labels = future_labels(series, horizon)
+        if quantiles:
+            q = model.predict_quantiles(horizon)
+            point = q[:, model.quantiles_.index(0.5)]
+        else:
+            q, point = None, model.predict(horizon)
+        say(f"transform {model.transform_}, normalize {model.normalize_}, lookback {model.lookback_}")
+        _print_forecast(labels, point, q, model.quantiles_, say)
+        if args.out:
+            _write_forecast_csv(args.out, labels, point, q, model.quantiles_)
+            say(f"forecast written to {args.out}")
+        if args.plot:
+            from ..viz.forecast_plots import plot_backtest, plot_forecast
+
+            hist_labels = list(series.time) if series.time else [str(k) for k in range(len(y))]
+            lo = hi = None
+            interval = ""
+            if q is not None:
+                lo, hi = q[:, 0], q[:, -1]
+                interval = f"{model.quantiles_[0]:g}–{model.quantiles_[-1]:g}"
+            plot_forecast(args.plot, y, point, lower=lo, upper=hi, labels=hist_labels + labels, interval=interval,
+                          title=f"{series.target}: {horizon}-step LSTM forecast", ylabel=series.target,
+                          show_last=max(4 * horizon, 60))
+            say(f"plot written to {args.plot}")
+            if bt is not None:
+                bpath = args.plot.with_name(args.plot.stem + "-backtest.png")
+                plot_backtest(bpath, y, bt, labels=hist_labels, ylabel=series.target,
+                              title=f"{series.target}: backtest, {len(bt.cutoffs)} windows of {horizon}")
+                say(f"backtest plot written to {bpath}")
+        if args.save:
+            model.save(args.save)
+            say(f"model saved to {args.save}")
+        if result_json is None:
+            fc = {"time": labels, "point": [float(v) for v in point]}
+            if q is not None:
+                for j, lev in enumerate(model.quantiles_):
+                    fc[f"q{lev:g}"] = [float(v) for v in q[:, j]]
+            result_json = {"forecast": fc}
+    if args.json:
+        print(json.dumps(result_json, default=_clean))
+    return 0
+
+
+def _print_backtest(bt, say) -> None:
+    m = bt.metrics
+    say(f"{'model':16s} " + " ".join(f"{k:>9s}" for k in ("MAE", "RMSE", "MAPE%", "sMAPE%", "MASE")))
+    for name, row in m.items():
+        say(f"{name.replace('_', ' '):16s} " + " ".join(f"{_fmt(row[k]):>9s}"
+                                                        for k in ("mae", "rmse", "mape", "smape", "mase")))
+    cov = bt.coverage
+    if cov:
+        lo, hi = cov["interval"]
+        say(f"interval {lo:g}-{hi:g}: empirical coverage {cov['empirical']:.1%} over {cov['points']} points "
+            f"(nominal {cov['nominal']:.0%})")
+
+
+def _print_forecast(labels, point, q, levels, say) -> None:
+    head = f"{'time':>12s} {'forecast':>12s}"
+    if q is not None:
+        head += "".join(f" {'q' + format(lev, 'g'):>10s}" for lev in levels)
+    say(head)
+    for k, lab in enumerate(labels):
+        line = f"{lab:>12s} {point[k]:12.4g}"
+        if q is not None:
+            line += "".join(f" {v:10.4g}" for v in q[k])
+        say(line)
+
+
+def _write_forecast_csv(path, labels, point, q, levels) -> None:
+    from ..io.safefile import write_atomic
+
+    head = ["time", "forecast"] + ([f"q{lev:g}" for lev in levels] if q is not None else [])
+    lines = [",".join(head)]
+    for k, lab in enumerate(labels):
+        vals = [lab, repr(float(point[k]))] + ([repr(float(v)) for v in q[k]] if q is not None else [])
+        lines.append(",".join(vals))
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# classify
+# ---------------------------------------------------------------------------------------------------------------
+
+def _read_sequences(args, path, need_label: bool):
+    from ..data.sequences import read_sequences
+
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    return read_sequences(path, label=args.label, id_col=args.id_col, time_col=args.time_col, features=features,
+                          need_label=need_label)
+
+
+def _print_report(rep: dict, say, title: str) -> None:
+    say(f"{title}: accuracy {rep['accuracy']:.2%}, macro-F1 {rep['macro_f1']:.3f} ({sum(map(sum, rep['confusion']))} "
+        "sequences)")
+    labels = [str(v) for v in rep["labels"]]
+    w = max(5, max(len(v) for v in labels) + 1)
+    say("confusion matrix (rows = true label, columns = predicted):")
+    say(" " * w + "".join(f"{v[:w - 1]:>{w}s}" for v in labels))
+    for lab, row in zip(labels, rep["confusion"]):
+        say(f"{lab[:w - 1]:>{w}s}" + "".join(f"{c:>{w}d}" for c in row))
+
+
+def run_classify_train(args) -> int:
+    from ..models.classifier import LSTMClassifier, classification_report
+
+    out = sys.stderr if args.json else sys.stdout
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    if args.file == "mnist1d" and not Path(args.file).exists():
+        from ..datasets import load_mnist1d
+
+        xa, ya, xt, yt = load_mnist1d()
+        train_x, train_y = list(xa[:, :, None]), ya.astype(str)
+        test_x, test_y = list(xt[:, :, None]), yt.astype(str)
+        source = "mnist1d (generated offline: 4,000 train / 1,000 test, length 40)"
+    else:
+        data = _read_sequences(args, args.file, need_label=True)
+        source = data.source
+        if args.test:
+            test = _read_sequences(args, args.test, need_label=True)
+            train_x, train_y, test_x, test_y = data.sequences, data.labels, test.sequences, test.labels
+        else:
+            n = len(data)
+            n_test = int(round(n * args.test_fraction))
+            order = np.random.default_rng(args.seed).permutation(n)
+            te, tr = np.sort(order[:n_test]), np.sort(order[n_test:])
+            train_x, train_y = [data.sequences[i] for i in tr], data.labels[tr]
+            test_x, test_y = [data.sequences[i] for i in te], data.labels[te]
+    if len(train_x) < 2:
+        raise UsageError(f"{source}: need at least 2 training sequences, got {len(train_x)}")
+    model = LSTMClassifier(hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
+                           dropout=args.dropout, forget_bias=args.forget_bias, class_weight=args.class_weight,
+                           epochs=args.epochs,
+                           batch_size=args.batch, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
+    lengths = [len(s) for s in train_x]
+    say(f"lstm classify train: {source}: {len(train_x)} training / {len(test_x)} test sequences, lengths "
+        f"{min(lengths)}-{max(lengths)}, {len(set(train_y.tolist()))} classes")
+    model.fit(train_x, train_y, progress=not (args.quiet or args.json))
+    outpath = args.out or Path("runs") / f"{Path(args.file).stem}-classifier.safetensors"
+    model.save(outpath)
+    say(f"model saved to {outpath}")
+    rep = {"train_accuracy": float(np.mean(model.predict(train_x) == train_y))}
+    say(f"training accuracy {rep['train_accuracy']:.2%}")
+    if len(test_x):
+        unknown = sorted(set(test_y.tolist()) - set(model.classes_.tolist()))
+        if unknown:
+            raise UsageError(f"the test sequences have label(s) {unknown[:10]} that no training sequence has; "
+                             "use more training data or a different split (--seed)")
+        test_rep = classification_report(test_y, model.predict(test_x), labels=model.classes_.tolist())
+        _print_report(test_rep, say, "test")
+        rep.update(test_rep)
+    if args.json:
+        print(json.dumps(rep, default=_clean))
+    return 0
+
+
+def run_classify_predict(args) -> int:
+    from .. import load
+    from ..models.classifier import LSTMClassifier, classification_report
+
+    out = sys.stderr if args.json else sys.stdout
+    say = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
+    model = load(args.model)
+    if not isinstance(model, LSTMClassifier):
+        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a classifier from `lstm classify train`")
+    data = _read_sequences(args, args.file, need_label=False)
+    if data.sequences[0].shape[1] != model.n_features_:
+        raise UsageError(f"{data.source} has {data.sequences[0].shape[1]} feature(s) per step; the model was trained "
+                         f"on {model.n_features_}")
+    classes = [str(c) for c in model.classes_.tolist()]
+    if data.labels is not None:
+        unknown = sorted(set(data.labels.tolist()) - set(classes))
+        if unknown:
+            raise UsageError(f"{data.source} has label(s) the model never saw: {', '.join(map(repr, unknown[:10]))}; "
+                             f"known labels: {', '.join(classes[:20])}")
+    proba = model.predict_proba(data.sequences)
+    pred = model.classes_[np.argmax(proba, axis=1)].astype(str)
+    result = {"n": len(pred), "predictions": pred.tolist()}
+    if args.out:
+        from ..io.safefile import write_atomic
+
+        lines = [",".join(["id", "predicted"] + [f"p_{c}" for c in classes])]
+        for i, (sid, p, pr) in enumerate(zip(data.ids, pred, proba)):
+            lines.append(",".join([str(sid), str(p)] + [f"{v:.6f}" for v in pr]))
+        write_atomic(args.out, ("\n".join(lines) + "\n").encode())
+        say(f"{len(pred)} predictions written to {args.out}")
+    else:
+        for sid, p in list(zip(data.ids, pred))[:20]:
+            say(f"{sid}: {p}")
+        if len(pred) > 20:
+            say(f"... ({len(pred)} in all; --out FILE writes every prediction with class probabilities)")
+    if data.labels is not None:
+        rep = classification_report(data.labels, pred, labels=classes)
+        _print_report(rep, say, "scored against the file's labels")
+        result.update(rep)
+    if args.json:
+        print(json.dumps(result, default=_clean))
+    return 0

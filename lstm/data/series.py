@@ -1,0 +1,464 @@
+"""Time series from CSV files: reading, missing values, time order, scaling fitted on the train part, windows.
+
+The pipeline a forecaster needs, each step a small pure function:
+
+    read_series(path, target=..., time_col=..., features=..., fill=...)  -> Series   (checked, in time order)
+    scaler = SeriesScaler(transform="log").fit(y[:n_train])                         (train part only)
+    z = scaler.transform(y)
+    inputs, targets = make_windows(z, lookback=L, horizon=H)     inputs (N, L, F), targets (N, H)
+
+Window k covers ``z[k : k+L]`` as input and ``z[k+L : k+L+H]`` as target, so N = n − L − H + 1.  Splits are in
+time order (:func:`time_split`): the model never trains on values that come after the ones it is judged on.
+
+Every function refuses bad input with one line saying what was expected, what was found and how to fix it: a
+target column that is missing (the columns are listed) or not numeric, missing values without a ``fill`` method,
+duplicate or decreasing timestamps, too few rows for lookback + horizon (the number needed is given).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
+TRANSFORMS = ("none", "log", "sqrt")
+FILL_METHODS = ("ffill", "bfill", "linear", "zero", "mean", "drop")
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period", "day", "week", "quarter")
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y",
+                 "%Y-%m", "%Y/%m", "%b %Y", "%Y %b", "%Y-%b", "%b-%Y", "%Y%m%d")
+
+__all__ = ["Series", "read_series", "parse_csv", "SeriesScaler", "make_windows", "time_split", "fill_missing",
+           "future_labels", "detect_time_column", "MISSING", "FILL_METHODS"]
+
+
+@dataclass
+class Series:
+    """One target series (and optional covariates) in time order.
+
+    ``y`` (n,) float64 target; ``X`` (n, k) float64 covariates or None; ``time`` (n,) the time labels as written in
+    the file (or None: rows are in file order); ``time_keys`` (n,) float sort keys (seconds since 1970 for dates,
+    the number itself for numeric times); ``time_kind`` "datetime", "number" or None.
+    """
+
+    y: np.ndarray
+    target: str
+    columns: list[str]
+    X: np.ndarray | None = None
+    features: list[str] = field(default_factory=list)
+    time: list[str] | None = None
+    time_col: str | None = None
+    time_keys: np.ndarray | None = None
+    time_kind: str | None = None
+    source: str = "<data>"
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------------------------
+
+def _rows(text: str, source: str) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of CSV text (blank lines skipped); every row must have the header's width."""
+    text = text.lstrip("\ufeff")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows = [[cell.strip() for cell in r] for r in reader if any(cell.strip() for cell in r)]
+    if not rows:
+        raise ValueError(f"{source} is empty: expected a CSV file with a header row and one row per time step")
+    header = rows[0]
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise ValueError(f"{source}: column names must be unique, {dup} appear more than once")
+    for k, r in enumerate(rows[1:]):
+        if len(r) != len(header):
+            raise ValueError(f"{source}: data row {k + 1} has {len(r)} fields, the header has {len(header)}; "
+                             "every row needs one value per column (leave a missing value empty)")
+    if len(rows) < 2:
+        raise ValueError(f"{source} has a header but no data rows")
+    return header, rows[1:]
+
+
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in MISSING
+
+
+def _to_float(cell: str) -> float:
+    """A number, or NaN for a missing marker; ValueError for anything else."""
+    if _is_missing(cell):
+        return math.nan
+    return float(cell.replace("_", ""))
+
+
+def _numeric_column(cells: list[str]) -> tuple[np.ndarray | None, int | None]:
+    """(values with NaN for missing, None) or (None, index of the first non-numeric cell)."""
+    out = np.empty(len(cells))
+    for k, cell in enumerate(cells):
+        try:
+            out[k] = _to_float(cell)
+        except ValueError:
+            return None, k
+    if np.isinf(out).any():
+        return None, int(np.flatnonzero(np.isinf(out))[0])
+    return out, None
+
+
+def _parse_date(cell: str) -> datetime | None:
+    s = cell.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", s):
+        try:
+            return datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
+        except ValueError:
+            return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(s, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def parse_times(cells: list[str], name: str, source: str) -> tuple[np.ndarray, str]:
+    """Sort keys for a time column: (keys (n,), kind) with kind "number" or "datetime"."""
+    values, bad = _numeric_column(cells)
+    if values is not None:
+        if np.isnan(values).any():
+            k = int(np.flatnonzero(np.isnan(values))[0])
+            raise ValueError(f"{source}: time column {name!r} is empty at data row {k + 1}; every row needs a time")
+        return values, "number"
+    keys = np.empty(len(cells))
+    for k, cell in enumerate(cells):
+        d = _parse_date(cell)
+        if d is None:
+            raise ValueError(f"{source}: time column {name!r} holds {cell!r} at data row {k + 1}, which is neither "
+                             "a number nor a date (e.g. 2020-01-31, 2020-01, 01/31/2020); fix it or pass another "
+                             "--time-col")
+        keys[k] = (d - datetime(1970, 1, 1)).total_seconds()
+    return keys, "datetime"
+
+
+def detect_time_column(header: list[str], rows: list[list[str]]) -> str | None:
+    """The time column: one named like a time (date, month, year, timestamp, ds, ...) or else the first column
+    whose every value is a date.  None when there is none (rows are then taken in file order)."""
+    lowered = [h.lower() for h in header]
+    for name in TIME_NAMES:
+        if name in lowered:
+            return header[lowered.index(name)]
+    for h, low in zip(header, lowered):
+        if "date" in low or "time" in low:
+            return h
+    for j, h in enumerate(header):
+        cells = [r[j] for r in rows[:50]]
+        if all(not _is_missing(c) and _numeric_column([c])[0] is None and _parse_date(c) is not None for c in cells):
+            return h
+    return None
+
+
+def check_time_order(keys: np.ndarray, labels: list[str], name: str, source: str) -> None:
+    """Refuse duplicate or decreasing timestamps, naming the first offending rows."""
+    d = np.diff(keys)
+    if (d <= 0).any():
+        k = int(np.flatnonzero(d <= 0)[0])
+        if d[k] == 0:
+            raise ValueError(f"{source}: duplicate timestamp {labels[k + 1]!r} in column {name!r} (data rows {k + 1} "
+                             f"and {k + 2}); each time must appear once: aggregate or drop the duplicates")
+        raise ValueError(f"{source}: timestamps in column {name!r} are not increasing: data row {k + 2} "
+                         f"({labels[k + 1]!r}) comes after row {k + 1} ({labels[k]!r}); sort the file by time")
+
+
+def fill_missing(values: np.ndarray, method: str) -> np.ndarray:
+    """Fill NaNs in a 1-D or 2-D (rows = time) array: ffill, bfill, linear, zero or mean ("drop" is done by rows
+    in :func:`parse_csv`).  Leading NaNs that ffill cannot reach take the first value (and bfill the reverse)."""
+    if method not in FILL_METHODS or method == "drop":
+        raise ValueError(f"fill method must be one of {', '.join(m for m in FILL_METHODS if m != 'drop')}, "
+                         f"got {method!r}")
+    a = np.array(values, dtype=np.float64)
+    cols = a.reshape(len(a), -1)
+    for j in range(cols.shape[1]):
+        col = cols[:, j]
+        nan = np.isnan(col)
+        if not nan.any():
+            continue
+        if nan.all():
+            raise ValueError("a column has no values at all; nothing to fill from")
+        idx = np.arange(len(col))
+        good = idx[~nan]
+        if method == "zero":
+            col[nan] = 0.0
+        elif method == "mean":
+            col[nan] = col[~nan].mean()
+        elif method == "linear":
+            col[nan] = np.interp(idx[nan], good, col[good])
+        else:
+            if method == "bfill":
+                col = col[::-1]
+            last = np.maximum.accumulate(np.where(np.isnan(col), 0, idx))   # index of the last seen value
+            first = int(np.flatnonzero(~np.isnan(col))[0])
+            last[:first] = first
+            col = col[last]
+            if method == "bfill":
+                col = col[::-1]
+            cols[:, j] = col
+    return cols.reshape(a.shape)
+
+
+def parse_csv(text: str, *, target: str | None = None, time_col: str | None = None, features=None,
+              fill: str | None = None, source: str = "<data>") -> Series:
+    """Parse CSV text into a checked :class:`Series`; see :func:`read_series`."""
+    header, rows = _rows(text, source)
+    columns = list(header)
+    listing = ", ".join(columns)
+    if time_col is None:
+        tcol = detect_time_column(header, rows)
+    elif time_col.lower() == "none":
+        tcol = None
+    else:
+        if time_col not in header:
+            raise ValueError(f"{source}: time column {time_col!r} not found; the columns are: {listing}")
+        tcol = time_col
+    numeric, not_numeric = {}, {}
+    for j, h in enumerate(header):
+        if h == tcol:
+            continue
+        values, bad = _numeric_column([r[j] for r in rows])
+        if values is None:
+            not_numeric[h] = (bad, rows[bad][j])
+        elif not np.isnan(values).all():
+            numeric[h] = values
+    if target is None:
+        if len(numeric) != 1:
+            what = f"the numeric columns are: {', '.join(numeric)}" if numeric else "it has no numeric column"
+            raise ValueError(f"{source}: say which column to forecast with --target; {what} (all columns: {listing})")
+        target = next(iter(numeric))
+    if target not in header:
+        raise ValueError(f"{source}: target column {target!r} not found; the columns are: {listing}")
+    if target == tcol:
+        raise ValueError(f"{source}: {target!r} is the time column; choose a value column as --target "
+                         f"(numeric columns: {', '.join(numeric) or 'none'})")
+    if target not in numeric:
+        if target in not_numeric:
+            k, cell = not_numeric[target]
+            raise ValueError(f"{source}: target column {target!r} is not numeric (data row {k + 1} holds {cell!r}); "
+                             f"choose a numeric --target: {', '.join(numeric) or 'there is none'}")
+        raise ValueError(f"{source}: target column {target!r} has no values")
+    feats = [] if features is None else list(features)
+    for f in feats:
+        if f not in header:
+            raise ValueError(f"{source}: feature column {f!r} not found; the columns are: {listing}")
+        if f in (target, tcol):
+            raise ValueError(f"{source}: feature column {f!r} is the {'target' if f == target else 'time'} column")
+        if f not in numeric:
+            raise ValueError(f"{source}: feature column {f!r} is not numeric; numeric columns: {', '.join(numeric)}")
+    y = numeric[target]
+    X = np.stack([numeric[f] for f in feats], axis=1) if feats else None
+    labels = [r[header.index(tcol)] for r in rows] if tcol else None
+    keys, kind = (None, None)
+    if tcol:
+        keys, kind = parse_times(labels, tcol, source)
+        check_time_order(keys, labels, tcol, source)
+    # missing values
+    holes = np.isnan(y) if X is None else np.isnan(y) | np.isnan(X).any(axis=1)
+    if holes.any():
+        if fill is None:
+            k = int(np.flatnonzero(holes)[0])
+            where = f"{int(holes.sum())} row(s) with missing values (first: data row {k + 1}"
+            where += f", time {labels[k]!r})" if labels else ")"
+            raise ValueError(f"{source}: {where}; pass --fill with one of {', '.join(FILL_METHODS)} "
+                             "(ffill = carry the last value forward)")
+        if fill == "drop":
+            keep = ~holes
+            y = y[keep]
+            X = None if X is None else X[keep]
+            labels = None if labels is None else [lab for lab, k in zip(labels, keep) if k]
+            keys = None if keys is None else keys[keep]
+        else:
+            y = fill_missing(y, fill)
+            X = None if X is None else fill_missing(X, fill)
+    if len(y) == 0:
+        raise ValueError(f"{source}: no rows are left after dropping missing values")
+    return Series(y=y, target=target, columns=columns, X=X, features=feats, time=labels, time_col=tcol,
+                  time_keys=keys, time_kind=kind, source=source)
+
+
+def read_series(path, *, target=None, time_col=None, features=None, fill=None) -> Series:
+    """Read a CSV file (one row per time step) into a :class:`Series`.
+
+    ``target``: the column to forecast (default: the only numeric column); ``time_col``: the time column
+    (default: detected by name, e.g. date/month/year, or by its values parsing as dates; "none" = file order);
+    ``features``: extra numeric columns used as (past) covariates; ``fill``: how to treat missing values
+    (None = refuse them; ffill, bfill, linear, zero, mean, drop).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return parse_csv(path.read_text(encoding="utf-8-sig"), target=target, time_col=time_col, features=features,
+                     fill=fill, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# future time labels
+# ---------------------------------------------------------------------------------------------------------------
+
+def _add_months(d: datetime, k: int) -> datetime:
+    m = d.month - 1 + k
+    return d.replace(year=d.year + m // 12, month=m % 12 + 1)
+
+
+def future_labels(series: Series, horizon: int) -> list[str]:
+    """Labels for the ``horizon`` steps after the series, in the style of its time column.
+
+    Regular monthly / yearly / fixed-step times are extended; anything else becomes "+1", "+2", ...
+    """
+    fallback = [f"+{k}" for k in range(1, horizon + 1)]
+    if not series.time or len(series.time) < 2:
+        return fallback
+    keys = series.time_keys
+    if series.time_kind == "number":
+        steps = np.diff(keys)
+        if not np.allclose(steps, steps[-1]):
+            return fallback
+        as_int = all(float(k).is_integer() for k in keys) and float(steps[-1]).is_integer()
+        nxt = [keys[-1] + steps[-1] * k for k in range(1, horizon + 1)]
+        if as_int and "." not in series.time[-1]:
+            return [str(int(v)) for v in nxt]
+        return [f"{v:g}" if as_int else repr(float(v)) for v in nxt]
+    dates = [_parse_date(s) for s in series.time[-3:]]
+    last = dates[-1]
+    text = series.time[-1]
+    months = [(b.year - a.year) * 12 + b.month - a.month for a, b in zip(dates, dates[1:])]
+    monthly_like = all(d.day == last.day for d in dates) and len(set(months)) == 1 and months[0] > 0
+    if monthly_like:
+        out = [_add_months(last, months[0] * k) for k in range(1, horizon + 1)]
+    else:
+        step = np.diff(keys)
+        if not np.allclose(step[-min(len(step), 5):], step[-1]):
+            return fallback
+        from datetime import timedelta
+        out = [last + timedelta(seconds=float(step[-1]) * k) for k in range(1, horizon + 1)]
+    if re.fullmatch(r"\d{4}-\d{2}", text):
+        return [d.strftime("%Y-%m") for d in out]
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return [d.strftime("%Y-%m-%d") for d in out]
+    return [d.isoformat(sep=" ") for d in out]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scaling, windows, splits
+# ---------------------------------------------------------------------------------------------------------------
+
+class SeriesScaler:
+    """z = (g(y) − μ) / σ with g = log, sqrt (``transform=``) or identity, μ, σ fitted on the training part only.
+
+    ``method``: "standard" (μ mean, σ standard deviation), "minmax" (μ min, σ max − min) or "none" (μ 0, σ 1).
+    Works column-wise on (n,) or (n, k) arrays; the inverse maps forecasts (and quantiles: g is increasing) back
+    (for sqrt, g⁻¹(v) = max(v, 0)², which keeps forecasts of a non-negative series non-negative).
+    """
+
+    def __init__(self, method: str = "standard", transform: str = "none"):
+        if method not in ("standard", "minmax", "none"):
+            raise ValueError(f"scaling must be 'standard', 'minmax' or 'none', got {method!r}")
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+        self.method, self.transform_name = method, transform
+        self.loc = self.scale = None
+
+    def _g(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        if self.transform_name == "log":
+            if (y <= 0).any():
+                raise ValueError(f"transform 'log' needs positive values, got a minimum of {y.min():g}; "
+                                 "use --transform none")
+            return np.log(y)
+        if self.transform_name == "sqrt":
+            if (y < 0).any():
+                raise ValueError(f"transform 'sqrt' needs non-negative values, got a minimum of {y.min():g}; "
+                                 "use --transform none")
+            return np.sqrt(y)
+        return y
+
+    def fit(self, y) -> "SeriesScaler":
+        g = self._g(y)
+        if self.method == "standard":
+            loc, scale = g.mean(axis=0), g.std(axis=0)
+        elif self.method == "minmax":
+            loc, scale = g.min(axis=0), g.max(axis=0) - g.min(axis=0)
+        else:
+            loc, scale = np.zeros(g.shape[1:]), np.ones(g.shape[1:])
+        self.loc = np.asarray(loc, dtype=np.float64)
+        self.scale = np.where(np.asarray(scale) > 1e-12, scale, 1.0).astype(np.float64)
+        return self
+
+    def transform(self, y) -> np.ndarray:
+        return (self._g(y) - self.loc) / self.scale
+
+    def inverse(self, z) -> np.ndarray:
+        g = np.asarray(z, dtype=np.float64) * self.scale + self.loc
+        if self.transform_name == "log":
+            return np.exp(g)
+        if self.transform_name == "sqrt":
+            return np.maximum(g, 0.0) ** 2
+        return g
+
+    def to_config(self) -> dict:
+        return {"method": self.method, "transform": self.transform_name,
+                "loc": np.atleast_1d(self.loc).tolist(), "scale": np.atleast_1d(self.scale).tolist(),
+                "shape": list(np.shape(self.loc))}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "SeriesScaler":
+        s = cls(cfg["method"], cfg["transform"])
+        shape = tuple(cfg.get("shape", ()))
+        s.loc = np.asarray(cfg["loc"], dtype=np.float64).reshape(shape)
+        s.scale = np.asarray(cfg["scale"], dtype=np.float64).reshape(shape)
+        return s
+
+
+def needed_rows(lookback: int, horizon: int) -> int:
+    """Rows needed for one window of ``lookback`` inputs followed by ``horizon`` targets."""
+    return int(lookback) + int(horizon)
+
+
+def make_windows(z, lookback: int, horizon: int, X=None) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows over a (scaled) series.
+
+    ``z`` (n,), ``X`` (n, k) or None  →  inputs (N, L, 1 + k) = [z, X] at steps k..k+L−1 and targets (N, H) = z at
+    steps k+L..k+L+H−1, for k = 0 .. N−1 with N = n − L − H + 1.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    n, L, H = len(z), int(lookback), int(horizon)
+    if L < 1 or H < 1:
+        raise ValueError(f"lookback and horizon must be positive, got {L} and {H}")
+    if n < L + H:
+        raise ValueError(f"the series has {n} rows, too few for lookback {L} + horizon {H}: at least {L + H} are "
+                         "needed; use a shorter --lookback or --horizon, or more data")
+    cols = z[:, None] if X is None else np.concatenate([z[:, None], np.asarray(X, dtype=np.float64)], axis=1)
+    N = n - L - H + 1
+    idx = np.arange(N)[:, None]
+    inputs = cols[idx + np.arange(L)[None, :]]                     # (N, L, F)
+    targets = z[idx + L + np.arange(H)[None, :]]                   # (N, H)
+    return inputs, targets
+
+
+def time_split(n: int, val_fraction: float = 0.0, test_fraction: float = 0.0) -> tuple[slice, slice, slice]:
+    """Train / validation / test slices of ``n`` time steps, in time order (train first, test last)."""
+    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= f < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {f!r}")
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise ValueError(f"{n} rows leave nothing to train on after val_fraction={val_fraction} and "
+                         f"test_fraction={test_fraction}")
+    return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)

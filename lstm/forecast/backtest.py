@@ -1,0 +1,135 @@
+"""Rolling-origin backtests: refit, forecast, score — on several windows, beside the naive baselines.
+
+With n observations, horizon h, N windows and step s (default s = h), window w = 0..N−1 has the cutoff
+
+    c_w = n − h − s·(N − 1 − w)
+
+The model is fitted on y[:c_w] only and forecasts y[c_w : c_w + h]; the last window ends at the last observation.
+Every baseline forecasts the same windows from the same history, and every metric (see :mod:`.metrics`) is computed
+per window (MASE scaled by that window's own training history) and then averaged over the windows.  With quantile
+forecasts, the coverage of the outermost interval (e.g. 0.1–0.9, nominal 80%) is pooled over all windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .baselines import BASELINES
+from .metrics import coverage, mase_scale, metrics_table
+
+METRICS = ("mae", "rmse", "mape", "smape", "mase")
+
+
+def rolling_origins(n: int, horizon: int, n_windows: int, step: int | None = None, min_train: int = 1) -> list[int]:
+    """Cutoffs c_0 < ... < c_{N−1} (training sizes) of N rolling-origin windows; the last ends at n."""
+    h, N = int(horizon), int(n_windows)
+    s = h if step is None else int(step)
+    if h < 1 or N < 1 or s < 1:
+        raise ValueError(f"horizon, windows and step must be positive, got {h}, {N} and {s}")
+    cutoffs = [n - h - s * (N - 1 - w) for w in range(N)]
+    if cutoffs[0] < min_train:
+        most = max(0, (n - h - min_train) // s + 1)
+        raise ValueError(f"{N} backtest windows of horizon {h} (step {s}) leave only {cutoffs[0]} rows to train the "
+                         f"first one; it needs at least {min_train}: use at most {most} windows or more data")
+    return cutoffs
+
+
+@dataclass
+class BacktestResult:
+    """Forecasts and scores of every model on every window (arrays in the series' own units)."""
+
+    cutoffs: list[int]
+    horizon: int
+    season: int
+    actuals: list[np.ndarray]
+    forecasts: dict[str, list[np.ndarray]]                  # model name -> one (h,) forecast per window
+    window_metrics: dict[str, list[dict]]                   # model name -> one metrics dict per window
+    quantile_levels: list[float] | None = None
+    quantiles: list[np.ndarray] | None = None               # one (h, Q) array per window (the LSTM's)
+    model_name: str = "lstm"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Mean of each metric over the windows, per model."""
+        out = {}
+        for name, rows in self.window_metrics.items():
+            out[name] = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+        return out
+
+    @property
+    def coverage(self) -> dict | None:
+        """Empirical coverage of the outermost quantile interval, pooled over every window and step."""
+        if not self.quantiles or not self.quantile_levels or len(self.quantile_levels) < 2:
+            return None
+        lo, hi = self.quantile_levels[0], self.quantile_levels[-1]
+        a = np.concatenate(self.actuals)
+        q = np.concatenate(self.quantiles)                  # (N·h, Q)
+        return {"interval": [lo, hi], "nominal": round(hi - lo, 10), "empirical": coverage(a, q[:, 0], q[:, -1]),
+                "points": int(len(a))}
+
+    def warnings(self) -> list[str]:
+        """One line per baseline whose mean MASE beats the model's."""
+        m = self.metrics
+        ours = m[self.model_name]["mase"]
+        out = []
+        for name in BASELINES:
+            if name in m and m[name]["mase"] < ours:
+                out.append(f"warning: the {name.replace('_', ' ')} baseline beats the {self.model_name.upper()} "
+                           f"on this backtest (MASE {m[name]['mase']:.3f} vs {ours:.3f}); tune the model or "
+                           "prefer the baseline")
+        return out
+
+    def to_json(self) -> dict:
+        """``{"metrics": {model: {mae, rmse, mape, smape, mase}, ...}}`` (+ ``"coverage"`` with quantiles);
+        NaN (e.g. MAPE with a zero actual) becomes null."""
+        def clean(v):
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        obj = {"metrics": {name: {k: clean(v) for k, v in row.items()} for name, row in self.metrics.items()}}
+        cov = self.coverage
+        if cov is not None:
+            obj["coverage"] = cov
+        return obj
+
+
+def backtest(make_model, y, X=None, *, horizon: int, n_windows: int, season: int = 1, step: int | None = None,
+             min_train: int = 1, callback=None, model_name: str = "lstm") -> BacktestResult:
+    """Rolling-origin evaluation of ``make_model()`` (a fresh, unfitted forecaster per window) and the baselines.
+
+    The forecaster needs ``fit(y, X=None)`` and ``predict(horizon)``; if it has ``quantiles_`` after fitting, its
+    ``predict_quantiles(horizon)`` (h, Q) is kept for the coverage.  ``callback(w, result_so_far)`` runs after each
+    window (for progress lines).  ``season`` is the m of seasonal naive and MASE.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    Xa = None if X is None else np.asarray(X, dtype=np.float64)
+    cutoffs = rolling_origins(len(y), horizon, n_windows, step, min_train=max(min_train, season + 1))
+    names = [model_name] + list(BASELINES)
+    res = BacktestResult(cutoffs=cutoffs, horizon=int(horizon), season=int(season), actuals=[],
+                         forecasts={k: [] for k in names}, window_metrics={k: [] for k in names},
+                         model_name=model_name)
+    for w, c in enumerate(cutoffs):
+        hist, actual = y[:c], y[c:c + horizon]
+        mase_scale(hist, season)                         # refuse a constant training window up front
+        model = make_model()
+        model.fit(hist, None if Xa is None else Xa[:c])
+        if getattr(model, "quantiles_", None):
+            q = model.predict_quantiles(horizon)         # (h, Q)
+            res.quantile_levels = list(model.quantiles_)
+            res.quantiles = (res.quantiles or []) + [q]
+            point = q[:, model.quantiles_.index(0.5)] if 0.5 in model.quantiles_ else model.predict(horizon)
+        else:
+            point = model.predict(horizon)
+        res.actuals.append(actual)
+        preds = {model_name: np.asarray(point, dtype=np.float64)}
+        for name, fn in BASELINES.items():
+            preds[name] = fn(hist, horizon, season)
+        for name, p in preds.items():
+            res.forecasts[name].append(p)
+            res.window_metrics[name].append(metrics_table(actual, p, hist, season))
+        if callback is not None:
+            callback(w, res)
+    return res

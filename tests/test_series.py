@@ -1,0 +1,253 @@
+"""Series data: CSV reading, missing values, time order, scaling, windows; metrics, baselines, backtests; the
+bundled examples; `lstm forecast` refusing bad input; plots."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lstm.cli import main
+from lstm.data.series import (SeriesScaler, fill_missing, future_labels, make_windows, parse_csv, read_series,
+                              time_split)
+from lstm.datasets import SERIES, airline_csv, load_series
+from lstm.forecast import (BASELINES, backtest, coverage, drift, mae, mape, mase, naive, rmse, rolling_origins,
+                           seasonal_naive, smape)
+
+MONTHLY = "month,sales,price\n2020-01,10,1.0\n2020-02,12,1.1\n2020-03,11,1.2\n2020-04,15,1.3\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_time_column_is_detected_by_name_and_by_values():
+    s = parse_csv(MONTHLY, target="sales", features=["price"])
+    assert s.time_col == "month" and s.time_kind == "datetime" and s.y.tolist() == [10, 12, 11, 15]
+    assert s.X.shape == (4, 1) and s.features == ["price"]
+    s = parse_csv("when,v\n01/31/2020,1\n02/29/2020,2\n03/31/2020,3\n")          # named oddly, parsed as dates
+    assert s.time_col == "when" and s.target == "v"
+    s = parse_csv("a,b\n1,5\n2,7\n", target="b")                                   # no time column at all
+    assert s.time_col is None and s.time is None
+    with pytest.raises(ValueError, match="say which column to forecast with --target; the numeric columns are: a, b"):
+        parse_csv("a,b\n1,5\n2,7\n", time_col="none")
+
+
+@pytest.mark.parametrize("text,kw,message", [
+    (MONTHLY, dict(target="units"), "target column 'units' not found; the columns are: month, sales, price"),
+    ("month,name\n2020-01,a\n2020-02,b\n", dict(target="name"), "target column 'name' is not numeric \\(data row 1"),
+    ("month,name\n2020-01,a\n2020-02,b\n", {}, "it has no numeric column"),
+    ("month,v\n2020-01,1\n2020-03,2\n2020-02,3\n", {}, "not increasing: data row 3 \\('2020-02'\\) comes after"),
+    ("month,v\n2020-01,1\n2020-01,2\n", {}, "duplicate timestamp '2020-01'"),
+    ("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", {}, "1 row\\(s\\) with missing values .*pass --fill"),
+    ("month,v\n2020-01,1\nsoon,2\n", {}, "neither a number nor a date"),
+    ("month,v\n2020-01,1,3\n", {}, "has 3 fields, the header has 2"),
+])
+def test_bad_csv_is_refused_with_one_line(text, kw, message):
+    with pytest.raises(ValueError, match=message) as err:
+        parse_csv(text, **kw)
+    assert "\n" not in str(err.value)
+
+
+def test_fill_methods():
+    a = np.array([np.nan, 1.0, np.nan, 3.0, np.nan])
+    assert fill_missing(a, "ffill").tolist() == [1, 1, 1, 3, 3]
+    assert fill_missing(a, "bfill").tolist() == [1, 1, 3, 3, 3]
+    assert fill_missing(a, "linear").tolist() == [1, 1, 2, 3, 3]
+    assert fill_missing(a, "zero").tolist() == [0, 1, 0, 3, 0]
+    assert fill_missing(a, "mean").tolist() == [2, 1, 2, 3, 2]
+    s = parse_csv("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", fill="drop")
+    assert s.y.tolist() == [1, 3] and s.time == ["2020-01", "2020-03"]
+    assert parse_csv("month,v\n2020-01,1\n2020-02,NA\n2020-03,3\n", fill="linear").y.tolist() == [1, 2, 3]
+
+
+def test_read_series_from_a_file(tmp_path):
+    (tmp_path / "s.csv").write_text(MONTHLY)
+    assert read_series(tmp_path / "s.csv", target="price").y.tolist() == [1.0, 1.1, 1.2, 1.3]
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_series(tmp_path / "missing.csv")
+
+
+def test_future_labels_continue_the_time_column():
+    assert future_labels(parse_csv(MONTHLY, target="sales"), 3) == ["2020-05", "2020-06", "2020-07"]
+    assert future_labels(parse_csv("year,v\n1998,1\n2000,2\n2002,4\n"), 2) == ["2004", "2006"]
+    assert future_labels(parse_csv("date,v\n2020-01-01,1\n2020-01-08,2\n2020-01-15,3\n"), 1) == ["2020-01-22"]
+    assert future_labels(parse_csv("a,v\n1,1\n2,5\n4,6\n", target="v", time_col="none"), 2) == ["+1", "+2"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scaling, windows, splits
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_scaler_is_fitted_on_the_training_part_only_and_inverts():
+    y = np.array([1.0, 2, 3, 4, 100, 200])
+    train, _, test = time_split(len(y), 0.0, 1 / 3)
+    s = SeriesScaler("standard").fit(y[train])
+    assert s.loc == pytest.approx(2.5) and s.scale == pytest.approx(np.std([1, 2, 3, 4]))
+    assert s.transform(y[test]) == pytest.approx((y[test] - 2.5) / np.std([1, 2, 3, 4]))
+    for method, transform in (("standard", "log"), ("minmax", "sqrt"), ("none", "none")):
+        s = SeriesScaler(method, transform).fit(y[:4])
+        assert np.allclose(s.inverse(s.transform(y)), y)
+        assert np.allclose(SeriesScaler.from_config(s.to_config()).transform(y), s.transform(y))
+    with pytest.raises(ValueError, match="needs positive values"):
+        SeriesScaler(transform="log").fit([1.0, 0.0])
+
+
+def test_windows_and_time_ordered_splits():
+    z = np.arange(10.0)
+    X = 10 * np.arange(10.0)[:, None]
+    inputs, targets = make_windows(z, lookback=3, horizon=2, X=X)
+    assert inputs.shape == (6, 3, 2) and targets.shape == (6, 2)
+    assert inputs[2, :, 0].tolist() == [2, 3, 4] and inputs[2, :, 1].tolist() == [20, 30, 40]
+    assert targets[2].tolist() == [5, 6] and targets[-1].tolist() == [8, 9]
+    with pytest.raises(ValueError, match="too few for lookback 8 \\+ horizon 3: at least 11 are needed"):
+        make_windows(z, 8, 3)
+    tr, va, te = time_split(10, 0.2, 0.3)
+    assert (tr, va, te) == (slice(0, 5), slice(5, 7), slice(7, 10))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# metrics and baselines
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_metrics_against_hand_computed_values():
+    a, f = np.array([2.0, 4.0, 8.0]), np.array([1.0, 5.0, 8.0])
+    assert mae(a, f) == pytest.approx(2 / 3)
+    assert rmse(a, f) == pytest.approx(np.sqrt(2 / 3))
+    assert mape(a, f) == pytest.approx(100 * (0.5 + 0.25) / 3)
+    assert smape(a, f) == pytest.approx(100 * (2 / 3 + 2 / 9) / 3)
+    train = np.array([1.0, 3, 2, 5, 4, 7])               # lag-2 diffs: 1, 2, 2, 2 → scale 7/4
+    assert mase(a, f, train, m=2) == pytest.approx((2 / 3) / (7 / 4))
+    assert np.isnan(mape([0.0, 1.0], [1.0, 1.0]))       # undefined, reported as NaN
+    assert smape([0.0], [0.0]) == 0.0
+    assert coverage([1, 2, 3, 4], [0, 2.5, 2, 5], [2, 3, 4, 6]) == 0.5
+    with pytest.raises(ValueError, match="MASE is undefined: the training series is constant"):
+        mase(a, f, np.full(10, 3.0), m=2)
+
+
+def test_baselines():
+    y = np.array([1.0, 2, 3, 10, 20, 30, 11])
+    assert naive(y, 3).tolist() == [11, 11, 11]
+    assert seasonal_naive(y, 4, m=3).tolist() == [20, 30, 11, 20]
+    assert drift(y, 2).tolist() == pytest.approx([11 + 10 / 6, 11 + 20 / 6])
+    assert set(BASELINES) == {"naive", "seasonal_naive", "drift"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# backtests with stand-in forecasters
+# ---------------------------------------------------------------------------------------------------------------
+
+class Oracle:
+    """Knows the whole series: forecasts the true future (plus an offset), with a symmetric band."""
+
+    def __init__(self, y, offset=0.0, width=1.0, quantiles=True):
+        self.y, self.offset, self.width = y, offset, width
+        self.quantiles_ = [0.1, 0.5, 0.9] if quantiles else None
+
+    def fit(self, y, X=None):
+        self.n = len(y)
+        return self
+
+    def predict(self, h):
+        return self.y[self.n:self.n + h] + self.offset
+
+    def predict_quantiles(self, h):
+        p = self.predict(h)
+        return np.stack([p - self.width, p, p + self.width], axis=1)
+
+
+def test_rolling_origins():
+    assert rolling_origins(100, 10, 3) == [70, 80, 90]
+    assert rolling_origins(100, 10, 3, step=5) == [80, 85, 90]
+    with pytest.raises(ValueError, match="only 0 rows to train the first one; it needs at least 15: use at most 3"):
+        rolling_origins(50, 10, 5, min_train=15)
+
+
+def test_backtest_scores_every_model_on_the_same_windows():
+    y = 10 + np.sin(np.arange(60) * 2 * np.pi / 6) + 0.1 * np.arange(60)
+    seen = []
+    res = backtest(lambda: Oracle(y), y, horizon=6, n_windows=3, season=6, callback=lambda w, r: seen.append(w))
+    assert seen == [0, 1, 2] and res.cutoffs == [42, 48, 54]
+    assert res.metrics["lstm"]["mae"] == 0 and res.metrics["seasonal_naive"]["mase"] > 0
+    assert res.warnings() == []
+    assert res.coverage == {"interval": [0.1, 0.9], "nominal": 0.8, "empirical": 1.0, "points": 18}
+    expected = np.mean([mase(y[c:c + 6], y[c - 6:c], y[:c], 6) for c in res.cutoffs])
+    assert res.metrics["seasonal_naive"]["mase"] == pytest.approx(expected)
+    bad = backtest(lambda: Oracle(y, offset=5.0, width=0.1), y, horizon=6, n_windows=3, season=6)
+    assert any("seasonal naive baseline beats the LSTM" in w for w in bad.warnings())
+    assert bad.coverage["empirical"] == 0.0
+    assert json.loads(json.dumps(bad.to_json()))["metrics"]["drift"].keys() == {"mae", "rmse", "mape", "smape",
+                                                                                "mase"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bundled examples
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_airline_is_the_classic_series():
+    s = load_series("airline")
+    assert len(s) == 144 and s.y.sum() == 40363 and s.y[-1] == 432 and s.y.max() == 622
+    assert s.y[:12].tolist() == [112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118]
+    assert s.time[0] == "1949-01" and s.time[-1] == "1960-12"
+    assert airline_csv().startswith("month,passengers\n")
+
+
+def test_sunspots_and_stocks_come_from_installed_packages():
+    pytest.importorskip("statsmodels")
+    s = load_series("sunspots")
+    assert len(s) == 309 and s.time[0] == "1700" and s.y.min() == 0
+    pytest.importorskip("plotly")
+    st = load_series("stocks", target="GOOG")
+    assert len(st) > 100 and st.y[0] == 1.0 and "AAPL" in st.columns
+    assert set(SERIES) == {"airline", "sunspots", "stocks"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `lstm forecast`: bad input is one line and exit 2
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,extra,message", [
+    ("month,name\n2020-01,a\n2020-02,b\n", [], "it has no numeric column"),
+    (MONTHLY, ["--target", "units"], "target column 'units' not found; the columns are: month, sales, price"),
+    (MONTHLY, ["--target", "sales"], "4 rows, too few for lookback 24 \\+ horizon 2: at least 26 are needed"),
+    ("month,v\n2020-02,1\n2020-01,2\n", [], "not increasing"),
+    ("month,v\n2020-01,1\n2020-01,2\n", [], "duplicate timestamp"),
+    ("month,v\n" + "".join(f"20{k // 12 + 10}-{k % 12 + 1:02d},5\n" for k in range(30)), [],
+     "constant .*MASE is undefined"),
+    ("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", [], "missing values .*pass --fill"),
+    (MONTHLY, ["--target", "sales", "--quantiles", "0.1,2"], "strictly between 0 and 1"),
+])
+def test_cli_forecast_bad_input_exits_2_with_one_line(tmp_path, capsys, text, extra, message):
+    src = tmp_path / "in.csv"
+    src.write_text(text)
+    code = main(["forecast", str(src), "--horizon", "2"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert __import__("re").search(message, err), err
+
+
+def test_cli_forecast_needs_a_horizon_and_an_existing_file(tmp_path, capsys):
+    (tmp_path / "s.csv").write_text(MONTHLY)
+    assert main(["forecast", str(tmp_path / "s.csv"), "--target", "sales"]) == 2
+    assert "--horizon is required" in capsys.readouterr().err
+    assert main(["forecast", str(tmp_path / "nope.csv"), "--horizon", "2"]) == 2
+    assert "bundled example: airline, sunspots, stocks" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plots
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_plots_are_png_files(tmp_path):
+    pytest.importorskip("matplotlib")
+    from lstm.viz.forecast_plots import plot_backtest, plot_forecast
+
+    y = 10 + np.sin(np.arange(60) * 2 * np.pi / 6)
+    p = plot_forecast(tmp_path / "f.png", y, y[:6] + 1, lower=y[:6], upper=y[:6] + 2,
+                      labels=[str(k) for k in range(66)], interval="0.1–0.9")
+    res = backtest(lambda: Oracle(y, offset=0.3), y, horizon=6, n_windows=3, season=6)
+    q = plot_backtest(tmp_path / "b.png", y, res, labels=[str(k) for k in range(60)])
+    for path in (p, q):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp*"))                     # written atomically, no temporary left behind
+    with pytest.raises(ValueError, match="ending in .png"):
+        plot_forecast(tmp_path / "f.jpg", y, y[:3])
