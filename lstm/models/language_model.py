@@ -194,24 +194,32 @@ class LanguageModel(Estimator):
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         rng = np.random.default_rng(seed)
+        stepper = self.stepper()
+        # Without a prime, start as if at the beginning of a line (the most common context there is).
+        ids = self.vocab_.encode(prime, errors="strict") if prime else \
+            np.array([self.vocab_.index.get("\n", 1)], dtype=np.int64)
+        for token in ids:
+            logits = stepper.step(int(token))                 # (V,), a view the next step overwrites
+        prev = int(ids[-1]) if prime else None
+        for _ in range(length):
+            token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
+            yield self.vocab_.piece(prev, token)
+            prev = token
+            logits = stepper.step(token)
+
+    def stepper(self, batch_size: int = 1):
+        """A compiled streaming stepper: ``logits = stepper.step(token_id)`` → (V,) next-token logits.
+
+        One call per token: embedding row → every LSTM layer → output layer, state kept inside, nothing allocated
+        (``logits`` is a read-only view overwritten by the next step).  Inference semantics: no dropout.  With
+        ``batch_size`` B > 1, ``step`` takes B ids and returns (B, V).  See :mod:`lstm.nn.stepper`.
+        """
+        from ..nn.stepper import Stepper
+
+        self._check_fitted()
         net = self.net_
-        was_training = net.training
-        net.eval()
-        try:
-            # Without a prime, start as if at the beginning of a line (the most common context there is).
-            ids = self.vocab_.encode(prime, errors="strict") if prime else \
-                np.array([self.vocab_.index.get("\n", 1)], dtype=np.int64)
-            logits, state = net.forward(ids[None, :], None)
-            logits = logits[0, -1]
-            prev = int(ids[-1]) if prime else None
-            for _ in range(length):
-                token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
-                yield self.vocab_.piece(prev, token)
-                prev = token
-                out, state = net.forward(np.array([[token]]), state)
-                logits = out[0, -1]
-        finally:
-            net.train(was_training)
+        head = (net.emb.weight, net.head.bias) if net.tie_weights else net.head
+        return Stepper(net.rnn, batch_size, embedding=net.emb, head=head)
 
     @staticmethod
     def _pick(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> int:

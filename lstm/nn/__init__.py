@@ -22,10 +22,11 @@ from .losses import (
 from .module import Module
 from .recurrent import GRU, LSTM, RNN
 from .sequential import Sequential
+from .stepper import Stepper
 
 __all__ = [
     "Module", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell",
-    "Linear", "Embedding", "Dropout", "Sequential", "losses",
+    "Linear", "Embedding", "Dropout", "Sequential", "Stepper", "losses",
     "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss", "PinballLoss",
     "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss", "pinball_loss",
 ]

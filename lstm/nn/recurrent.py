@@ -303,6 +303,17 @@ class _Recurrent(Module):
         dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first else d_inp
         return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
 
+    # -- streaming (see lstm/nn/stepper.py) -------------------------------------------------------------------
+    def stepper(self, batch_size: int = 1):
+        """A :class:`~lstm.nn.stepper.Stepper`: ``y_t = stepper.step(x_t)`` one step at a time, state kept inside."""
+        from .stepper import Stepper
+        return Stepper(self, batch_size)
+
+    def step(self, x_t, state=None):
+        """One time step as a pure function: ``y_t, state = layer.step(x_t, state)`` (x_t (B, I) or (I,))."""
+        from .stepper import step
+        return step(self, x_t, state)
+
     # -- kernels (subclass hooks) ------------------------------------------------------------------------------
     def _forward_kernel(self, x, state, p, mask):
         raise NotImplementedError

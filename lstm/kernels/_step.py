@@ -1,0 +1,264 @@
+"""Compiled single-step kernels for streaming inference (private; the API is :mod:`lstm.nn.stepper`).
+
+One call advances a whole stack of unidirectional layers by one time step for B sequences, in place::
+
+    step_dense(x, buf, meta)      x (B·I,) = B inputs  →  h of the last layer (B, P) in ``buf``
+    step_ids(ids, buf, meta)      ids (B,) int64     →  the same, with x_b = E[ids_b] (an embedding row)
+
+and, when a head (V, P) is attached, logits (B, V) = h W_headᵀ + b_head.  The math is the reference
+(:mod:`lstm.kernels.reference`) for T = 1, layer by layer, x_{k+1} = h_k::
+
+    LSTM   a = b_ih + b_hh + W_ih x + W_hh h                 (4H,)  gate order i, f, g, o
+           i = σ(a_i + p_i ⊙ c)  f = σ(a_f + p_f ⊙ c)  (i = 1 − f when coupled)  g = tanh(a_g)
+           c ← f ⊙ c + i ⊙ g     o = σ(a_o + p_o ⊙ c)      h ← o ⊙ tanh(c)   (then h ← W_hr h if projected)
+    GRU    ax = b_ih + W_ih x,  ah = b_hh + W_hh h            (3H,) each, order r, z, n
+           r = σ(ax_r + ah_r)  z = σ(ax_z + ah_z)  n = tanh(ax_n + r ⊙ ah_n)   h ← (1 − z) ⊙ n + z ⊙ h
+    RNN    h ← φ(b_ih + b_hh + W_ih x + W_hh h),  φ = tanh or relu
+
+Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
+
+- Three arguments.  Numba's dispatcher costs ~50–100 ns per array argument, so everything a step needs lives in
+  one float buffer ``buf`` (states, scratch, output) and one int64 array ``meta`` (sizes, offsets into ``buf``,
+  and the *addresses* of the layer's own parameter arrays).  The weights are read in place through those
+  addresses (``numba.carray``): no copy, no packing, and in-place updates (optimizers, ``load_state_dict``) are
+  seen at the next step.  The caller keeps the arrays alive (:class:`lstm.nn.stepper.Stepper` holds them).
+- Nothing is allocated: views over ``buf`` and ``carray`` views are stack structs.
+- The matrix-vector products are row dot products over contiguous weight rows, 4 rows at a time (one load of x
+  serves four rows), with ``reassoc`` allowed so LLVM vectorises each dot (AVX-512 here).  A step is bound by
+  reading the weights: 4H·(I+P) values per layer from L2 (≈110 GB/s per core here) or L3 once they exceed L2.
+- Absent biases and peepholes point at a block of zeros in ``buf`` (x + 0·c is exactly x), so the gate loops have
+  no branches and vectorise with the Cephes-style σ/tanh of :mod:`._vmath`.
+"""
+
+from __future__ import annotations
+
+from numba import carray, njit, types
+from numba.extending import intrinsic
+
+from ._vmath import one_like, sigmoid, tanh
+
+# No NaN/Inf assumptions; ``reassoc`` only in the dot products (a different but fixed summation order: float64
+# results stay within ~1e-15 relative of the reference, float32 within ~1e-6).
+_FAST = {"nsz", "contract", "arcp"}
+JIT = {"cache": True, "fastmath": _FAST, "error_model": "numpy", "nogil": True, "boundscheck": False}
+_JIT_DOT = {**JIT, "fastmath": _FAST | {"reassoc"}}
+
+# ---- meta layout (int64) ---------------------------------------------------------------------------------------
+LSTM, GRU, RNN_TANH, RNN_RELU = 0, 1, 2, 3
+F_COUPLED, F_PROJ, F_HEAD = 1, 2, 4           # flag bits
+
+M_KIND, M_L, M_B, M_H, M_P, M_FLAGS = 0, 1, 2, 3, 4, 5
+M_I0 = 6            # input width of layer 0
+M_XIN = 7           # offset in buf of the layer-0 input (B, I0)
+M_A = 8             # offset of the pre-activation scratch (B, 2G)
+M_M = 9             # offset of the projection scratch m (B, H)
+M_ZEROS = 10        # address of a zero block (stand-in for absent biases / peepholes)
+M_EMB = 11          # address of the embedding table (V_emb, I0), or 0
+M_NEMB = 12         # rows of the embedding table
+M_V = 13            # head rows V
+M_HEAD_W = 14       # address of the head weight (V, P)
+M_HEAD_B = 15       # address of the head bias (V,) (the zero block when absent)
+M_LOGITS = 16       # offset of the logits (B, V)
+HEADER = 20
+# per layer k, at HEADER + k * LAYER:
+L_I, L_WIH, L_WHH, L_BIH, L_BHH, L_PEEP, L_WHR, L_H, L_C = range(9)
+LAYER = 10
+
+
+@intrinsic
+def _ptr(typingctx, addr, like):
+    """The integer ``addr`` as a pointer to ``like``'s dtype (for ``numba.carray``)."""
+    ptr_type = types.CPointer(like.dtype)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr_type))
+
+    return ptr_type(types.int64, like), codegen
+
+
+@njit(**JIT)
+def _mat(addr, like, rows, cols):
+    return carray(_ptr(addr, like), (rows, cols))
+
+
+@njit(**JIT)
+def _vec(addr, like, n):
+    return carray(_ptr(addr, like), (n,))
+
+
+@njit(**_JIT_DOT)
+def _matvec_add(W, x, xo, xs, out, oo, os, B):
+    """out[oo + b·os + j] += W[j] · x[xo + b·xs : xo + b·xs + K] for every row j of W (G, K) and b < B.
+
+    Rows in blocks of 4 (each load of x serves four rows; the block stays in L1 across the batch rows).  Every
+    inner loop indexes a slice with its own loop counter: an index like ``xo + k`` could be negative as far as
+    LLVM knows, and Numba's wraparound check then turns the contiguous load into a gather.
+    """
+    G, K = W.shape
+    one = one_like(out)
+    zero = one - one
+    j = 0
+    while j + 4 <= G:
+        w0, w1, w2, w3 = W[j], W[j + 1], W[j + 2], W[j + 3]
+        for b in range(B):
+            xv = x[xo + b * xs:xo + b * xs + K]
+            s0 = s1 = s2 = s3 = zero
+            for k in range(K):
+                v = xv[k]
+                s0 += w0[k] * v
+                s1 += w1[k] * v
+                s2 += w2[k] * v
+                s3 += w3[k] * v
+            ov = out[oo + b * os + j:oo + b * os + j + 4]
+            ov[0] += s0
+            ov[1] += s1
+            ov[2] += s2
+            ov[3] += s3
+        j += 4
+    while j < G:
+        w0 = W[j]
+        for b in range(B):
+            xv = x[xo + b * xs:xo + b * xs + K]
+            s0 = zero
+            for k in range(K):
+                s0 += w0[k] * xv[k]
+            out[oo + b * os + j] += s0
+        j += 1
+
+
+@njit(**JIT)
+def _init_bias(out, oo, os, B, b1, b2):
+    """out[oo + b·os + j] = b1[j] + b2[j]."""
+    G = b1.shape[0]
+    for b in range(B):
+        o = out[oo + b * os:oo + b * os + G]
+        for j in range(G):
+            o[j] = b1[j] + b2[j]
+
+
+@njit(**JIT)
+def _lstm_gates(a, c, h, peep, coupled):
+    """One sequence: a (4H,) pre-activations; c (H,) updated in place; h (H,) = o ⊙ tanh(c) (all slices)."""
+    H = c.shape[0]
+    a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:4 * H]
+    p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:3 * H]
+    one = one_like(a)
+    for u in range(H):
+        cp = c[u]
+        i = sigmoid(a_i[u] + p_i[u] * cp)
+        f = sigmoid(a_f[u] + p_f[u] * cp)
+        i = one - f if coupled else i
+        g = tanh(a_g[u])
+        cn = f * cp + i * g
+        o = sigmoid(a_o[u] + p_o[u] * cn)
+        c[u] = cn
+        h[u] = o * tanh(cn)
+
+
+@njit(**JIT)
+def _gru_gates(a, h):
+    """One sequence: a (6H,) = [x side r, z, n | h side r, z, n]; h (H,) updated in place."""
+    H = h.shape[0]
+    x_r, x_z, x_n = a[:H], a[H:2 * H], a[2 * H:3 * H]
+    h_r, h_z, h_n = a[3 * H:4 * H], a[4 * H:5 * H], a[5 * H:6 * H]
+    one = one_like(a)
+    for u in range(H):
+        r = sigmoid(x_r[u] + h_r[u])
+        z = sigmoid(x_z[u] + h_z[u])
+        n = tanh(x_n[u] + r * h_n[u])
+        h[u] = (one - z) * n + z * h[u]
+
+
+@njit(**JIT)
+def _rnn_act(a, h, relu):
+    """h (H,) = φ(a (H,))."""
+    one = one_like(a)
+    zero = one - one
+    for u in range(h.shape[0]):
+        v = a[u]
+        h[u] = max(v, zero) if relu else tanh(v)
+
+
+@njit(**JIT)
+def _run_layers(buf, meta):
+    """Advance every layer by one step; the layer-0 input is already in buf[M_XIN]."""
+    kind, L, B, H, P, flags = meta[M_KIND], meta[M_L], meta[M_B], meta[M_H], meta[M_P], meta[M_FLAGS]
+    G = 4 * H if kind == LSTM else (3 * H if kind == GRU else H)
+    ao = meta[M_A]
+    zeros = meta[M_ZEROS]
+    src, src_w = meta[M_XIN], meta[M_I0]                   # this layer's input: buf[src + b·src_w : … + I]
+    for k in range(L):
+        base = HEADER + k * LAYER
+        I = meta[base + L_I]
+        W_ih = _mat(meta[base + L_WIH], buf, G, I)         # (G, I)
+        W_hh = _mat(meta[base + L_WHH], buf, G, P)         # (G, P)
+        b_ih = _vec(meta[base + L_BIH], buf, G)
+        b_hh = _vec(meta[base + L_BHH], buf, G)
+        hoff = meta[base + L_H]                            # h (B, P)
+        if kind == GRU:                                    # x side and h side kept apart (r gates the h side of n)
+            _init_bias(buf, ao, 2 * G, B, b_ih, _vec(zeros, buf, G))
+            _init_bias(buf, ao + G, 2 * G, B, b_hh, _vec(zeros, buf, G))
+            _matvec_add(W_ih, buf, src, src_w, buf, ao, 2 * G, B)
+            _matvec_add(W_hh, buf, hoff, P, buf, ao + G, 2 * G, B)
+            for b in range(B):
+                _gru_gates(buf[ao + b * 2 * G:ao + (b + 1) * 2 * G], buf[hoff + b * P:hoff + b * P + H])
+        else:
+            _init_bias(buf, ao, G, B, b_ih, b_hh)
+            _matvec_add(W_ih, buf, src, src_w, buf, ao, G, B)
+            _matvec_add(W_hh, buf, hoff, P, buf, ao, G, B)
+            if kind == LSTM:
+                peep = _vec(meta[base + L_PEEP], buf, 3 * H)
+                coff = meta[base + L_C]
+                coupled = (flags & F_COUPLED) != 0
+                if flags & F_PROJ:
+                    mo = meta[M_M]
+                    for b in range(B):
+                        _lstm_gates(buf[ao + b * G:ao + (b + 1) * G], buf[coff + b * H:coff + (b + 1) * H],
+                                    buf[mo + b * H:mo + (b + 1) * H], peep, coupled)
+                    W_hr = _mat(meta[base + L_WHR], buf, P, H)          # (P, H)
+                    hv = buf[hoff:hoff + B * P]
+                    for j in range(B * P):
+                        hv[j] = 0
+                    _matvec_add(W_hr, buf, mo, H, buf, hoff, P, B)
+                else:
+                    for b in range(B):
+                        _lstm_gates(buf[ao + b * G:ao + (b + 1) * G], buf[coff + b * H:coff + (b + 1) * H],
+                                    buf[hoff + b * P:hoff + (b + 1) * P], peep, coupled)
+            else:
+                relu = kind == RNN_RELU
+                for b in range(B):
+                    _rnn_act(buf[ao + b * G:ao + (b + 1) * G], buf[hoff + b * P:hoff + (b + 1) * P], relu)
+        src, src_w = hoff, P
+    if flags & F_HEAD:                                     # logits (B, V) = b_head + h W_headᵀ
+        V = meta[M_V]
+        lo = meta[M_LOGITS]
+        head_b = _vec(meta[M_HEAD_B], buf, V)
+        _init_bias(buf, lo, V, B, head_b, _vec(zeros, buf, V))
+        _matvec_add(_mat(meta[M_HEAD_W], buf, V, P), buf, src, P, buf, lo, V, B)
+
+
+@njit(**JIT)
+def step_dense(x, buf, meta):
+    """x (B·I0,) of any stride: the B inputs one after the other (the caller checks the size)."""
+    xin = buf[meta[M_XIN]:meta[M_XIN] + meta[M_B] * meta[M_I0]]
+    for i in range(xin.shape[0]):
+        xin[i] = x[i]
+    _run_layers(buf, meta)
+
+
+@njit(**JIT)
+def step_ids(ids, buf, meta):
+    """ids (B,) int64 rows of the embedding table; returns 0, or −1 (nothing computed) if an id is out of range."""
+    B, I0, n_emb = meta[M_B], meta[M_I0], meta[M_NEMB]
+    for b in range(B):
+        if ids[b] < 0 or ids[b] >= n_emb:
+            return -1
+    emb = _mat(meta[M_EMB], buf, n_emb, I0)
+    xin = buf[meta[M_XIN]:meta[M_XIN] + B * I0]
+    for b in range(B):
+        row = emb[ids[b]]
+        dst = xin[b * I0:(b + 1) * I0]
+        for i in range(I0):
+            dst[i] = row[i]
+    _run_layers(buf, meta)
+    return 0

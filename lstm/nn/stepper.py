@@ -1,0 +1,399 @@
+"""Streaming inference: advance a recurrent layer one time step at a time, keeping its state inside.
+
+A :class:`Stepper` runs a unidirectional :class:`~lstm.nn.LSTM`, :class:`~lstm.nn.GRU` or :class:`~lstm.nn.RNN`
+(any number of layers; LSTM with projection, peepholes, coupled gates, with or without biases) for B sequences,
+one step per call, in one compiled call (:mod:`lstm.kernels._step`) with no allocation.  Step t gives exactly
+what the full-sequence forward pass gives at t (float64 to ~1e-15, float32 to ~1e-6), in inference semantics:
+dropout is never applied, as in ``eval()`` mode.
+
+A streaming loop (e.g. a sensor feed; ``y`` is overwritten by the next step, copy it to keep it)::
+
+    import numpy as np
+    import lstm
+
+    layer = lstm.nn.LSTM(input_size=8, hidden_size=64, num_layers=2)
+    stepper = layer.stepper()                  # batch 1: x_t of shape (8,), y_t of shape (64,)
+
+    def sensor():                              # any source of one input vector at a time
+        rng = np.random.default_rng(0)
+        while True:
+            yield rng.standard_normal(8).astype(np.float32)
+
+    for t, x_t in zip(range(1000), sensor()):
+        y_t = stepper.step(x_t)                # (64,), the top layer's h_t: read-only, reused
+        if y_t[0] > 0.9:
+            print("event at", t)
+        if t % 500 == 499:                     # a new recording starts
+            stepper.reset()                    # zero state (or stepper.state = saved)
+    h, c = stepper.state                       # copies, (num_layers, 1, 64) each, as PyTorch's
+    y_t, (h, c) = layer.step(x_t, (h, c))      # the same step as a pure function (allocates)
+
+A language model streams tokens the same way: ``LanguageModel.stepper()`` attaches the embedding table and the
+output layer, so ``logits = stepper.step(token_id)`` is one compiled call (embedding row → layers → head).
+
+The stepper reads the layer's parameter arrays in place (no copy): in-place updates — optimizer steps,
+``load_state_dict`` — are seen at the next step.  Only a layer whose arrays are *replaced* needs ``reset()``
+(which re-reads them).  A stepper is not thread-safe; give each thread its own.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import weakref
+
+import numpy as np
+
+from .checks import as_float_array
+from .recurrent import GRU, LSTM, RNN
+
+__all__ = ["Stepper", "step"]
+
+_ALIGN = 16                       # buffer offsets rounded up to 16 elements (64 bytes)
+
+
+def _kernels():
+    """The compiled step kernels, or None when Numba cannot be imported (the NumPy path is used then)."""
+    try:
+        from ..kernels import _step
+    except ImportError:
+        return None
+    return _step
+
+
+_ENTRIES: dict = {}
+
+
+def _entry(kernel, x_dtype: np.dtype, buf_dtype: np.dtype):
+    """The compiled entry point of ``kernel(x, buf, meta)`` for a 1-D x of any layout.
+
+    Calling it directly skips the dispatcher's type resolution (~0.1–0.3 µs per call), and one signature per
+    dtype means one compilation (the first ever takes ~10–20 s; later processes load it from Numba's disk cache).
+    The caller must pass exactly these types — the entry point does not check them.
+    """
+    key = (kernel, x_dtype, buf_dtype)
+    fn = _ENTRIES.get(key)
+    if fn is None:
+        from numba import from_dtype, types
+        sig = (types.Array(from_dtype(x_dtype), 1, "A"), types.Array(from_dtype(buf_dtype), 1, "C"),
+               types.Array(types.int64, 1, "C"))
+        try:
+            fn = kernel.compile(sig)
+        except (AttributeError, TypeError):      # pragma: no cover - numba internals changed: dispatch normally
+            fn = kernel
+        _ENTRIES[key] = fn
+    return fn
+
+
+class Stepper:
+    """Step-by-step inference for a unidirectional recurrent layer (see the module docstring).
+
+    ``Stepper(layer, batch_size=1, embedding=None, head=None)``:
+
+    - ``step(x_t)``: x_t (B, input_size), or (input_size,) when B = 1 → y_t (B, H_out) or (H_out,): the top
+      layer's h_t, a read-only view of an internal buffer (overwritten by the next step; ``y.copy()`` keeps it);
+    - ``state``: the carry as the layer returns it — ``(h, c)`` for LSTM, ``h`` for GRU/RNN, shaped
+      (num_layers, B, ·) — as copies; assign to set it (None = zeros); ``reset()`` zeros it;
+    - ``embedding`` (an :class:`~lstm.nn.Embedding` or a (V, input_size) array): ``step`` then takes token ids —
+      an int when B = 1, or an int array (B,);
+    - ``head`` (a :class:`~lstm.nn.Linear`, or a pair (weight (V, H_out), bias (V,) or None)): ``step`` then
+      returns logits (B, V) or (V,) = h_t weightᵀ + bias.
+    """
+
+    def __init__(self, layer, batch_size: int = 1, *, embedding=None, head=None):
+        if not isinstance(layer, (LSTM, GRU, RNN)):
+            raise TypeError(f"Stepper needs an lstm.nn LSTM, GRU or RNN layer, got {type(layer).__name__}")
+        if layer.bidirectional:
+            raise ValueError(
+                "a bidirectional layer cannot stream: its reverse direction needs the whole sequence (y_t depends "
+                "on x_{t+1..T}); run layer(x) on the full sequence, or build the layer with bidirectional=False"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.layer, self.batch_size = layer, int(batch_size)
+        self.dtype = layer.dtype
+        self._embedding, self._head = embedding, head
+        self._kern = None if layer.backend == "reference" else _kernels()
+        self._bind()
+        self.reset()
+
+    # -- construction ------------------------------------------------------------------------------------------
+    def _param_list(self) -> list:
+        """Every array the step reads (kept alive by ``self._keep``): the layer's parameters, embedding, head."""
+        arrays = list(self.layer._params.values())
+        if self._embedding is not None or self._head is not None:
+            emb, head = self._embedding, self._head
+            arrays.append(getattr(emb, "weight", emb))
+            if head is not None:
+                arrays += [head.weight, head.bias] if hasattr(head, "weight") else list(head)
+        return arrays
+
+    def _resolve_extras(self) -> None:
+        layer, dt = self.layer, self.dtype
+        emb = self._embedding
+        self._emb_weight = getattr(emb, "weight", emb)
+        if self._emb_weight is not None:
+            w = self._emb_weight
+            if not (isinstance(w, np.ndarray) and w.ndim == 2 and w.shape[1] == layer.input_size):
+                raise ValueError(f"embedding must be an Embedding or an array (V, input_size={layer.input_size}), "
+                                 f"got {type(w).__name__} of shape {np.shape(w)}")
+        head = self._head
+        if head is None:
+            self._head_w = self._head_b = None
+        else:
+            w, b = (head.weight, head.bias) if hasattr(head, "weight") else tuple(head)
+            P = layer.output_size
+            if not (isinstance(w, np.ndarray) and w.ndim == 2 and w.shape[1] == P):
+                raise ValueError(f"head weight must be an array (V, {P}) matching the layer's output width, "
+                                 f"got shape {np.shape(w)}")
+            if b is not None and not (isinstance(b, np.ndarray) and b.shape == (w.shape[0],)):
+                raise ValueError(f"head bias must be an array ({w.shape[0]},) or None, got shape {np.shape(b)}")
+            self._head_w, self._head_b = w, b
+        for a in (self._emb_weight, self._head_w, self._head_b):
+            if a is not None and a.dtype != dt:
+                raise TypeError(f"embedding and head must have the layer's dtype {dt}, got {a.dtype}")
+
+    def _bind(self) -> None:
+        """Lay out the buffer and record the addresses of the parameter arrays."""
+        layer, B, dt = self.layer, self.batch_size, self.dtype
+        self._resolve_extras()
+        L, H, P, I0 = layer.num_layers, layer.hidden_size, layer.output_size, layer.input_size
+        G = layer.gates * H
+        V = 0 if self._head_w is None else self._head_w.shape[0]
+        proj = isinstance(layer, LSTM) and layer.proj_size > 0
+        sizes = {"zeros": max(2 * G, V), "xin": B * I0, "a": B * 2 * G, "m": B * H if proj else 0,
+                 "h": L * B * P, "c": L * B * H if isinstance(layer, LSTM) else 0, "logits": B * V}
+        off, pos = {}, 0
+        for name, n in sizes.items():
+            off[name] = pos
+            pos += -(-n // _ALIGN) * _ALIGN
+        buf = np.zeros(pos + _ALIGN, dt)
+        self._buf, self._off, self._keep = buf, off, self._param_list()
+        self._h = buf[off["h"]:off["h"] + L * B * P].reshape(L, B, P)
+        self._c = buf[off["c"]:off["c"] + L * B * H].reshape(L, B, H) if sizes["c"] else None
+        out = self._h[-1] if V == 0 else buf[off["logits"]:off["logits"] + B * V].reshape(B, V)
+        self._y2 = out.view()
+        self._y2.flags.writeable = False
+        self._y1 = self._y2[0] if B == 1 else None
+        self._x_shapes = ((I0,), (B, I0)) if B == 1 else (None, (B, I0))
+        self._ids = np.zeros(B, np.int64)
+        if self._kern is not None:
+            self._meta = self._make_meta(off, L, B, H, P, I0, G, V)
+            if self._emb_weight is None:
+                self.step = self._fast_step()
+
+    def _make_meta(self, off, L, B, H, P, I0, G, V) -> np.ndarray:
+        K, layer, buf = self._kern, self.layer, self._buf
+        base = buf.ctypes.data
+        zeros = base + off["zeros"] * buf.itemsize
+
+        def addr(a):
+            if a is None:
+                return zeros
+            if not a.flags.c_contiguous or a.dtype != self.dtype:
+                raise ValueError("stepper: every parameter must be a C-contiguous array of the layer's dtype "
+                                 f"({self.dtype}); got {a.dtype} with strides {a.strides}")
+            return a.ctypes.data
+
+        meta = np.zeros(K.HEADER + L * K.LAYER, np.int64)
+        if isinstance(layer, LSTM):
+            kind = K.LSTM
+        elif isinstance(layer, GRU):
+            kind = K.GRU
+        else:
+            kind = K.RNN_RELU if layer.nonlinearity == "relu" else K.RNN_TANH
+        flags = 0
+        if isinstance(layer, LSTM):
+            flags |= (K.F_COUPLED if layer.coupled else 0) | (K.F_PROJ if layer.proj_size else 0)
+        flags |= K.F_HEAD if V else 0
+        meta[[K.M_KIND, K.M_L, K.M_B, K.M_H, K.M_P, K.M_FLAGS, K.M_I0]] = kind, L, B, H, P, flags, I0
+        meta[[K.M_XIN, K.M_A, K.M_M, K.M_ZEROS]] = off["xin"], off["a"], off["m"], zeros
+        if self._emb_weight is not None:
+            meta[[K.M_EMB, K.M_NEMB]] = addr(self._emb_weight), self._emb_weight.shape[0]
+        if V:
+            meta[[K.M_V, K.M_HEAD_W, K.M_HEAD_B, K.M_LOGITS]] = V, addr(self._head_w), addr(self._head_b), \
+                off["logits"]
+        for k in range(L):
+            a = layer._kernel_arrays(f"_l{k}")
+            row = K.HEADER + k * K.LAYER
+            meta[row + K.L_I] = layer._layer_input_size(k)
+            for slot, key in ((K.L_WIH, "W_ih"), (K.L_WHH, "W_hh"), (K.L_BIH, "b_ih"), (K.L_BHH, "b_hh"),
+                              (K.L_PEEP, "peephole"), (K.L_WHR, "W_hr")):
+                meta[row + slot] = addr(a[key])
+            meta[row + K.L_H] = off["h"] + k * B * P
+            meta[row + K.L_C] = off["c"] + k * B * H
+        if self._emb_weight is None:
+            self._run = _entry(K.step_dense, self.dtype, self.dtype)
+        else:
+            self._run = _entry(K.step_ids, np.dtype(np.int64), self.dtype)
+        return meta
+
+    def _fast_step(self):
+        """``step`` as a closure over the buffers: the common call (an array of the right dtype and shape) costs
+        a class check, a dtype identity check, a shape compare and the compiled call — ~0.1 µs less than the
+        method's attribute lookups.  Anything else falls through to :meth:`Stepper.step`."""
+        run, buf, meta, y1, y2 = self._run, self._buf, self._meta, self._y1, self._y2
+        s1, s2 = self._x_shapes
+        ndarray, dt, general = np.ndarray, self.dtype, Stepper.step.__get__(self)
+
+        def step(x):
+            if x.__class__ is ndarray and x.dtype is dt:
+                shape = x.shape
+                if shape == s1:
+                    run(x, buf, meta)
+                    return y1
+                if shape == s2:
+                    run(x.reshape(-1), buf, meta)
+                    return y2
+            return general(x)
+        step.__doc__ = Stepper.step.__doc__
+        return step
+
+    def _stale(self) -> bool:
+        """Has the layer (or the embedding / head) replaced any array since ``_bind``?"""
+        now = self._param_list()
+        return len(now) != len(self._keep) or not all(map(operator.is_, now, self._keep))
+
+    # -- state -------------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Zero the state of every layer (and re-read the parameter arrays if the layer replaced any)."""
+        if self._stale():
+            self._bind()
+        self._buf.fill(0)
+
+    @property
+    def state(self):
+        """(h, c) for LSTM — h (num_layers, B, H_out), c (num_layers, B, hidden_size) — or h for GRU/RNN; copies."""
+        return self._h.copy() if self._c is None else (self._h.copy(), self._c.copy())
+
+    @state.setter
+    def state(self, value) -> None:
+        if value is None:
+            self._h.fill(0)
+            if self._c is not None:
+                self._c.fill(0)
+            return
+        h, c = self._h, self._c
+        if c is None and value.__class__ is np.ndarray and value.dtype is h.dtype and value.shape == h.shape:
+            np.copyto(h, value)                                      # fast path: already the right arrays
+            return
+        if (c is not None and value.__class__ is tuple and len(value) == 2
+                and all(v.__class__ is np.ndarray and v.dtype is h.dtype for v in value)
+                and value[0].shape == h.shape and value[1].shape == c.shape):
+            np.copyto(h, value[0])
+            np.copyto(c, value[1])
+            return
+        parts = self.layer._prepare_state(value, self.batch_size)
+        np.copyto(h, parts[0])
+        if c is not None:
+            np.copyto(c, parts[1])
+
+    # -- stepping ----------------------------------------------------------------------------------------------
+    def step(self, x):
+        """One step for every sequence: x_t (B, I) or (I,) — or token ids with an embedding — → y_t (a view)."""
+        if self._emb_weight is not None:
+            return self._step_ids(x)
+        if x.__class__ is np.ndarray and x.dtype is self.dtype:      # fast path: no conversion, no copy
+            shape = x.shape
+            if shape == self._x_shapes[0]:
+                self._run(x, self._buf, self._meta) if self._kern else self._numpy_step(x[None])
+                return self._y1
+            if shape == self._x_shapes[1]:
+                self._run(x.reshape(-1), self._buf, self._meta) if self._kern else self._numpy_step(x)
+                return self._y2
+        x = as_float_array(x, self.dtype, "stepper input x_t")
+        one, two = self._x_shapes
+        if x.shape != one and x.shape != two:
+            allowed = f"({self.batch_size}, {self.layer.input_size})" + (f" or {one}" if one else "")
+            raise ValueError(f"stepper input x_t must have shape {allowed}, got {x.shape}; the stepper was built "
+                             f"for batch_size={self.batch_size} (layer.stepper(batch_size=...))")
+        return self.step(x)
+
+    def _step_ids(self, ids):
+        B = self.batch_size
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+            if B != 1:
+                raise ValueError(f"this stepper runs {B} sequences: pass an int array of {B} token ids")
+            self._ids[0] = ids
+            one = True
+        else:
+            arr = np.asarray(ids)
+            if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer) or arr.shape != (B,):
+                raise ValueError(f"token ids must be an int (batch 1) or an int array of shape ({B},), "
+                                 f"got {arr.dtype} of shape {arr.shape}")
+            self._ids[:] = arr
+            one = False
+        if self._kern is not None:
+            rc = self._run(self._ids, self._buf, self._meta)
+        else:
+            V = self._emb_weight.shape[0]
+            rc = -1 if (self._ids.min() < 0 or self._ids.max() >= V) else 0
+            if rc == 0:
+                self._numpy_step(self._emb_weight[self._ids])
+        if rc != 0:
+            raise IndexError(f"token id out of range: ids must be in [0, {self._emb_weight.shape[0] - 1}], got "
+                             f"{self._ids.tolist()}")
+        return self._y1 if one else self._y2
+
+    def _numpy_step(self, x):
+        """The same step with the NumPy reference kernels (``backend="reference"``, or no Numba)."""
+        from ..kernels import reference as ref
+        layer = self.layer
+        inp = np.asarray(x, self.dtype)                                            # (B, I)
+        for k in range(layer.num_layers):
+            p = layer._kernel_params(k, f"_l{k}")
+            xw = inp @ p.W_ih.T + (0 if p.b_ih is None else p.b_ih)
+            if isinstance(layer, LSTM):
+                h, c = ref.lstm_step(xw, self._h[k], self._c[k], p)[:2]
+                self._c[k] = c
+            elif isinstance(layer, GRU):
+                h = ref.gru_step(xw, self._h[k], p)[0]
+            else:
+                h = ref.rnn_step(xw, self._h[k], p)
+            self._h[k] = h
+            inp = self._h[k]
+        if self._head_w is not None:
+            logits = inp @ self._head_w.T + (0 if self._head_b is None else self._head_b)
+            off, V = self._off["logits"], self._head_w.shape[0]
+            self._buf[off:off + self.batch_size * V] = logits.reshape(-1)
+
+    def __repr__(self) -> str:
+        return f"Stepper({type(self.layer).__name__}, batch_size={self.batch_size}" + \
+            (", compiled" if self._kern is not None else ", numpy") + ")"
+
+    # Raw addresses of the layer's arrays live in ``meta``: a pickled or copied stepper would point at memory it
+    # does not own.  Copy the layer (and make a new stepper) instead.
+    def __reduce_ex__(self, protocol):
+        raise TypeError("a Stepper cannot be pickled or copied: pickle/copy the layer and call layer.stepper()")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a Stepper cannot be copied: copy.deepcopy(layer).stepper() makes an independent one")
+
+
+_CACHE = threading.local()
+
+
+def step(layer, x_t, state=None):
+    """``y_t, state = step(layer, x_t, state)``: one step as a pure function (also ``layer.step(x_t, state)``).
+
+    x_t (B, I) or (I,); state as the layer's forward takes it (None = zeros).  Returns copies: y_t (B, H_out) or
+    (H_out,) and the new state — (h, c) for LSTM, h for GRU/RNN — shaped (num_layers, B, ·).  Runs the same
+    compiled step as :class:`Stepper` (one cached per layer, batch size and thread) plus the copies in and out.
+    """
+    x = x_t if (x_t.__class__ is np.ndarray and x_t.dtype is layer.dtype) else \
+        as_float_array(x_t, layer.dtype, "input x_t")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"input x_t must have shape (B, {layer.input_size}) or ({layer.input_size},), got {x.shape}")
+    B = 1 if x.ndim == 1 else x.shape[0]
+    cache = getattr(_CACHE, "steppers", None)
+    if cache is None:
+        cache = _CACHE.steppers = weakref.WeakKeyDictionary()
+    per_layer = cache.setdefault(layer, {})
+    st = per_layer.get(B)
+    if st is None:
+        st = per_layer[B] = Stepper(layer, B)
+    elif st._stale():
+        st._bind()
+    st.state = state
+    y = st.step(x).copy()
+    return y, st.state

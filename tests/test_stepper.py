@@ -1,0 +1,308 @@
+"""Streaming steppers (lstm/nn/stepper.py, lstm/kernels/_step.py) equal the full-sequence forward pass step by step.
+
+The oracle is the layer's own forward pass on the whole sequence with the NumPy reference kernels (the spec):
+float64 to 1e-12, float32 to 1e-5.  Sizes are small; the compiled step kernel is compiled once per dtype and then
+loaded from Numba's disk cache.
+"""
+
+import copy
+import pickle
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstm.nn import GRU, LSTM, RNN
+from lstm.nn.stepper import Stepper
+
+DTYPES = [np.float64, np.float32]
+BACKENDS = ["auto", "reference"]          # compiled step kernel / the NumPy path
+
+
+def tol(dt):
+    return 1e-12 if dt == np.float64 else 1e-5
+
+
+def close(ours, ref, dt, what=""):
+    ours, ref = np.asarray(ours), np.asarray(ref)
+    assert ours.shape == ref.shape, (what, ours.shape, ref.shape)
+    assert ours.dtype == ref.dtype, (what, ours.dtype, ref.dtype)
+    scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
+    np.testing.assert_allclose(ours, ref, rtol=tol(dt), atol=tol(dt) * scale, err_msg=what)
+
+
+def reference_forward(layer, x, state=None):
+    """The full-sequence forward with the reference kernels, in eval mode."""
+    backend, training = layer.backend, layer.training
+    layer.backend = "reference"
+    layer.eval()
+    try:
+        return layer(x, state)
+    finally:
+        layer.backend = backend
+        layer.train(training)
+
+
+def as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def random_state(layer, B, rng):
+    shapes = layer._state_shapes(B)
+    parts = tuple((0.5 * rng.standard_normal(s)).astype(layer.dtype) for s in shapes)
+    return parts if len(parts) > 1 else parts[0]
+
+
+def run_and_compare(layer, T, B, rng, backend="auto", with_state=True, unbatched=False):
+    dt = layer.dtype
+    layer.backend = backend
+    x = rng.standard_normal((T, B, layer.input_size)).astype(dt)
+    state0 = random_state(layer, B, rng) if with_state else None
+    y_ref, final_ref = reference_forward(layer, x, state0)
+    stepper = layer.stepper(B)
+    stepper.state = state0
+    for t in range(T):
+        y_t = stepper.step(x[t, 0] if unbatched else x[t])
+        close(y_t, y_ref[t, 0] if unbatched else y_ref[t], dt, f"y at step {t}")
+    for ours, ref in zip(as_tuple(stepper.state), as_tuple(final_ref)):
+        close(ours, ref, dt, "final state")
+    return stepper
+
+
+CONFIGS = {
+    "lstm-2-layers": lambda dt: LSTM(5, 7, 2, dtype=dt, seed=1),
+    "lstm-proj-peephole-coupled": lambda dt: LSTM(5, 8, 3, proj_size=3, peephole=True, coupled=True, dtype=dt,
+                                                  seed=2),
+    "lstm-proj": lambda dt: LSTM(4, 9, 2, proj_size=5, dtype=dt, seed=3),
+    "lstm-peephole": lambda dt: LSTM(6, 5, 1, peephole=True, dtype=dt, seed=4),
+    "lstm-no-bias": lambda dt: LSTM(5, 7, 2, bias=False, dtype=dt, seed=5),
+    "gru": lambda dt: GRU(5, 6, 2, dtype=dt, seed=6),
+    "gru-no-bias": lambda dt: GRU(3, 9, 1, bias=False, dtype=dt, seed=7),
+    "rnn-tanh": lambda dt: RNN(5, 6, 2, dtype=dt, seed=8),
+    "rnn-relu": lambda dt: RNN(5, 6, 3, nonlinearity="relu", dtype=dt, seed=9),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_stepper_equals_forward(name, dt, backend):
+    layer = CONFIGS[name](dt)
+    rng = np.random.default_rng(0)
+    run_and_compare(layer, T=6, B=3, rng=rng, backend=backend)
+    run_and_compare(layer, T=5, B=1, rng=rng, backend=backend, unbatched=True, with_state=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(["lstm", "gru", "rnn"]), I=st.integers(1, 20), H=st.integers(1, 40),
+       L=st.integers(1, 3), B=st.integers(1, 5), T=st.integers(1, 6), bias=st.booleans(), peephole=st.booleans(),
+       coupled=st.booleans(), proj=st.integers(0, 39), f64=st.booleans(), seed=st.integers(0, 2**16))
+def test_stepper_property(kind, I, H, L, B, T, bias, peephole, coupled, proj, f64, seed):
+    """Any size (odd widths exercise the kernels' remainder loops), any option: stepping == the whole sequence."""
+    dt = np.float64 if f64 else np.float32
+    if kind == "lstm":
+        layer = LSTM(I, H, L, bias=bias, proj_size=proj % H, peephole=peephole, coupled=coupled, dtype=dt, seed=seed)
+    else:
+        layer = (GRU if kind == "gru" else RNN)(I, H, L, bias=bias, dtype=dt, seed=seed)
+    run_and_compare(layer, T, B, np.random.default_rng(seed))
+
+
+def test_stepper_equals_compiled_forward_on_a_realistic_size():
+    """H = 64 (the benchmark size, full vector loops) against the default (compiled) forward pass too."""
+    layer = LSTM(32, 64, 2, dtype=np.float32, seed=0)
+    x = np.random.default_rng(1).standard_normal((20, 2, 32)).astype(np.float32)
+    y, _ = layer(x)
+    stepper = layer.stepper(2)
+    ys = np.stack([stepper.step(x[t]).copy() for t in range(20)])
+    close(ys, y, np.float32)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_functional_step_matches_stepper_and_leaves_its_inputs_alone(dt):
+    layer = LSTM(4, 6, 2, proj_size=3, dtype=dt, seed=3)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 4)).astype(dt)
+    state = random_state(layer, 1, rng)
+    saved = tuple(s.copy() for s in state)
+    y_ref, final_ref = reference_forward(layer, x[:, None], state)
+    s = state
+    for t in range(5):
+        y, s = layer.step(x[t], s)
+        assert y.shape == (3,) and y.flags.writeable
+        close(y, y_ref[t, 0], dt)
+    for ours, ref in zip(s, final_ref):
+        close(ours, ref, dt)
+    for a, b in zip(state, saved):
+        np.testing.assert_array_equal(a, b)
+    y, (h, c) = layer.step(x[:2])                               # a batch of 2, zero state
+    assert y.shape == (2, 3) and h.shape == (2, 2, 3) and c.shape == (2, 2, 6)
+    gru = GRU(3, 4, dtype=dt, seed=0)
+    y, h = gru.step(np.ones(3, dt))
+    assert isinstance(h, np.ndarray) and h.shape == (1, 1, 4)
+    close(y, reference_forward(gru, np.ones((1, 1, 3), dt))[0][0, 0], dt)
+
+
+def test_state_reset_and_output_view():
+    layer = LSTM(3, 4, 2, seed=0)
+    stepper = layer.stepper()
+    x = np.ones(3, np.float32)
+    y = stepper.step(x)
+    assert not y.flags.writeable
+    with pytest.raises(ValueError):
+        y[0] = 1.0
+    h, c = stepper.state
+    assert h.shape == (2, 1, 4) and c.shape == (2, 1, 4) and np.abs(c).sum() > 0
+    h[...] = 123.0                                              # a copy: the stepper is unaffected
+    assert np.abs(stepper.state[0]).max() < 1
+    first = y.copy()
+    stepper.step(x)
+    assert not np.array_equal(y, first)                         # y is the live buffer, overwritten by the next step
+    stepper.reset()
+    assert all(np.all(s == 0) for s in stepper.state)
+    np.testing.assert_array_equal(stepper.step(x), first)       # after reset, the first step again
+    stepper.state = (h * 0, c * 0)
+    np.testing.assert_array_equal(stepper.step(x), first)
+    stepper.state = None
+    np.testing.assert_array_equal(stepper.step(x), first)
+
+
+def test_weights_are_read_in_place():
+    """Optimizer-style in-place updates are seen at the next step; replaced arrays after reset()."""
+    layer = LSTM(3, 5, seed=0)
+    layer.eval()
+    stepper = layer.stepper()
+    x = np.full(3, 0.5, np.float32)
+    before = stepper.step(x).copy()
+    layer.parameters()["weight_ih_l0"] *= -2.0                  # in place, like opt.step
+    stepper.reset()
+    after = stepper.step(x).copy()
+    close(after, reference_forward(layer, x[None, None])[0][0, 0], np.float32)
+    assert not np.allclose(before, after)
+    layer._params["weight_hh_l0"] = layer._params["weight_hh_l0"] * 0.5   # replaced (as gradcheck does)
+    stepper.reset()
+    stepper.step(x)
+    close(stepper.step(x), reference_forward(layer, np.stack([x, x])[:, None])[0][1, 0], np.float32)
+
+
+def test_no_allocation_per_step():
+    """NumPy allocates nothing while stepping (the fast path passes x through and returns a view)."""
+    domain = np.lib.tracemalloc_domain
+    layer = LSTM(8, 16, 2, seed=0)
+    stepper = layer.stepper()
+    x = np.ones(8, np.float32)
+    xb = np.ones((1, 8), np.float32)
+    stepper.step(x)
+    stepper.step(xb)
+    tracemalloc.start()
+    try:
+        for _ in range(50):
+            stepper.step(x)
+            stepper.step(xb)
+        snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.DomainFilter(True, domain)])
+    finally:
+        tracemalloc.stop()
+    assert sum(s.size for s in snap.statistics("filename")) == 0
+
+
+def test_errors_are_one_line_and_helpful():
+    with pytest.raises(ValueError, match="bidirectional"):
+        LSTM(3, 4, bidirectional=True).stepper()
+    with pytest.raises(ValueError, match="bidirectional"):
+        GRU(3, 4, bidirectional=True).step(np.zeros(3, np.float32))
+    stepper = LSTM(3, 4, seed=0).stepper(batch_size=2)
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        stepper.step(np.zeros(3, np.float32))                  # batch 2 needs (2, 3)
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        stepper.step(np.zeros((2, 4), np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        stepper.step(np.zeros((2, 3), np.int64))
+    with pytest.raises(ValueError, match="batch_size"):
+        LSTM(3, 4).stepper(batch_size=0)
+    with pytest.raises(ValueError):
+        stepper.state = np.zeros((1, 2, 4), np.float32)          # LSTM needs (h, c)
+    with pytest.raises(TypeError, match="LSTM, GRU or RNN"):
+        Stepper(object())
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(stepper)
+    with pytest.raises(TypeError, match="copy"):
+        copy.deepcopy(stepper)
+
+
+def test_inputs_are_converted_on_the_slow_path():
+    layer = LSTM(3, 4, dtype=np.float32, seed=0)
+    a, b = layer.stepper(), layer.stepper()
+    x64 = np.array([0.1, -0.2, 0.3])
+    np.testing.assert_array_equal(a.step(x64), b.step(x64.astype(np.float32)))
+    np.testing.assert_array_equal(a.step([0.1, -0.2, 0.3]), b.step(x64[::-1][::-1].astype(np.float32)))
+    wide = np.zeros((1, 6), np.float32)
+    np.testing.assert_array_equal(a.step(wide[:, ::2]), b.step(np.zeros((1, 3), np.float32)))   # strided input
+
+
+# ---- the language model -----------------------------------------------------------------------------------------
+TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 8
+
+
+def small_lm(tie=False):
+    from lstm.data.text import Vocabulary
+    from lstm.models import LanguageModel
+    lm = LanguageModel(hidden_size=16, num_layers=2, embedding_dim=16 if tie else 8, tie_weights=tie, seed=3)
+    lm._build(Vocabulary.build(TEXT, "char"))
+    return lm
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_language_model_stepper_equals_forward(tie):
+    lm = small_lm(tie)
+    net = lm.net_
+    net.eval()
+    ids = lm.vocab_.encode("the lazy fox")
+    logits, _ = net.forward(ids[None])
+    stepper = lm.stepper()
+    for t, token in enumerate(ids):
+        close(stepper.step(int(token)), logits[0, t], np.float32, f"logits at {t}")
+    batch = lm.stepper(batch_size=2)                            # two streams at once
+    pair = np.stack([ids, ids[::-1]])
+    want, _ = net.forward(pair)
+    for t in range(len(ids)):
+        close(batch.step(pair[:, t]), want[:, t], np.float32)
+    with pytest.raises(IndexError, match="out of range"):
+        stepper.step(len(lm.vocab_))
+    with pytest.raises(ValueError, match="int array"):
+        batch.step(3)
+
+
+def test_language_model_stream_uses_the_stepper_and_matches_the_network():
+    """Greedy generation from the stepper equals greedy generation by full forward passes over the prefix."""
+    lm = small_lm()
+    net = lm.net_
+    text = lm.sample(12, prime="the ", temperature=0)
+    ids = list(lm.vocab_.encode("the "))
+    for _ in range(12):
+        logits, _ = net.forward(np.array([ids]))
+        z = logits[0, -1].astype(np.float64)
+        z[0] = -np.inf
+        ids.append(int(np.argmax(z)))
+    assert text == lm.vocab_.decode(ids[4:])
+    assert lm.sample(20, seed=5) == lm.sample(20, seed=5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_embedding_and_head_on_any_layer(backend):
+    """Stepper(layer, embedding=..., head=...) on a GRU: ids → E rows → layers → logits, as the forward spelled out."""
+    from lstm.nn import Embedding, Linear
+    dt = np.float64
+    gru = GRU(5, 7, 2, dtype=dt, seed=1, backend=backend)
+    emb, head = Embedding(11, 5, dtype=dt, seed=2), Linear(7, 11, dtype=dt, seed=3)
+    ids = np.array([[3, 0], [10, 4], [7, 7]])                  # (T, B)
+    y, _ = reference_forward(gru, emb(ids))
+    want = head(y)                                              # (T, B, 11)
+    stepper = Stepper(gru, 2, embedding=emb, head=head)
+    for t in range(3):
+        close(stepper.step(ids[t]), want[t], dt)
+    no_bias = Stepper(gru, 2, embedding=emb.weight, head=(head.weight, None))
+    for t in range(3):
+        close(no_bias.step(ids[t]), want[t] - head.bias, dt)
+    with pytest.raises(ValueError, match="head weight"):
+        Stepper(gru, head=(np.zeros((3, 4)), None))
