@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from . import core, series, ship, text, understand
+from . import core, seq2seq, series, ship, text, understand
 from .common import UsageError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_parsers(sub)
     series.add_parsers(sub)
     understand.add_parsers(sub)
+    seq2seq.add_parsers(sub)
     ship.add_parsers(sub)
     core.add_parser(sub)
     return parser
