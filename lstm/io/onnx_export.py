@@ -248,3 +248,6 @@ def check_onnx(obj, model, *, batch: int = 2, steps: int = 12, seed: int = 0, th
             return _CHECKERS[cls.__name__](obj, sess, rng, batch, steps)
     raise TypeError(f"check_onnx has no check for {type(obj).__name__}; register one with "
                     "register_onnx_exporter(name, check=...)")
+
+
+from . import onnx_forecaster  # noqa: F401  (registers the LSTMForecaster exporter)

@@ -339,20 +339,10 @@ class LSTMForecaster(Estimator):
         n_steps = int(self.horizon if n_steps is None else n_steps)
         if n_steps < 1:
             raise ValueError(f"horizon must be a positive integer, got {n_steps}")
-        if y is None:
-            hist_y, hist_X = self.last_y_, self.last_X_
-        else:
-            hist_y, hist_X = self._check_y(y, X)
-            if len(hist_y) < L:
-                raise ValueError(f"predict needs at least lookback = {L} past values, got {len(hist_y)}")
-            if (hist_X is None) != (self.x_scaler_ is None):
-                raise ValueError("pass X to predict exactly when the model was fitted with covariates")
-            hist_y = hist_y[-L:]
-            hist_X = None if hist_X is None else hist_X[-L:]
-        if hist_X is not None and n_steps > S:
+        z, xz = self._history(y, X)
+        if xz is not None and n_steps > S:
             raise ValueError(f"this model forecasts {S} step(s) at a time from past covariates; forecasting "
                              f"{n_steps} steps would need future covariate values: ask for at most {S}")
-        z, xz = self._scaled(hist_y, hist_X)
         z = list(z)
         mid = 0 if self.quantiles_ is None else self.quantiles_.index(0.5)
         blocks = []
@@ -367,9 +357,42 @@ class LSTMForecaster(Estimator):
             blocks.append(out)
             z.extend(out[:, mid].tolist())
             done += S
-        q = np.concatenate(blocks)[:n_steps]                               # (n_steps, Q)
-        q = np.sort(q, axis=1)
-        return self.scaler_.inverse(q)
+        return self._to_series(np.concatenate(blocks)[:n_steps])            # (n_steps, Q)
+
+    def _history(self, y=None, X=None):
+        """The last ``lookback`` values, scaled: z (L,) and covariates (L, k) or None — of the training series,
+        or of ``y`` (at least ``lookback`` values) and ``X``."""
+        self._check_fitted()
+        L = self.lookback_
+        if y is None:
+            hist_y, hist_X = self.last_y_, self.last_X_
+        else:
+            hist_y, hist_X = self._check_y(y, X)
+            if len(hist_y) < L:
+                raise ValueError(f"predict needs at least lookback = {L} past values, got {len(hist_y)}")
+            if (hist_X is None) != (self.x_scaler_ is None):
+                raise ValueError("pass X to predict exactly when the model was fitted with covariates")
+            hist_y = hist_y[-L:]
+            hist_X = None if hist_X is None else hist_X[-L:]
+        return self._scaled(hist_y, hist_X)
+
+    def _to_series(self, q) -> np.ndarray:
+        """Scaled forecasts (..., Q) → series units, quantiles sorted along the last axis (they never cross)."""
+        return self.scaler_.inverse(np.sort(q, axis=-1))
+
+    def network_input(self, y=None, X=None) -> tuple[np.ndarray, np.ndarray]:
+        """What ``net_`` sees for the window ending at the last value of the training series (or of ``y`` / ``X``):
+        input x (1, L, F) float32 and reference r (1, S) in scaled units (see the module docstring).
+        ``forecast_from_output(net_(x), r)`` is then the first block of ``predict_quantiles``."""
+        z, xz = self._history(y, X)
+        x, ref = self._window_inputs(z[None], None if xz is None else xz[None])      # (1, L, F), (1, S)
+        return x.astype(np.float32), ref
+
+    def forecast_from_output(self, out, ref) -> np.ndarray:
+        """Network output o (B, S, Q) and reference r (B, S) → forecasts (B, S, Q) in the series' units:
+        z = o + r, quantiles sorted, inverse scaling (column ``quantiles_.index(0.5)`` is the point forecast)."""
+        out = np.asarray(out, dtype=np.float64)
+        return self._to_series(out + np.asarray(ref, dtype=np.float64)[..., None])
 
     def predict(self, horizon=None, y=None, X=None) -> np.ndarray:
         """Point forecast (the median with quantiles) for the next ``horizon`` steps after the training series, or
