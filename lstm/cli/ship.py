@@ -14,7 +14,8 @@ def add_parsers(sub) -> None:
         "export", help="export a saved model to ONNX (onnxruntime) or to PyTorch-named safetensors",
         description="Read a model written by `lstm train-text` / `lstm demo` / lstm.save and write it in formats "
                     "other tools load. --onnx writes a standard ONNX graph (Gather embedding, the ONNX LSTM operator, "
-                    "MatMul head, Softmax) with inputs ids, h0, c0 and outputs probs, h_n, c_n; when onnxruntime is "
+                    "MatMul head, Softmax) with inputs ids, h0, c0 and outputs probs, h_n, c_n; a forecaster "
+                    "exports its network: preprocessed windows x (B, L, F) -> output (B, S, Q); when onnxruntime is "
                     "installed the file is run once on random input and compared with lstm. --torch-safetensors "
                     "writes the weights under PyTorch's names (emb.weight, rnn.weight_ih_l0, ..., head.weight) as "
                     "safetensors, never pickle. Needs: pip install lstm[onnx] for --onnx.",
