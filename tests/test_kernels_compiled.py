@@ -223,3 +223,104 @@ def test_backend_names():
     assert get_backend("reference") is R
     with pytest.raises(ValueError):
         get_backend("cuda")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The multi-threaded paths: batch split over threads, weight gradients split over output rows
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("option", ["plain", "all"])
+@pytest.mark.parametrize("batch", [9, 13])
+def test_lstm_threaded_paths_match_reference(batch, option, dt, monkeypatch):
+    """Batches split into 4-row chunks shared by the threads (9 and 13 rows leave a partial chunk), and the
+    weight-gradient products split over threads, give the reference results."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(C, "THREADS", 2)
+    assert C._chunks(batch, 1) == (batch + 3) // 4
+    rng = np.random.default_rng(batch)
+    p = lstm_params(rng, dt, **LSTM_OPTIONS[option])
+    Pw = p.W_hh.shape[1]
+    x, h0, c0 = rnd(rng, dt, T, batch, I), rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, H)
+    lengths = rng.integers(1, T + 1, size=batch)
+    mask = (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]
+    for m in (None, mask):
+        ref, ours = R.lstm_forward(x, h0, c0, p, m), C.lstm_forward(x, h0, c0, p, m)
+        for name, a, b in zip(("y", "h_T", "c_T"), ours[:3], ref[:3]):
+            close(a, b, dt, name)
+        dy, dhT, dcT = rnd(rng, dt, T, batch, Pw), rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, H)
+        gref, gours = R.lstm_backward(p, ref[3], dy, dhT, dcT), C.lstm_backward(p, ours[3], dy, dhT, dcT)
+        for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):
+            close(a, b, dt, name)
+        same_grads(gours[3], gref[3], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("rows,K,N", [(1, 1, 1), (5, 7, 33), (9, 40, 64), (4, 0, 8)])
+def test_packed_micro_kernel_matches_matmul(rows, K, N, dt):
+    """The register-blocked micro-kernel: store, accumulate and bias modes, any row range, padded panels."""
+    from lstm.kernels._microkernel import ACCUMULATE, BIAS, STORE, matmul_packed, pack_panels, panel_width
+    rng = np.random.default_rng(rows + K + N)
+    A, W = rnd(rng, dt, rows, K), rnd(rng, dt, N, K)
+    nr = panel_width(dt)
+    n_p = (N + nr - 1) // nr
+    for transpose, Wop in ((True, W), (False, np.ascontiguousarray(W.T))):
+        Bp = np.empty((n_p, K, nr), dt)
+        pack_panels(Wop, transpose, N, N, Bp)
+        want = (A.astype(np.float64) @ W.T.astype(np.float64)).astype(dt)
+        S = np.full((rows, n_p * nr), 7.0, dt)
+        matmul_packed(A, 0, rows, Bp, S, STORE)
+        close(S[:, :N], want, dt, "store")
+        assert (S[:, N:] == 0).all()                                   # zero-padded columns stay zero
+        matmul_packed(A, 0, rows, Bp, S, ACCUMULATE)
+        close(S[:, :N], 2 * want, dt, "accumulate")
+        bias = rnd(rng, dt, n_p * nr)
+        S2 = np.full_like(S, 7.0)
+        matmul_packed(A, rows // 2, rows, Bp, S2, BIAS, bias)
+        close(S2[rows // 2:, :N], want[rows // 2:] + bias[:N], dt, "bias")
+        assert (S2[:rows // 2] == 7.0).all()                           # rows outside [r0, r1) untouched
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("Hg", [5, 32])
+def test_gate_major_packing_and_product(Hg, dt):
+    """Gate blocks of H columns padded to Hp land in S3[k, r, :H]; the padding stays zero."""
+    from lstm.kernels._microkernel import BIAS, matmul_packed_blocks, pack_panels, panel_width
+    rng = np.random.default_rng(Hg)
+    rows, K = 6, 9
+    nr = panel_width(dt)
+    Hp = (Hg + nr - 1) // nr * nr
+    A, W = rnd(rng, dt, rows, K), rnd(rng, dt, 4 * Hg, K)
+    Bp = np.empty((4 * Hp // nr, K, nr), dt)
+    pack_panels(W, True, Hg, Hp, Bp)
+    bias = np.zeros((4, Hp), dt)
+    bias[:, :Hg] = rnd(rng, dt, 4, Hg)
+    S3 = np.full((4, rows, Hp), 7.0, dt)
+    matmul_packed_blocks(A, 0, rows, Bp, S3, BIAS, bias.reshape(-1))
+    want = (A.astype(np.float64) @ W.T.astype(np.float64)).astype(dt)       # (rows, 4H)
+    for k in range(4):
+        close(S3[k, :, :Hg], want[:, k * Hg:(k + 1) * Hg] + bias[k, :Hg], dt, f"gate {k}")
+        assert (S3[k, :, Hg:] == 0).all()
+
+
+def test_float32_gate_functions_error_bound():
+    """The exp-free float32 σ and tanh of the gate loop: ≤ 5e-7 absolute error over the whole range; float64
+    uses the ~1-ulp functions tested above."""
+    from numba import njit
+    from lstm.kernels._gates import gate_sigmoid, gate_tanh
+
+    @njit(error_model="numpy")
+    def apply(x, out):
+        for k in range(x.shape[0]):
+            out[0, k] = gate_sigmoid(x[k])
+            out[1, k] = gate_tanh(x[k])
+
+    x = np.concatenate([np.linspace(-60, 60, 200_001), np.geomspace(1e-9, 1, 2001), -np.geomspace(1e-9, 1, 2001),
+                        [0.0]]).astype(np.float32)
+    out = np.empty((2, x.size), np.float32)
+    apply(x, out)
+    xl = x.astype(np.float64)
+    assert np.abs(out[0] - 1.0 / (1.0 + np.exp(-xl))).max() < 5e-7
+    assert np.abs(out[1] - np.tanh(xl)).max() < 5e-7
+    assert out[1][x == 0][0] == 0 and (np.sign(out[1]) == np.sign(x)).all()   # odd, exact zero

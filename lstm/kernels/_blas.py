@@ -8,18 +8,29 @@ Cᵀ = op(B)ᵀ op(A)ᵀ, so B goes first and every leading dimension is the row
 
 SciPy's OpenBLAS is a thread pool separate from NumPy's; all GEMMs of the compiled backend go through it, so only
 one pool is ever busy, and :func:`set_threads` sets its size per call (see ``compiled.py`` for the policy).
+Every BLAS path calls :func:`set_threads` before its first GEMM, which also imports SciPy's BLAS on first use.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.util
 import os
 
 import numpy as np
-import scipy.linalg.cython_blas  # noqa: F401  (numba_xxgemm needs it; ImportError -> 'auto' falls back)
 from numba import types
 from numba.extending import overload
+
+if importlib.util.find_spec("scipy") is None:      # numba_xxgemm needs SciPy's BLAS; 'auto' then falls back
+    raise ImportError("the compiled kernels need SciPy (its BLAS): pip install scipy")
+
+
+def ensure_blas() -> None:
+    """Import SciPy's BLAS, which ``numba_xxgemm`` resolves at its first call.  Deferred to the first GEMM
+    (see :func:`set_threads`) because importing ``scipy.linalg`` costs ~0.16 s and the LSTM forward pass calls
+    no BLAS at all."""
+    import scipy.linalg.cython_blas  # noqa: F401
 
 
 def _sig(dt):
@@ -57,6 +68,27 @@ def _ol_gemm(A, ta, B, tb, C, beta):
     return impl
 
 
+def gemm_raw(ta, tb, m, n, k, A, lda, B, ldb, C, ldc):  # pragma: no cover - replaced inside jitted code
+    raise NotImplementedError
+
+
+@overload(gemm_raw)
+def _ol_gemm_raw(ta, tb, m, n, k, A, lda, B, ldb, C, ldc):
+    """C (m × n, row stride ldc) ← op(A) (m × k) @ op(B) (k × n) on 1-D buffers that start at the first element
+    (pass ``M.reshape(-1)[offset:]`` to address a block of a larger row-major matrix)."""
+    if C.dtype == types.float32:
+        fn, kind, one, zero = _xxgemm32, ord("s"), _ONE32, _ZERO32
+    else:
+        fn, kind, one, zero = _xxgemm64, ord("d"), _ONE64, _ZERO64
+
+    def impl(ta, tb, m, n, k, A, lda, B, ldb, C, ldc):
+        if m == 0 or n == 0:
+            return
+        fn(kind, _TR if tb else _NT, _TR if ta else _NT, n, m, k, one.ctypes, B.ctypes, ldb,
+           A.ctypes, lda, zero.ctypes, C.ctypes, ldc)
+    return impl
+
+
 # ---- thread count of SciPy's OpenBLAS --------------------------------------------------------------------------
 _setter = None
 _current = None
@@ -86,6 +118,7 @@ def set_threads(n: int) -> None:
     if n == _current:
         return
     if _setter is None:
+        ensure_blas()
         _setter = _find_setter()
     if _setter:
         _setter(int(n))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from ._blas import gemm
+from ._blas import gemm, gemm_raw
+from ._pool import claim, finish
 
 # No reassociation and no NaN/Inf assumptions, so float64 results stay within a few ulp of the NumPy reference;
 # error_model="numpy" drops Python's ZeroDivisionError check, which otherwise blocks vectorisation of divisions.
@@ -56,3 +57,30 @@ def param_grads(dxa2, dha2, x2, h2, W_ih, dx2, dW_ih, dW_hh):
 def matmul_tn(A, B, out):
     """out = Aᵀ @ B (used for δW_hr = Σ_t δh_tᵀ m_t over all T·B rows)."""
     gemm(A, True, B, False, out, False)
+
+
+@njit(**JIT)
+def _weight_grad_rows(da2, x2, h2, dW_ih, dW_hh, g0, g1):
+    """Rows [g0, g1) of δW_ih = δaᵀ x and δW_hh = δaᵀ h_{t-1}, over all T·B rows, as two BLAS calls."""
+    N, G = da2.shape
+    I, P = x2.shape[1], h2.shape[1]
+    flat = da2.reshape(-1)
+    gemm_raw(True, False, g1 - g0, I, N, flat[g0:], G, x2.reshape(-1), I, dW_ih.reshape(-1)[g0 * I:], I)
+    gemm_raw(True, False, g1 - g0, P, N, flat[g0:], G, h2.reshape(-1), P, dW_hh.reshape(-1)[g0 * P:], P)
+
+
+@njit(**JIT)
+def weight_grads_worker(ctl, gen, chunks, da2, x2, h2, dW_ih, dW_hh):
+    """δW_ih = δaᵀ x and δW_hh = δaᵀ h_{t-1} over all T·B rows (the LSTM kernel computes δx itself), with the G
+    output rows split into ``chunks`` blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call
+    per block: SciPy's OpenBLAS pool stays asleep (woken, its workers kept spinning into the next forward pass,
+    which then had one free core for its two threads)."""
+    G = da2.shape[1]
+    per = (G + chunks - 1) // chunks
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        g0 = min(G, c * per)
+        _weight_grad_rows(da2, x2, h2, dW_ih, dW_hh, g0, min(G, g0 + per))
+        finish(ctl)

@@ -3,16 +3,22 @@
 Select with ``backend="numba"`` (``"auto"`` picks it when Numba is installed).  Results equal the reference to a
 few ulp in float64 (tests use 1e-12) and to ~1e-6 relative in float32.
 
-How it is fast (numbers in ``benchmarks/bench_kernels.py``):
+How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``benchmarks/KERNELS.md``):
 
-- Python is entered once per kernel call, never per step.  Each call is three phases: the input projection
-  x W_ihᵀ for all T steps as one GEMM; the time loop (one GEMM with W_hh per step, written in place into the
-  projection buffer, then the gate math); and after backward, δx, δW_ih, δW_hh, δb as GEMMs over all T·B rows.
-- Gate math uses branch-free Cephes-style exp/sigmoid/tanh (:mod:`._vmath`) that LLVM vectorises; float64 keeps
-  ~1-ulp accuracy, so no approximation changes results beyond rounding.
-- Every GEMM goes through SciPy's OpenBLAS (:mod:`._blas`), one thread pool, whose size is set per phase: two
-  threads only when a GEMM is big enough to gain from them; OpenBLAS threading on small per-step products was
-  measured to cost more than it saves.
+- Python is entered once per kernel call, never per step.  Forward: the input projection x W_ihᵀ for all T
+  steps, then the time loop; backward: the reverse loop, δx, then δW_ih, δW_hh, δb over all T·B rows.
+- The per-step product h_{t-1} W_hhᵀ (and δa_t W_hh, the projection, δx) runs in a register-blocked
+  micro-kernel on weights packed once per call (:mod:`._microkernel`): ~100 GF/s on one core here (float32),
+  against 20–79 GF/s for OpenBLAS called per step, which repacks W_hh every call.
+- Gates are kept gate-major (T, 4, B, H) so the gate math (branch-free vectorised exp/σ/tanh, :mod:`._vmath`,
+  ~1-ulp, no approximation beyond rounding) loops over all of a chunk's B·H units at once.  At ~3.5 ns per
+  unit (five transcendental functions; Zen 4 issues one 512-bit FP op per cycle) it is 40–50 % of the tiny and
+  small forward passes.
+- Threads: the sequences of a batch are independent, so the batch is cut into 4-row chunks, each running the
+  whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier,
+  and the caller never waits for a thread the OS has not scheduled.  The weight gradients are split by output
+  rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never woken (its
+  spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
 - Buffers are allocated once per call; the loops allocate nothing.
 
 Compilation is lazy (first call) and cached on disk (``cache=True``), so only the first process ever compiles.
@@ -27,21 +33,35 @@ import numpy as np
 from . import reference as ref
 from ._blas import set_threads
 from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_loop, rnn_forward_loop
-from ._lstm_loops import lstm_backward_loop, lstm_forward_loop
-from ._shared import matmul_tn, param_grads, project, sum_rows
+from ._lstm_loops import lstm_backward_worker, lstm_forward_worker
+from ._microkernel import pack_panels, panel_width
+from ._pool import Pool
+from ._shared import matmul_tn, param_grads, project, sum_rows, weight_grads_worker
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
 
-# A GEMM with at least this many multiply-adds runs on 2 BLAS threads, smaller ones on 1.
+# A GEMM phase with at least this many multiply-adds is split over THREADS threads, smaller ones run on one.
 PARALLEL_MACS = 1 << 21
 THREADS = 2
+# A time loop with at least this many multiply-adds (T·B·4H·(I + P)) splits its batch into chunks of CHUNK_ROWS
+# rows shared by THREADS threads (see _chunks, _pool.py); smaller ones run on the calling thread.  The tiny grid
+# size (2M) measured 0.118 ms on 2 threads against 0.099 ms on 1: waking the helper costs more than it saves.
+PARALLEL_LOOP_MACS = 1 << 22
+CHUNK_ROWS = 4
+_pools: dict[int, Pool] = {}
+
+
+def _pool() -> Pool:
+    if THREADS not in _pools:
+        _pools[THREADS] = Pool(THREADS)
+    return _pools[THREADS]
 
 
 @dataclass
 class LSTMCache(ref.LSTMCache):
     """The reference cache plus the buffers the compiled backward reads: i, f, g, o are views of ``act``."""
 
-    act: np.ndarray | None = None      # (T, B, 4H) [i, f, g, o]
+    act: np.ndarray | None = None      # (T, 4, B, Hp) gates i, f, g, o, units padded to Hp ≥ H
     tanh_c: np.ndarray | None = None   # (T, B, H)
 
 
@@ -69,6 +89,41 @@ def _empty(dt, ndim):
 
 def _threads(macs: int) -> None:
     set_threads(THREADS if macs >= PARALLEL_MACS else 1)
+
+
+def _chunks(B, macs) -> int:
+    """Row chunks for a time loop: 1 (caller only) for small loops, else blocks of CHUNK_ROWS rows.
+
+    More chunks than threads on purpose: a thread that the OS deschedules holds at most one small chunk, which is
+    what the others wait for at the end (see :mod:`._pool`).  Small chunks cost little: the micro-kernel streams
+    the weight once per 4-row tile per step whatever the chunk size.
+    """
+    if THREADS > 1 and macs >= PARALLEL_LOOP_MACS and B >= 2 * CHUNK_ROWS:
+        return (B + CHUNK_ROWS - 1) // CHUNK_ROWS
+    return 1
+
+
+def _packed(W, transpose, dt, H=None, Hp=None):
+    """W packed into micro-kernel panels: for S = A @ op(W), op(W) = Wᵀ if ``transpose``; with H, Hp the output
+    columns are gate blocks of H padded to Hp (gate-major results, see ``matmul_packed_blocks``)."""
+    K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
+    H, Hp = (N, N) if H is None else (H, Hp)
+    width = N // H * Hp
+    nr = panel_width(dt)
+    Bp = np.empty(((width + nr - 1) // nr, K, nr), dt)
+    pack_panels(W, transpose, H, Hp, Bp)
+    return Bp
+
+
+def _padded(N, dt) -> int:
+    """N rounded up to whole micro-kernel panels (the width of every micro-kernel result)."""
+    nr = panel_width(dt)
+    return (N + nr - 1) // nr * nr
+
+
+def _scratch(B, N, dt):
+    """A (B, N rounded up to whole panels) buffer for micro-kernel results."""
+    return np.empty((B, _padded(N, dt)), dt)
 
 
 def _mask2(mask, T, B, dt):
@@ -123,24 +178,32 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
     """As :func:`lstm.kernels.reference.lstm_forward`."""
     dt = _dtype(x)
     x = _c(x, dt)
-    T, B, _ = x.shape
+    T, B, I = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, P = W_hh.shape
     H = G // 4
-    W_hr = _empty(dt, 2) if p.W_hr is None else _c(p.W_hr, dt)
-    peep = np.zeros(3 * H, dt) if p.peephole is None else _c(p.peephole, dt)
-    act = _project(x, W_ih, _bias_sum(dt, p.b_ih, p.b_hh), G, dt)
+    proj = p.W_hr is not None
+    W_hr = _c(p.W_hr, dt) if proj else _empty(dt, 2)
+    peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
+    Hp = _padded(H, dt)
+    bias = np.zeros((4, Hp), dt)                          # gate-major, like act
+    if p.b_ih is not None or p.b_hh is not None:
+        bias[:, :H] = _bias_sum(dt, p.b_ih, p.b_hh).reshape(4, H)
+    act = np.empty((T, 4, B, Hp), dt)                     # gates i, f, g, o; units padded to whole panels
     hs = np.empty((T + 1, B, P), dt)
     hs[0] = h0
     cs = np.empty((T + 1, B, H), dt)
     cs[0] = c0
     tc = np.empty((T, B, H), dt)
     y = np.empty((T, B, P), dt)
-    hpre = np.empty((B, H), dt) if p.W_hr is not None else _empty(dt, 2)
-    _threads(B * G * P)
-    lstm_forward_loop(W_hh, W_hr, peep, _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, y, hpre)
-    cache = LSTMCache(x=x, h=hs, c=cs, i=act[:, :, :H], f=act[:, :, H:2 * H], g=act[:, :, 2 * H:3 * H],
-                      o=act[:, :, 3 * H:], mask=mask, act=act, tanh_c=tc)
+    hpre = np.empty((B, H), dt) if proj else _empty(dt, 2)
+    S2 = _scratch(B, P, dt) if proj else _empty(dt, 2)
+    Wrp = _packed(W_hr, True, dt) if proj else _empty(dt, 3)
+    args = (x, _packed(W_ih, True, dt, H, Hp), bias.reshape(-1), _packed(W_hh, True, dt, H, Hp), Wrp, peep,
+            np.zeros(max(B * H, 3 * H), dt), _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, y, hpre, S2)
+    _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P)), *args)
+    cache = LSTMCache(x=x, h=hs, c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
+                      o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc)
     return y, hs[T].copy(), cs[T].copy(), cache
 
 
@@ -149,10 +212,10 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     dt = _dtype(cache.x)
     x, hs, cs = _c(cache.x, dt), _c(cache.h, dt), _c(cache.c, dt)
     act = getattr(cache, "act", None)
-    act = _c(np.concatenate([cache.i, cache.f, cache.g, cache.o], axis=-1) if act is None else act, dt)
+    act = _c(np.stack([cache.i, cache.f, cache.g, cache.o], axis=1) if act is None else act, dt)  # (T, 4, B, ≥H)
     tc = getattr(cache, "tanh_c", None)
     tc = _c(np.tanh(cs[1:]) if tc is None else tc, dt)
-    T, B, _ = x.shape
+    T, B, I = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, P = W_hh.shape
     H = G // 4
@@ -166,13 +229,22 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     dhp = np.empty((T, B, P), dt) if proj else _empty(dt, 3)
     mbuf = np.empty((T, B, H), dt) if proj else _empty(dt, 3)
     dm = np.empty((B, H), dt)
-    dpeep = np.zeros(3 * H, dt)
     keep_h = np.empty((B, P), dt) if mask is not None else _empty(dt, 2)
     keep_c = np.empty((B, H), dt) if mask is not None else _empty(dt, 2)
-    _threads(B * G * P)
-    lstm_backward_loop(W_hh, W_hr, peep, _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc,
-                       _c(dy, dt), dh, dc, da, dhp, mbuf, dm, dpeep, keep_h, keep_c)
-    dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt)
+    S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
+    dxp = np.empty((T, B, _padded(I, dt)), dt)
+    chunks = _chunks(B, T * B * G * (I + P))
+    dpeeps = np.zeros((chunks, 3 * H), dt)
+    args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3), _packed(W_ih, False, dt),
+            peep, _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, _c(dy, dt), dh, dc, da, dhp, mbuf, dm,
+            dpeeps, keep_h, keep_c, S, Sm, dxp)
+    _pool().run(lstm_backward_worker, chunks, *args)
+    dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
+    dx = dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
+    dW_ih, dW_hh = np.empty((G, I), dt), np.empty((G, P), dt)
+    set_threads(1)
+    wargs = (da.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P), dW_ih, dW_hh)
+    _pool().run(weight_grads_worker, THREADS if T * B * G * (I + P) >= PARALLEL_MACS else 1, *wargs)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
     dW_hr = None
     if proj:
