@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from lstm.data import StreamBatches  # noqa: E402
 from lstm.data.text import Vocabulary, builtin_corpus  # noqa: E402
@@ -59,9 +60,11 @@ class Ours:
         self.state = None
 
     def step(self, chunk):
-        loss, self.state = self.net.loss(chunk.x, chunk.y, None if chunk.reset else self.state)
-        clip_grad_norm(self.net.grads, 1.0)
-        self.opt.step(self.net.grads)
+        # As lstm.train.Trainer (and so `lstm train-text`) does: NumPy's BLAS on one thread while training.
+        with threadpool_limits(1, user_api="blas"):
+            loss, self.state = self.net.loss(chunk.x, chunk.y, None if chunk.reset else self.state)
+            clip_grad_norm(self.net.grads, 1.0)
+            self.opt.step(self.net.grads)
         return loss
 
     def val_loss(self, ids, batch, seq_len):

@@ -11,7 +11,7 @@ from .common import UsageError, non_negative_float, positive_float, positive_int
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
-DEMO = dict(hidden_size=256, num_layers=1, seq_len=64, batch_size=32, lr=3e-3, steps=1200, eval_every=200)
+DEMO = dict(hidden_size=256, num_layers=1, seq_len=64, batch_size=32, lr=3e-3, steps=2000, eval_every=250)
 
 
 def add_parsers(sub) -> None:

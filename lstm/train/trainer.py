@@ -145,6 +145,7 @@ class Trainer:
         start_time = time.perf_counter()
         stopped, loss = "steps", float("nan")
         bar = _Progress(self.steps, self.step, self.items_per_step) if self.progress else None
+        blas = _single_threaded_numpy_blas()
         try:
             while self.steps is None or self.step < self.steps:
                 if self.minutes is not None and time.perf_counter() - start_time > 60 * self.minutes:
@@ -177,6 +178,7 @@ class Trainer:
                 if stopped != "steps":
                     break
         finally:
+            blas.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         if self.out_dir is not None:
@@ -235,6 +237,24 @@ class Trainer:
             if cb(self, event, info) is False:
                 verdict = False
         return verdict
+
+
+def _single_threaded_numpy_blas():
+    """Entered context: NumPy's BLAS on one thread for the duration of training.
+
+    The compiled recurrent kernels run their own two threads; NumPy's OpenBLAS workers keep spinning after each
+    small product (embedding, output layer) and take a core from them — measured on a 2-core machine, a
+    character-model step (2 x 256, seq 100, batch 32) went from 154 ms to 110 ms with this limit.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+        ctx = contextlib.nullcontext()
+    else:
+        ctx = threadpool_limits(1, user_api="blas")
+    ctx.__enter__()
+    return ctx
 
 
 class _Progress:
