@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 
 def _describe(value) -> str:
@@ -67,3 +68,21 @@ def from_json_float(name: str, x) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise ValueError(f"{name} must be a number or one of 'inf', '-inf', 'nan', got {_describe(x)}")
     return float(x)
+
+
+def state_dict_keys(sd, expected: tuple, cls: str, what: str) -> None:
+    """A state dict made by ``cls.state_dict()``: a mapping with exactly ``expected`` keys and ``type == cls``."""
+    if not isinstance(sd, Mapping):
+        raise ValueError(
+            f"{cls}.load_state_dict expects the dict made by {cls}.state_dict() (keys {', '.join(expected)}), "
+            f"got {type(sd).__name__}"
+        )
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    if missing or unexpected:
+        raise ValueError(
+            f"{what} state dict must have keys {list(expected)}, missing {missing or 'none'}, "
+            f"unexpected {unexpected or 'none'}"
+        )
+    if sd["type"] != cls:
+        raise ValueError(f"{what} state dict is for type {sd['type']!r}, but this {what} is a {cls!r}")

@@ -227,21 +227,7 @@ class Optimizer:
         Everything is validated before anything changes; any mismatch raises a one-line ValueError.
         """
         cls = type(self).__name__
-        expected_top = ("type", "hyper", "step", "state")
-        if not isinstance(sd, Mapping):
-            raise ValueError(
-                f"{cls}.load_state_dict expects the dict made by {cls}.state_dict() "
-                f"(keys {', '.join(expected_top)}), got {type(sd).__name__}"
-            )
-        missing = [k for k in expected_top if k not in sd]
-        unexpected = [k for k in sd if k not in expected_top]
-        if missing or unexpected:
-            raise ValueError(
-                f"optimizer state dict must have keys {list(expected_top)}, "
-                f"missing {missing or 'none'}, unexpected {unexpected or 'none'}"
-            )
-        if sd["type"] != cls:
-            raise ValueError(f"optimizer state dict is for type {sd['type']!r}, but this optimizer is a {cls!r}")
+        _checks.state_dict_keys(sd, ("type", "hyper", "step", "state"), cls, "optimizer")
 
         hyper_in = sd["hyper"]
         names = (*self.HYPER, "initial_lr")

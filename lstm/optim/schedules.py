@@ -37,17 +37,7 @@ def _check_optimizer(optimizer, cls: str) -> Optimizer:
 
 
 def _check_keys(sd, expected: tuple, cls: str) -> None:
-    if not isinstance(sd, Mapping):
-        raise ValueError(f"{cls}.load_state_dict expects the dict made by {cls}.state_dict(), got {type(sd).__name__}")
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"{cls} state dict must have keys {list(expected)}, missing {missing or 'none'}, "
-            f"unexpected {unexpected or 'none'}"
-        )
-    if sd["type"] != cls:
-        raise ValueError(f"schedule state dict is for type {sd['type']!r}, but this schedule is a {cls!r}")
+    _checks.state_dict_keys(sd, expected, cls, "schedule")
 
 
 class LRScheduler:
