@@ -1,6 +1,6 @@
 """Our LSTM layer (compiled Numba backend) against torch.nn.LSTM and onnxruntime's LSTM operator, in one process.
 
-    python benchmarks/bench_kernels.py                       # the issue's grid, float32 and float64
+    python benchmarks/bench_kernels.py                       # the reference grid, float32 and float64
     python benchmarks/bench_kernels.py --quick               # tiny/small/medium, float32, fewer rounds
     python benchmarks/bench_kernels.py --markdown results.md # also write the tables as markdown
 
@@ -11,7 +11,7 @@ What is timed (medians over ``rounds``; each round times every contender back to
 shared machine hit all of them alike):
 
 - forward: ``layer(x)`` (ours also keeps the cache backward needs); torch under ``no_grad`` (oneDNN inference
-  path) and with grad recording (the "PyTorch forward" of the issue's table); onnxruntime ``session.run`` of a
+  path) and with grad recording (the "PyTorch forward" of the reference table); onnxruntime ``session.run`` of a
   one-node ONNX LSTM graph (two chained nodes for 2 layers).
 - training step: forward + backward including every weight gradient (torch: zero grads, forward, backward).
 - ratio = peer ms / our ms (> 1: we are faster).  GF/s counts GEMM flops only (forward 2·T·B·4H·(I+H) per layer,
@@ -42,7 +42,7 @@ GRID = {  # name: (input I, hidden H, batch B, steps T, layers)
     "large": (512, 512, 64, 100, 1),
     "charlm": (64, 256, 32, 128, 2),
 }
-# issue 9 targets, ratios peer / ours: forward vs torch (grad recording on), forward vs onnxruntime, training
+# speed targets, ratios peer / ours: forward vs torch (grad recording on), forward vs onnxruntime, training
 TARGETS = {
     "tiny": (2.0, 1.5, 2.0), "small": (2.0, 1.5, 2.0), "medium": (1.3, 1.1, 1.3), "large": (1.15, 1.0, 1.2),
     "charlm": (1.3, 1.1, 1.3),
@@ -315,7 +315,7 @@ def main(argv=None):
             out("| " + " | ".join(rows_for(name, dt, r, peaks[dt])) + " |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out()
-    out(f"load average {load:.1f} at the end.  Ratios are peer ms / our ms; ✓ marks an issue-9 target met "
+    out(f"load average {load:.1f} at the end.  Ratios are peer ms / our ms; ✓ marks a speed target met "
         f"(float64 targets: 2× torch float64).")
     if args.markdown:
         from lstm.io.safefile import write_atomic

@@ -18,7 +18,7 @@ timed block), and the processes take turns: one block of consecutive steps each 
 an order that rotates every round, so a burst of load from elsewhere hits all of them alike.  Reported: the median
 over rounds of the wall-clock µs per step, its 10th percentile, the CPU time of the calling thread for ours (what
 a step costs on an idle core), and the ratio peer ÷ ours of the medians.  Before timing, every method's h after
-five steps is checked against ours.  The char model (issue 7) is a saved-and-loaded ``LanguageModel`` (hidden 256,
+five steps is checked against ours.  The char model is a saved-and-loaded ``LanguageModel`` (hidden 256,
 2 layers, embedding 64): per character, ours ``stepper.step(token)`` (embedding → 2 layers → logits) against the
 same weights in torch (Embedding → LSTM → Linear, one token per call).  Not part of the test suite.
 """
@@ -38,7 +38,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-CONFIGS = [(32, 64), (128, 256)]          # (input I, hidden H): the issue's small and medium input widths
+CONFIGS = [(32, 64), (128, 256)]          # (input I, hidden H): the grid's small and medium input widths
 BLOCK_SECONDS = 0.002                     # every timed block lasts about this long, whatever the method
 CHAR_TEXT_CHARS = 200_000
 
@@ -287,7 +287,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="float32 only, fewer rounds")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration")
-    ap.add_argument("--threads", type=int, default=2, help="torch / onnxruntime threads (default 2, as the issue)")
+    ap.add_argument("--threads", type=int, default=2, help="torch / onnxruntime threads (default 2, as the reference figures)")
     args = ap.parse_args(argv)
     rounds = args.rounds or (9 if args.quick else 25)
     try:
