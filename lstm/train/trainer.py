@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.safefile import write_atomic
 from ..optim import ReduceLROnPlateau, clip_grad_norm
 from . import checkpoint as ckpt
 
@@ -125,7 +126,7 @@ class Trainer:
         """Drop log records after ``step`` (written by a run that died before its next checkpoint)."""
         keep = [line for line in self.log_path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.log_path.write_text("".join(line + "\n" for line in keep))
+        write_atomic(self.log_path, "".join(line + "\n" for line in keep).encode())
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
@@ -146,6 +147,7 @@ class Trainer:
         stopped, loss = "steps", float("nan")
         bar = _Progress(self.steps, self.step, self.items_per_step) if self.progress else None
         blas = _single_threaded_numpy_blas()
+        blas.__enter__()
         try:
             while self.steps is None or self.step < self.steps:
                 if self.minutes is not None and time.perf_counter() - start_time > 60 * self.minutes:
@@ -240,7 +242,7 @@ class Trainer:
 
 
 def _single_threaded_numpy_blas():
-    """Entered context: NumPy's BLAS on one thread for the duration of training.
+    """A context keeping NumPy's BLAS on one thread (a no-op without threadpoolctl).
 
     The compiled recurrent kernels run their own two threads; NumPy's OpenBLAS workers keep spinning after each
     small product (embedding, output layer) and take a core from them — measured on a 2-core machine, a
@@ -250,11 +252,8 @@ def _single_threaded_numpy_blas():
         from threadpoolctl import threadpool_limits
     except ImportError:
         import contextlib
-        ctx = contextlib.nullcontext()
-    else:
-        ctx = threadpool_limits(1, user_api="blas")
-    ctx.__enter__()
-    return ctx
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class _Progress:
