@@ -249,6 +249,31 @@ HEADER = ["config", "dtype", "fwd ours ms", "torch no_grad", "torch grad", "ort"
           "GF/s", "% peak", "max |Δy|"]
 
 
+def needs_rows(name, dt, r, peak):
+    """What each target asks of the arithmetic: the time it allows (peer ÷ target ratio) against the time the
+    FLOPs take at the measured GEMM peak.  Above 100% a target cannot be met by any implementation doing the same
+    arithmetic on these cores; above ~85% it asks for large-GEMM efficiency from a loop of dependent small
+    products."""
+    f32 = dt == np.float32
+    tf, to, tt = TARGETS[name] if f32 else (F64_TARGET, 0.0, F64_TARGET)
+    fl = r["flops"]
+    floor_fwd, floor_train = fl / peak / 1e9, 3 * fl / peak / 1e9
+    cells = [name, np.dtype(dt).name, f"{floor_fwd * 1e3:.3f}", f"{floor_train * 1e3:.3f}"]
+    for peer, ratio, floor in (("torch_fwd_grad", tf, floor_fwd), ("ort_fwd", to, floor_fwd),
+                               ("torch_train", tt, floor_train)):
+        t = r.get(peer)
+        if t is None or not ratio:
+            cells.append("–")
+            continue
+        allowed = t / ratio
+        cells.append(f"{allowed * 1e3:.3f} ms = {100 * floor / allowed:.0f}%")
+    return cells
+
+
+NEEDS_HEADER = ["config", "dtype", "fwd at peak ms", "train at peak ms", "fwd target vs torch: allowed ms = % of peak",
+                "fwd target vs ort", "train target vs torch"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny/small/medium, float32, fewer rounds")
@@ -309,14 +334,25 @@ def main(argv=None):
     out()
     out("| " + " | ".join(HEADER) + " |")
     out("|" + "---|" * len(HEADER))
+    results = []
     for dt in dtypes:
         for name in names:
             r = bench(name, dt, rounds, block_s, args.threads)
+            results.append((name, dt, r))
             out("| " + " | ".join(rows_for(name, dt, r, peaks[dt])) + " |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out()
     out(f"load average {load:.1f} at the end.  Ratios are peer ms / our ms; ✓ marks a speed target met "
         f"(float64 targets: 2× torch float64).")
+    out()
+    out("What the targets ask: the time each target allows (the peer's time ÷ the target ratio) and the share of "
+        "the measured GEMM peak needed to do the FLOPs in that time (over 100%: out of reach for the same "
+        "arithmetic on these cores).")
+    out()
+    out("| " + " | ".join(NEEDS_HEADER) + " |")
+    out("|" + "---|" * len(NEEDS_HEADER))
+    for name, dt, r in results:
+        out("| " + " | ".join(needs_rows(name, dt, r, peaks[dt])) + " |")
     if args.markdown:
         from lstm.io.safefile import write_atomic
         write_atomic(args.markdown, ("\n".join(lines) + "\n").encode())

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_text.py equivalence   # same init, data order, optimizer: val loss at every evaluation
     python benchmarks/bench_text.py speed         # training chars/s at 2 × 256, seq 100, batch 32, side by side
-    python benchmarks/bench_text.py quality --minutes 10   # val bits/char after the same wall-clock budget
+    python benchmarks/bench_text.py quality --minutes 10   # best val bits/char within the same wall-clock budget
 
 All runs use the default corpus of `lstm demo` (pydoc_data.topics, 90/10 split) and 2 threads for both.
 """
@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from lstm.data import StreamBatches  # noqa: E402
 from lstm.data.text import Vocabulary, builtin_corpus  # noqa: E402
-from lstm.models.language_model import LanguageModelNet  # noqa: E402
+from lstm.models.language_model import LanguageModel, LanguageModelNet  # noqa: E402
 from lstm.optim import Adam, clip_grad_norm  # noqa: E402
 
 
@@ -34,19 +34,21 @@ def corpus():
     return ids[:-n_val], ids[-n_val:], len(vocab)
 
 
-def torch_net(ours: LanguageModelNet, vocab: int, emb: int, hidden: int, layers: int):
+def torch_net(ours: LanguageModelNet, vocab: int, emb: int, hidden: int, layers: int, dropout: float = 0.0):
+    """The same network in PyTorch (dropout between layers and before the head, as LanguageModelNet)."""
     import torch
 
     class TorchLM(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.emb = torch.nn.Embedding(vocab, emb)
-            self.rnn = torch.nn.LSTM(emb, hidden, layers, batch_first=True)
+            self.rnn = torch.nn.LSTM(emb, hidden, layers, batch_first=True, dropout=dropout)
+            self.drop = torch.nn.Dropout(dropout)
             self.head = torch.nn.Linear(hidden, vocab)
 
         def forward(self, x, state=None):
             h, state = self.rnn(self.emb(x), state)
-            return self.head(h), state
+            return self.head(self.drop(h)), state
 
     net = TorchLM()
     net.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
@@ -81,12 +83,12 @@ class Ours:
 
 
 class Theirs:
-    def __init__(self, ours: Ours, vocab, emb, hidden, layers, lr):
+    def __init__(self, ours: Ours, vocab, emb, hidden, layers, lr, dropout=0.0):
         import torch
 
         torch.set_num_threads(2)
         self.torch = torch
-        self.net = torch_net(ours.net, vocab, emb, hidden, layers)
+        self.net = torch_net(ours.net, vocab, emb, hidden, layers, dropout)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.vocab, self.state = vocab, None
 
@@ -107,12 +109,14 @@ class Theirs:
         torch = self.torch
         b = StreamBatches(ids, batch, seq_len)
         total, state = 0.0, None
+        self.net.eval()
         with torch.no_grad():
             for k in range(len(b)):
                 c = b(k)
                 logits, state = self.net(torch.from_numpy(c.x), state)
                 total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, self.vocab),
                                                                  torch.from_numpy(c.y).reshape(-1)))
+        self.net.train()
         return total / len(b)
 
 
@@ -158,22 +162,72 @@ def speed(args):
     print(f"  lstm     {a:10,.0f} chars/s")
     print(f"  pytorch  {b:10,.0f} chars/s")
     print(f"  ratio    {a / b:10.2f} x")
+    from bench_kernels import sgemm_peak
+    fl = step_flops(V, emb=64, hidden=256, layers=2, tokens=chars)
+    peak = sgemm_peak(np.float32, 2)
+    ceiling = chars / (fl / peak / 1e9)
+    print(f"arithmetic: {fl / 1e9:.2f} GFLOP per step (products only); at the measured GEMM peak of {peak:.0f} GF/s "
+          f"no loop doing this arithmetic exceeds {ceiling:,.0f} chars/s = {ceiling / b:.2f} x PyTorch here "
+          f"(lstm at {a * fl / chars / 1e9:.0f} GF/s = {100 * a / ceiling:.0f}% of it, "
+          f"PyTorch {100 * b / ceiling:.0f}%)")
+
+
+def step_flops(vocab, emb, hidden, layers, tokens):
+    """Matrix-product FLOPs of one training step: forward, then backward at twice the forward (input and weight
+    gradients) — the embedding is a lookup; the first layer's input gradient is needed for it."""
+    fwd, inp = 0, emb
+    for _ in range(layers):
+        fwd += 2 * tokens * 4 * hidden * (inp + hidden)
+        inp = hidden
+    fwd += 2 * tokens * hidden * vocab                        # head
+    return 3 * fwd
 
 
 def quality(args):
+    """`lstm train-text` itself (LanguageModel.fit → Trainer) against the same network in a PyTorch loop.
+
+    Both get the same wall-clock budget, validate every ``eval_every`` steps and once at the end (validation time
+    counts against the budget for both), and report their best validation loss — what train-text keeps."""
+    text = builtin_corpus()
     train, val, V = corpus()
-    cfg = dict(vocab=V, emb=64, hidden=256, layers=2, lr=2e-3)
-    batches = StreamBatches(train, 32, 100)
-    ours = Ours(**cfg)
-    theirs = Theirs(ours, **cfg)
-    for name, runner in (("lstm", ours), ("pytorch", theirs)):
-        t0, step = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 60 * args.minutes:
-            runner.step(batches(step))
-            step += 1
-        v = runner.val_loss(val, 32, 100)
-        print(f"{name:8s} {step:6d} steps in {args.minutes:g} min: val {v:.4f} nats = {v / math.log(2):.3f} bits/char",
-              flush=True)
+    net = dict(hidden=256, layers=2, emb=64, dropout=args.dropout)
+    ours = LanguageModel(level="char", hidden_size=256, num_layers=2, embedding_dim=64, dropout=args.dropout,
+                         seq_len=100, batch_size=32, lr=2e-3, steps=None, minutes=args.minutes,
+                         eval_every=args.eval_every, seed=0)
+    init = Ours(V, 64, 256, 2, 2e-3)                            # seed 0: the initial weights train-text draws
+    theirs = Theirs(init, V, 64, 256, 2, 2e-3, args.dropout)
+    print(f"2 x 256 LSTM, embedding 64, dropout {args.dropout}, seq 100, batch 32, Adam 2e-3, clip 1, "
+          f"{args.minutes:g} min each", flush=True)
+
+    t0 = time.perf_counter()
+    ours.fit(text, progress=False)
+    res = ours.train_result_
+    curves = {"lstm": [(r["step"], r["val_loss"]) for r in res.history if "val_loss" in r]}
+    print(f"lstm     {res.steps:6d} steps in {time.perf_counter() - t0:5.0f} s", flush=True)
+
+    batches, t0, step, curve = StreamBatches(train, 32, 100), time.perf_counter(), 0, []
+    while time.perf_counter() - t0 < 60 * args.minutes:
+        theirs.step(batches(step))
+        step += 1
+        if step % args.eval_every == 0:
+            curve.append((step, theirs.val_loss(val, 32, 100)))
+    if not curve or curve[-1][0] != step:
+        curve.append((step, theirs.val_loss(val, 32, 100)))
+    curves["pytorch"] = curve
+    print(f"pytorch  {step:6d} steps in {time.perf_counter() - t0:5.0f} s", flush=True)
+
+    print(f"{'step':>6} {'lstm val':>9} {'pytorch val':>11}")
+    rows = {}
+    for name, c in curves.items():
+        for st, v in c:
+            rows.setdefault(st, {})[name] = v
+    for st in sorted(rows):
+        a, b = rows[st].get("lstm"), rows[st].get("pytorch")
+        print(f"{st:6d} {'' if a is None else f'{a:9.4f}':>9} {'' if b is None else f'{b:11.4f}':>11}")
+    for name, c in curves.items():
+        st, v = min(c, key=lambda sv: sv[1])
+        print(f"{name:8s} best val {v:.4f} nats = {v / math.log(2):.3f} bits/char at step {st} "
+              f"(last {c[-1][1] / math.log(2):.3f} at step {c[-1][0]})")
 
 
 def main():
@@ -191,6 +245,8 @@ def main():
     s.add_argument("--repeats", type=int, default=3)
     q = sub.add_parser("quality")
     q.add_argument("--minutes", type=float, default=10)
+    q.add_argument("--dropout", type=float, default=0.2)
+    q.add_argument("--eval-every", type=int, default=250)
     args = p.parse_args()
     {"equivalence": equivalence, "speed": speed, "quality": quality}[args.what](args)
 

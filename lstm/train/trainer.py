@@ -10,8 +10,8 @@ The trainer knows nothing about the model's shape.  It is given
 - optionally ``evaluate() -> float``: a validation loss (run in eval mode, so dropout is off).
 
 One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients →
-``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps it validates, keeps the best
-weights, and stops early after ``patience`` evaluations without improvement.  With ``out_dir`` it writes
+``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps (and once more when the budget
+ends between two evaluations) it validates, keeps the best weights, and stops early after ``patience`` evaluations without improvement.  With ``out_dir`` it writes
 ``last.safetensors`` (every ``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl``
 log (one JSON object per line: step, loss, lr, grad_norm, val_loss, seconds).
 """
@@ -179,6 +179,11 @@ class Trainer:
                     stopped = "callback"
                 if stopped != "steps":
                     break
+            if (stopped in ("steps", "minutes") and self.evaluate is not None and history
+                    and "val_loss" not in history[-1]):
+                val = self._validate()                      # the budget ended between evaluations
+                history[-1]["val_loss"] = val
+                self._log({"step": self.step, "val_loss": val, "seconds": round(time.perf_counter() - start_time, 4)})
         finally:
             blas.__exit__(None, None, None)
             if bar is not None:
