@@ -3,6 +3,7 @@
     python benchmarks/bench_text.py equivalence   # same init, data order, optimizer: val loss at every evaluation
     python benchmarks/bench_text.py speed         # training chars/s at 2 × 256, seq 100, batch 32, side by side
     python benchmarks/bench_text.py quality --minutes 10   # best val bits/char within the same wall-clock budget
+    python benchmarks/bench_text.py spread        # how far dropout's random masks alone move val loss, both libraries
 
 All runs use the default corpus of `lstm demo` (pydoc_data.topics, 90/10 split) and 2 threads for both.
 """
@@ -56,8 +57,8 @@ def torch_net(ours: LanguageModelNet, vocab: int, emb: int, hidden: int, layers:
 
 
 class Ours:
-    def __init__(self, vocab, emb, hidden, layers, lr, seed=0):
-        self.net = LanguageModelNet(vocab, emb, hidden, layers, seed=seed)
+    def __init__(self, vocab, emb, hidden, layers, lr, seed=0, dropout=0.0):
+        self.net = LanguageModelNet(vocab, emb, hidden, layers, dropout, seed=seed)
         self.opt = Adam(self.net, lr=lr)
         self.state = None
 
@@ -230,6 +231,33 @@ def quality(args):
               f"(last {c[-1][1] / math.log(2):.3f} at step {c[-1][0]})")
 
 
+def spread(args):
+    """The same initial weights and data order, dropout masks from different seeds: the spread of val loss that
+    dropout noise alone gives each library after ``--steps`` steps (the scale a 10-minute comparison can resolve)."""
+    import torch
+
+    train, val, V = corpus()
+    val = val[:20001]
+    cfg = dict(vocab=V, emb=64, hidden=256, layers=2, lr=2e-3)
+    print(f"2 x 256, dropout {args.dropout}, {args.steps} steps, val on 20,000 chars, {args.seeds} mask seeds each")
+    for name in ("lstm", "pytorch"):
+        vals = []
+        for seed in range(args.seeds):
+            ours = Ours(**cfg, dropout=args.dropout)
+            ours.net.rnn._rng = np.random.default_rng(1000 + seed)
+            ours.net.drop._rng = np.random.default_rng(2000 + seed)
+            runner = ours
+            if name == "pytorch":
+                runner = Theirs(ours, **cfg, dropout=args.dropout)
+                torch.manual_seed(seed)
+            batches = StreamBatches(train, 32, 100)
+            for step in range(args.steps):
+                runner.step(batches(step))
+            vals.append(runner.val_loss(val, 20, 100))
+        print(f"{name:8s} " + " ".join(f"{v:.4f}" for v in vals) + f"   mean {np.mean(vals):.4f}  sd {np.std(vals, ddof=1):.4f}",
+              flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -247,8 +275,12 @@ def main():
     q.add_argument("--minutes", type=float, default=10)
     q.add_argument("--dropout", type=float, default=0.2)
     q.add_argument("--eval-every", type=int, default=250)
+    n = sub.add_parser("spread")
+    n.add_argument("--steps", type=int, default=300)
+    n.add_argument("--seeds", type=int, default=3)
+    n.add_argument("--dropout", type=float, default=0.4)
     args = p.parse_args()
-    {"equivalence": equivalence, "speed": speed, "quality": quality}[args.what](args)
+    {"equivalence": equivalence, "speed": speed, "quality": quality, "spread": spread}[args.what](args)
 
 
 if __name__ == "__main__":
