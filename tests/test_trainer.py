@@ -182,6 +182,33 @@ def test_early_stopping_restores_the_best_weights(tmp_path, data):
     assert {"loss", "lr", "grad_norm", "seconds"} <= set(records[0])
 
 
+def test_a_budget_ending_between_evaluations_validates_the_final_weights(tmp_path, data):
+    ids, vocab = data
+    model = TinyLM(vocab, seed=0)
+    vals = iter([3.0, 2.0, 0.5])
+    seen = []
+
+    def evaluate():
+        seen.append(trainer.step)
+        return next(vals)
+
+    trainer = Trainer(model, SGD(model, lr=0.1), model.train_step, stream(ids), steps=7, evaluate=evaluate,
+                      eval_every=3, out_dir=tmp_path, progress=False)
+    result = trainer.fit()
+    assert seen == [3, 6, 7]                                   # 7 is the last step, not a multiple of 3
+    assert result.best_step == 7 and result.best_val == 0.5
+    assert result.history[-1]["val_loss"] == 0.5
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["val_loss"]) for r in records if "val_loss" in r] == [(3, 3.0), (6, 2.0), (7, 0.5)]
+
+    seen.clear()
+    vals = iter([3.0, 2.0])
+    trainer = Trainer(model, SGD(model, lr=0.1), model.train_step, stream(ids), steps=6, evaluate=evaluate,
+                      eval_every=3, progress=False)
+    trainer.fit()
+    assert seen == [3, 6]                                      # on a multiple: no second evaluation
+
+
 def test_callback_can_stop_and_progress_bar_runs(data, capsys):
     model, trainer = make_trainer(data, steps=50, progress=True,
                                   callbacks=[lambda tr, event, info: not (event == "step" and info["step"] == 4)])
