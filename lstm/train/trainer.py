@@ -12,8 +12,9 @@ The trainer knows nothing about the model's shape.  It is given
 One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients →
 ``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps (and once more when the budget
 ends between two evaluations) it validates, keeps the best weights, and stops early after ``patience``
-evaluations without improvement.  With ``out_dir`` it writes ``last.safetensors`` (every ``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl``
-log (one JSON object per line: step, loss, lr, grad_norm, val_loss, seconds).
+evaluations without improvement.  With ``out_dir`` it writes ``last.safetensors`` (every ``checkpoint_every``
+steps and at the end), ``best.safetensors`` and a ``metrics.jsonl`` log (one JSON object per line: step, loss,
+lr, grad_norm, val_loss, seconds).
 """
 
 from __future__ import annotations
