@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from ._gates import gate_sigmoid, gate_tanh
+from ._gates import lstm_unit
 from ._microkernel import ACCUMULATE, BIAS, STORE, matmul_packed, matmul_packed_blocks
 from ._pool import claim, finish
 from ._shared import JIT
@@ -46,14 +46,7 @@ def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n)
     unit, over 256 at ~3.4 ns (float32)."""
     one = one_like(ai)
     for j in range(n):
-        c_prev = cp[j]
-        f = gate_sigmoid(af[j] + p_f[j] * c_prev)
-        i_sig = gate_sigmoid(ai[j] + p_i[j] * c_prev)
-        i = one - f if coupled else i_sig
-        g = gate_tanh(ag[j])
-        c = f * c_prev + i * g
-        o = gate_sigmoid(ao[j] + p_o[j] * c)
-        th = gate_tanh(c)
+        i, f, g, o, c, th = lstm_unit(ai[j], af[j], ag[j], ao[j], cp[j], p_i[j], p_f[j], p_o[j], coupled, one)
         ai[j] = i
         af[j] = f
         ag[j] = g

@@ -27,7 +27,8 @@ Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
   serves four rows), with ``reassoc`` allowed so LLVM vectorises each dot (AVX-512 here).  A step is bound by
   reading the weights: 4H·(I+P) values per layer from L2 (≈110 GB/s per core here) or L3 once they exceed L2.
 - Absent biases and peepholes point at a block of zeros in ``buf`` (x + 0·c is exactly x), so the gate loops have
-  no branches and vectorise with the Cephes-style σ/tanh of :mod:`._vmath`.
+  no branches and vectorise.  The LSTM unit is :func:`._gates.lstm_unit`, the one the sequence kernel uses (so a
+  step equals the full forward pass at t to rounding); GRU and RNN use the Cephes-style σ/tanh of :mod:`._vmath`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
+from ._gates import lstm_unit
 from ._vmath import one_like, sigmoid, tanh
 
 # No NaN/Inf assumptions; ``reassoc`` only in the dot products (a different but fixed summation order: float64
@@ -144,15 +146,9 @@ def _lstm_gates(a, c, h, peep, coupled):
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:3 * H]
     one = one_like(a)
     for u in range(H):
-        cp = c[u]
-        i = sigmoid(a_i[u] + p_i[u] * cp)
-        f = sigmoid(a_f[u] + p_f[u] * cp)
-        i = one - f if coupled else i
-        g = tanh(a_g[u])
-        cn = f * cp + i * g
-        o = sigmoid(a_o[u] + p_o[u] * cn)
+        _, _, _, o, cn, th = lstm_unit(a_i[u], a_f[u], a_g[u], a_o[u], c[u], p_i[u], p_f[u], p_o[u], coupled, one)
         c[u] = cn
-        h[u] = o * tanh(cn)
+        h[u] = o * th
 
 
 @njit(**JIT)
