@@ -168,8 +168,8 @@ def test_state_reset_and_output_view():
     np.testing.assert_array_equal(stepper.step(x), first)
 
 
-def test_weights_are_read_in_place():
-    """Optimizer-style in-place updates are seen at the next step; replaced arrays after reset()."""
+def test_weights_written_outside_lstm_are_read_at_reset():
+    """Arrays written in place by hand are re-read by reset(); replaced arrays too."""
     layer = LSTM(3, 5, seed=0)
     layer.eval()
     stepper = layer.stepper()
@@ -184,6 +184,54 @@ def test_weights_are_read_in_place():
     stepper.reset()
     stepper.step(x)
     close(stepper.step(x), reference_forward(layer, np.stack([x, x])[:, None])[0][1, 0], np.float32)
+
+
+@pytest.mark.parametrize("B", [1, 2])
+def test_optimizer_steps_and_loaded_weights_are_seen_by_the_next_step(B):
+    """A stepper (batch 1 packs the weights) notices lstm's own in-place writes by itself, keeping its state."""
+    from lstm.optim import SGD
+    layer = LSTM(3, 5, 2, proj_size=2, seed=0)
+    stepper = layer.stepper(B)
+    x = np.random.default_rng(0).standard_normal((4, B, 3)).astype(np.float32)
+    stepper.step(x[0])
+    stepper.step(x[1])
+    grads = {k: np.full_like(v, 0.3) for k, v in layer.parameters().items()}
+    SGD(layer.parameters(), lr=1.0).step(grads)                 # every weight moves by -0.3
+    state = stepper.state                                       # carried from the old weights
+    close(stepper.step(x[2]), reference_forward(layer, x[2:3], state)[0][0], np.float32, "after an optimizer step")
+    other = LSTM(3, 5, 2, proj_size=2, seed=7)
+    layer.load_state_dict(other.state_dict())
+    state = stepper.state
+    close(stepper.step(x[3]), reference_forward(other, x[3:4], state)[0][0], np.float32, "after load_state_dict")
+
+
+def test_refresh_rereads_weights_written_by_hand_and_keeps_the_state():
+    layer = GRU(4, 6, seed=0)
+    stepper = layer.stepper()
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    stepper.step(x[0])
+    state = stepper.state
+    layer.parameters()["weight_hh_l0"][:] *= 0.5                # outside lstm: not counted
+    stepper.refresh()
+    np.testing.assert_array_equal(stepper.state, state)
+    close(stepper.step(x[1]), reference_forward(layer, x[1:2, None], state)[0][0, 0], np.float32)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("make", [lambda dt: LSTM(32, 64, 2, dtype=dt, seed=0),
+                                  lambda dt: LSTM(24, 40, proj_size=17, peephole=True, dtype=dt, seed=1),
+                                  lambda dt: GRU(20, 50, 2, dtype=dt, seed=2),
+                                  lambda dt: RNN(16, 150, dtype=dt, seed=3)],
+                         ids=["lstm-64", "lstm-40-proj", "gru-50", "rnn-150"])
+def test_batch_one_equals_the_compiled_forward_on_panel_sizes(make, dt):
+    """Batch 1 runs on packed weight panels (128 float32 / 64 float64 columns): full panels, padded last panels,
+    several panels, a projection narrower than a panel."""
+    layer = make(dt)
+    x = np.random.default_rng(1).standard_normal((12, 1, layer.input_size)).astype(dt)
+    y, _ = layer(x)
+    stepper = layer.stepper()
+    ys = np.stack([stepper.step(x[t, 0]).copy() for t in range(12)])
+    close(ys, y[:, 0], dt)
 
 
 def test_no_allocation_per_step():

@@ -18,14 +18,18 @@ and, when a head (V, P) is attached, logits (B, V) = h W_headᵀ + b_head.  The 
 Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
 
 - Three arguments.  Numba's dispatcher costs ~50–100 ns per array argument, so everything a step needs lives in
-  one float buffer ``buf`` (states, scratch, output) and one int64 array ``meta`` (sizes, offsets into ``buf``,
-  and the *addresses* of the layer's own parameter arrays).  The weights are read in place through those
-  addresses (``numba.carray``): no copy, no packing, and in-place updates (optimizers, ``load_state_dict``) are
-  seen at the next step.  The caller keeps the arrays alive (:class:`lstm.nn.stepper.Stepper` holds them).
+  one float buffer ``buf`` (states, scratch, output, packed weights) and one int64 array ``meta`` (sizes, offsets
+  into ``buf``, and the *addresses* of arrays read in place).  The entry point returns a code instead of
+  raising: DONE, or — nothing computed — STALE (packed weights older than lstm's last parameter write: the caller
+  re-packs and steps again), BAD_SIZE or BAD_ID (the caller raises the error).
 - Nothing is allocated: views over ``buf`` and ``carray`` views are stack structs.
-- The matrix-vector products are row dot products over contiguous weight rows, 4 rows at a time (one load of x
-  serves four rows), with ``reassoc`` allowed so LLVM vectorises each dot (AVX-512 here).  A step is bound by
-  reading the weights: 4H·(I+P) values per layer from L2 (≈110 GB/s per core here) or L3 once they exceed L2.
+- Batch 1 (F_PACKED): the weights are packed into ``buf`` once (:func:`._microkernel.pack_row_panels`), LSTM and
+  RNN as one matrix [W_ih | W_hh] with the bias b_ih + b_hh, and the layer input and h lie side by side in
+  ``buf``, so a layer is one product a = b + [x | h] · [W_ih | W_hh]ᵀ (:func:`._microkernel.matvec_packed`:
+  8 vector accumulators per 128 columns, no horizontal reductions).  A step is bound by reading the weights:
+  4H·(I+P) values per layer from L2 (≈110 GB/s per core here) or L3 once they exceed L2.
+- Larger batches read the layer's arrays in place through their addresses (``numba.carray``) with row dot
+  products, 4 rows at a time (one load of x serves four rows), ``reassoc`` allowed so LLVM vectorises each dot.
 - Absent biases and peepholes point at a block of zeros in ``buf`` (x + 0·c is exactly x), so the gate loops have
   no branches and vectorise.  The LSTM unit is :func:`._gates.lstm_unit`, the one the sequence kernel uses (so a
   step equals the full forward pass at t to rounding); GRU and RNN use the Cephes-style σ/tanh of :mod:`._vmath`.
@@ -37,6 +41,7 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from ._gates import lstm_unit
+from ._microkernel import matvec_packed, pack_row_panels, packed_size, row_nr, row_panel_width  # noqa: F401
 from ._vmath import one_like, sigmoid, tanh
 
 # No NaN/Inf assumptions; ``reassoc`` only in the dot products (a different but fixed summation order: float64
@@ -47,7 +52,7 @@ _JIT_DOT = {**JIT, "fastmath": _FAST | {"reassoc"}}
 
 # ---- meta layout (int64) ---------------------------------------------------------------------------------------
 LSTM, GRU, RNN_TANH, RNN_RELU = 0, 1, 2, 3
-F_COUPLED, F_PROJ, F_HEAD = 1, 2, 4           # flag bits
+F_COUPLED, F_PROJ, F_HEAD, F_PACKED = 1, 2, 4, 8    # flag bits
 
 M_KIND, M_L, M_B, M_H, M_P, M_FLAGS = 0, 1, 2, 3, 4, 5
 M_I0 = 6            # input width of layer 0
@@ -61,10 +66,17 @@ M_V = 13            # head rows V
 M_HEAD_W = 14       # address of the head weight (V, P)
 M_HEAD_B = 15       # address of the head bias (V,) (the zero block when absent)
 M_LOGITS = 16       # offset of the logits (B, V)
+M_PHEAD = 17        # F_PACKED: offset in buf of the packed head (bias + panels)
+M_WRITES = 18       # F_PACKED: address of the process-wide count of parameter writes (``lstm._writes.count``)
+M_SEEN = 19         # F_PACKED: that count when the weights were packed
 HEADER = 20
+DONE, STALE, BAD_SIZE, BAD_ID = 0, 1, 2, -1     # what a step returns (anything but DONE: nothing was computed)
 # per layer k, at HEADER + k * LAYER:
 L_I, L_WIH, L_WHH, L_BIH, L_BHH, L_PEEP, L_WHR, L_H, L_C = range(9)
-LAYER = 10
+L_PX = 9            # F_PACKED: offset of the packed [W_ih | W_hh] with b_ih + b_hh (LSTM, RNN) or W_ih with b_ih (GRU)
+L_PH = 10           # F_PACKED, GRU: the packed W_hh with b_hh
+L_PR = 11           # F_PACKED, projection: the packed W_hr
+LAYER = 12
 
 
 @intrinsic
@@ -152,12 +164,12 @@ def _lstm_gates(a, c, h, peep, coupled):
 
 
 @njit(**JIT)
-def _gru_gates(a, h):
-    """One sequence: a (6H,) = [x side r, z, n | h side r, z, n]; h (H,) updated in place."""
+def _gru_gates(ax, ah, h):
+    """One sequence: ax, ah (3H,) = the x side and the h side, each r, z, n; h (H,) updated in place."""
     H = h.shape[0]
-    x_r, x_z, x_n = a[:H], a[H:2 * H], a[2 * H:3 * H]
-    h_r, h_z, h_n = a[3 * H:4 * H], a[4 * H:5 * H], a[5 * H:6 * H]
-    one = one_like(a)
+    x_r, x_z, x_n = ax[:H], ax[H:2 * H], ax[2 * H:3 * H]
+    h_r, h_z, h_n = ah[:H], ah[H:2 * H], ah[2 * H:3 * H]
+    one = one_like(ax)
     for u in range(H):
         r = sigmoid(x_r[u] + h_r[u])
         z = sigmoid(x_z[u] + h_z[u])
@@ -176,9 +188,51 @@ def _rnn_act(a, h, relu):
 
 
 @njit(**JIT)
+def _run_packed(buf, meta):
+    """Batch 1 from weights packed into ``buf`` (:func:`._microkernel.matvec_packed`): LSTM and RNN make one
+    product per layer over [input | h], which lie side by side in ``buf``; GRU makes two (x side, h side)."""
+    kind, L, H, P, flags = meta[M_KIND], meta[M_L], meta[M_H], meta[M_P], meta[M_FLAGS]
+    G = 4 * H if kind == LSTM else (3 * H if kind == GRU else H)
+    NR = row_nr(buf)
+    ng = (G + NR - 1) // NR
+    ao, Gp = meta[M_A], ng * NR                            # pre-activations: (Gp,), for GRU two of them
+    src = meta[M_XIN]
+    for k in range(L):
+        base = HEADER + k * LAYER
+        I = meta[base + L_I]
+        hoff = meta[base + L_H]                            # h (P,), right after this layer's input (I,)
+        if kind == GRU:
+            matvec_packed(buf, src, I, meta[base + L_PX], ng, ao)
+            matvec_packed(buf, hoff, P, meta[base + L_PH], ng, ao + Gp)
+            _gru_gates(buf[ao:ao + G], buf[ao + Gp:ao + Gp + G], buf[hoff:hoff + H])
+        else:
+            matvec_packed(buf, src, I + P, meta[base + L_PX], ng, ao)
+            if kind == LSTM:
+                peep = _vec(meta[base + L_PEEP], buf, 3 * H)
+                coff = meta[base + L_C]
+                coupled = (flags & F_COUPLED) != 0
+                out = meta[M_M] if flags & F_PROJ else hoff
+                _lstm_gates(buf[ao:ao + G], buf[coff:coff + H], buf[out:out + H], peep, coupled)
+                if flags & F_PROJ:                          # h = W_hr m, through the (now free) scratch
+                    matvec_packed(buf, out, H, meta[base + L_PR], (P + NR - 1) // NR, ao)
+                    hv = buf[hoff:hoff + P]
+                    av = buf[ao:ao + P]
+                    for j in range(P):
+                        hv[j] = av[j]
+            else:
+                _rnn_act(buf[ao:ao + G], buf[hoff:hoff + P], kind == RNN_RELU)
+        src = hoff
+    if flags & F_HEAD:                                     # logits (Vp,) = b_head + h W_headᵀ (padding 0)
+        matvec_packed(buf, src, P, meta[M_PHEAD], (meta[M_V] + NR - 1) // NR, meta[M_LOGITS])
+
+
+@njit(**JIT)
 def _run_layers(buf, meta):
     """Advance every layer by one step; the layer-0 input is already in buf[M_XIN]."""
     kind, L, B, H, P, flags = meta[M_KIND], meta[M_L], meta[M_B], meta[M_H], meta[M_P], meta[M_FLAGS]
+    if flags & F_PACKED:
+        _run_packed(buf, meta)
+        return
     G = 4 * H if kind == LSTM else (3 * H if kind == GRU else H)
     ao = meta[M_A]
     zeros = meta[M_ZEROS]
@@ -197,7 +251,8 @@ def _run_layers(buf, meta):
             _matvec_add(W_ih, buf, src, src_w, buf, ao, 2 * G, B)
             _matvec_add(W_hh, buf, hoff, P, buf, ao + G, 2 * G, B)
             for b in range(B):
-                _gru_gates(buf[ao + b * 2 * G:ao + (b + 1) * 2 * G], buf[hoff + b * P:hoff + b * P + H])
+                _gru_gates(buf[ao + b * 2 * G:ao + b * 2 * G + G], buf[ao + b * 2 * G + G:ao + (b + 1) * 2 * G],
+                           buf[hoff + b * P:hoff + b * P + H])
         else:
             _init_bias(buf, ao, G, B, b_ih, b_hh)
             _matvec_add(W_ih, buf, src, src_w, buf, ao, G, B)
@@ -234,21 +289,35 @@ def _run_layers(buf, meta):
 
 
 @njit(**JIT)
+def _stale(meta):
+    """Packed weights older than the last parameter write made by lstm (the caller re-packs and steps again)."""
+    return (meta[M_FLAGS] & F_PACKED) != 0 and _vec(meta[M_WRITES], meta, 1)[0] != meta[M_SEEN]
+
+
+@njit(**JIT)
 def step_dense(x, buf, meta):
-    """x (B·I0,) of any stride: the B inputs one after the other (the caller checks the size)."""
-    xin = buf[meta[M_XIN]:meta[M_XIN] + meta[M_B] * meta[M_I0]]
-    for i in range(xin.shape[0]):
+    """x (B·I0,) of any stride: the B inputs one after the other.  Returns DONE, STALE or BAD_SIZE."""
+    n = meta[M_B] * meta[M_I0]
+    if x.shape[0] != n:
+        return BAD_SIZE
+    if _stale(meta):
+        return STALE
+    xin = buf[meta[M_XIN]:meta[M_XIN] + n]
+    for i in range(n):
         xin[i] = x[i]
     _run_layers(buf, meta)
+    return DONE
 
 
 @njit(**JIT)
 def step_ids(ids, buf, meta):
-    """ids (B,) int64 rows of the embedding table; returns 0, or −1 (nothing computed) if an id is out of range."""
+    """ids (B,) int64 rows of the embedding table.  Returns DONE, STALE or BAD_ID (an id out of range)."""
     B, I0, n_emb = meta[M_B], meta[M_I0], meta[M_NEMB]
     for b in range(B):
         if ids[b] < 0 or ids[b] >= n_emb:
-            return -1
+            return BAD_ID
+    if _stale(meta):
+        return STALE
     emb = _mat(meta[M_EMB], buf, n_emb, I0)
     xin = buf[meta[M_XIN]:meta[M_XIN] + B * I0]
     for b in range(B):
@@ -257,4 +326,4 @@ def step_ids(ids, buf, meta):
         for i in range(I0):
             dst[i] = row[i]
     _run_layers(buf, meta)
-    return 0
+    return DONE

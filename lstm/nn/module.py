@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import _writes
+
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
 
@@ -129,6 +131,7 @@ class Module:
             if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
                 raise TypeError(f"{name!r} must hold numbers, got dtype {value.dtype}")
             np.copyto(target, value, casting="unsafe")
+        _writes.note()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

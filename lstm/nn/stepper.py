@@ -31,9 +31,11 @@ A streaming loop (e.g. a sensor feed; ``y`` is overwritten by the next step, cop
 A language model streams tokens the same way: ``LanguageModel.stepper()`` attaches the embedding table and the
 output layer, so ``logits = stepper.step(token_id)`` is one compiled call (embedding row → layers → head).
 
-The stepper reads the layer's parameter arrays in place (no copy): in-place updates — optimizer steps,
-``load_state_dict`` — are seen at the next step.  Only a layer whose arrays are *replaced* needs ``reset()``
-(which re-reads them).  A stepper is not thread-safe; give each thread its own.
+Weights: a batch-1 stepper copies them into panels laid out for its matrix-vector products (as an inference
+session does); a larger batch reads the layer's arrays in place.  Either way lstm's own in-place writes —
+optimizer steps, ``load_state_dict`` — are seen by the next step.  After writing the arrays by hand
+(``layer.parameters()[name] *= 2``) call ``refresh()`` (keeps the state) or ``reset()`` (zeros it); both also
+pick up arrays the layer *replaced*.  A stepper is not thread-safe; give each thread its own.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import weakref
 
 import numpy as np
 
+from .. import _writes
 from .checks import as_float_array
 from .recurrent import GRU, LSTM, RNN
 
@@ -92,6 +95,7 @@ class Stepper:
 
     - ``step(x_t)``: x_t (B, input_size), or (input_size,) when B = 1 → y_t (B, H_out) or (H_out,): the top
       layer's h_t, a read-only view of an internal buffer (overwritten by the next step; ``y.copy()`` keeps it);
+    - ``refresh()``: re-read the layer's parameters (after writing them by hand), keeping the state;
     - ``state``: the carry as the layer returns it — ``(h, c)`` for LSTM, ``h`` for GRU/RNN, shaped
       (num_layers, B, ·) — as copies; assign to set it (None = zeros); ``reset()`` zeros it;
     - ``embedding`` (an :class:`~lstm.nn.Embedding` or a (V, input_size) array): ``step`` then takes token ids —
@@ -115,7 +119,6 @@ class Stepper:
         self._embedding, self._head = embedding, head
         self._kern = None if layer.backend == "reference" else _kernels()
         self._bind()
-        self.reset()
 
     # -- construction ------------------------------------------------------------------------------------------
     def _param_list(self) -> list:
@@ -154,18 +157,36 @@ class Stepper:
                 raise TypeError(f"embedding and head must have the layer's dtype {dt}, got {a.dtype}")
 
     def _bind(self) -> None:
-        """Lay out the buffer and record the addresses of the parameter arrays."""
+        """Lay out the buffer, pack the weights (batch 1) or record the addresses of the parameter arrays.
+
+        Buffer: [zeros | a | m | c | logits | xin | h | packed weights], xin (B·I0) ending where h (L, B, P)
+        begins, so for B = 1 each layer's input and its h lie side by side ([x | h_0], [h_0 | h_1], ...).
+        """
         layer, B, dt = self.layer, self.batch_size, self.dtype
         self._resolve_extras()
         L, H, P, I0 = layer.num_layers, layer.hidden_size, layer.output_size, layer.input_size
         G = layer.gates * H
         V = 0 if self._head_w is None else self._head_w.shape[0]
         proj = isinstance(layer, LSTM) and layer.proj_size > 0
-        sizes = {"zeros": max(2 * G, V), "xin": B * I0, "a": B * 2 * G, "m": B * H if proj else 0,
-                 "h": L * B * P, "c": L * B * H if isinstance(layer, LSTM) else 0, "logits": B * V}
+        packed = self._kern is not None and B == 1
+        NR = self._kern.row_panel_width(dt) if packed else 1
+
+        def pad(n):
+            return -(-n // NR) * NR
+
+        sizes = {"zeros": max(2 * G, V), "a": 2 * pad(G) if packed else B * 2 * G, "m": B * H if proj else 0,
+                 "c": L * B * H if isinstance(layer, LSTM) else 0, "logits": pad(V) if packed else B * V,
+                 "xin": B * I0, "h": L * B * P}
         off, pos = {}, 0
         for name, n in sizes.items():
             off[name] = pos
+            pos += -(-n // _ALIGN) * _ALIGN
+        off["xin"] = off["h"] - B * I0                    # xin ends where h begins
+        self._state_end = pos                             # reset() zeros buf[:pos]; the packed weights follow
+        self._packs = []                                  # (meta slot, offset in buf, size) per packed product
+        for slot, W, _ in (self._pack_sources() if packed else []):
+            n = self._kern.packed_size(W.shape[0], W.shape[1], dt)
+            self._packs.append((slot, pos, n))
             pos += -(-n // _ALIGN) * _ALIGN
         buf = np.zeros(pos + _ALIGN, dt)
         self._buf, self._off, self._keep = buf, off, self._param_list()
@@ -179,6 +200,7 @@ class Stepper:
         self._ids = np.zeros(B, np.int64)
         if self._kern is not None:
             self._meta = self._make_meta(off, L, B, H, P, I0, G, V)
+            self._pack_weights()
             if self._emb_weight is None:
                 self.step = self._fast_step()
 
@@ -206,6 +228,9 @@ class Stepper:
         if isinstance(layer, LSTM):
             flags |= (K.F_COUPLED if layer.coupled else 0) | (K.F_PROJ if layer.proj_size else 0)
         flags |= K.F_HEAD if V else 0
+        if self._packs:
+            flags |= K.F_PACKED
+            meta[K.M_WRITES] = _writes.count.ctypes.data
         meta[[K.M_KIND, K.M_L, K.M_B, K.M_H, K.M_P, K.M_FLAGS, K.M_I0]] = kind, L, B, H, P, flags, I0
         meta[[K.M_XIN, K.M_A, K.M_M, K.M_ZEROS]] = off["xin"], off["a"], off["m"], zeros
         if self._emb_weight is not None:
@@ -222,28 +247,78 @@ class Stepper:
                 meta[row + slot] = addr(a[key])
             meta[row + K.L_H] = off["h"] + k * B * P
             meta[row + K.L_C] = off["c"] + k * B * H
+        for slot, offset, _ in self._packs:
+            meta[slot] = offset
         if self._emb_weight is None:
             self._run = _entry(K.step_dense, self.dtype, self.dtype)
         else:
             self._run = _entry(K.step_ids, np.dtype(np.int64), self.dtype)
         return meta
 
+    def _pack_sources(self) -> list:
+        """(meta slot, W (N, K), bias (N,) or None) for every matrix-vector product of a batch-1 step."""
+        K, layer = self._kern, self.layer
+        out = []
+        for k in range(layer.num_layers):
+            a = layer._kernel_arrays(f"_l{k}")
+            row = K.HEADER + k * K.LAYER
+            if isinstance(layer, GRU):                    # x side and h side stay apart (r gates the h side of n)
+                out += [(row + K.L_PX, a["W_ih"], a["b_ih"]), (row + K.L_PH, a["W_hh"], a["b_hh"])]
+                continue
+            b = [v for v in (a["b_ih"], a["b_hh"]) if v is not None]
+            out.append((row + K.L_PX, np.hstack([a["W_ih"], a["W_hh"]]), sum(b) if b else None))
+            if a["W_hr"] is not None:
+                out.append((row + K.L_PR, a["W_hr"], None))
+        if self._head_w is not None:
+            out.append((K.M_PHEAD, self._head_w, self._head_b))
+        return out
+
+    def _pack_weights(self) -> None:
+        """Copy the weights into the packed panels of a batch-1 stepper (when bound, and when lstm has written
+        parameters in place since: the step then returns STALE)."""
+        if not self._packs:
+            return
+        self._meta[self._kern.M_SEEN] = _writes.count[0]
+        buf = self._buf
+        for (_, offset, n), (_, W, b) in zip(self._packs, self._pack_sources()):
+            self._kern.pack_row_panels(W, b, buf[offset:offset + n])
+
+    def _call(self, x) -> None:
+        """The compiled step on x (B·I,) (or ids (B,)), re-packing first if the weights changed."""
+        K = self._kern
+        code = self._run(x, self._buf, self._meta)
+        if code == K.STALE:
+            self._pack_weights()
+            code = self._run(x, self._buf, self._meta)
+        if code == K.BAD_ID:
+            raise IndexError(f"token id out of range: ids must be in [0, {self._emb_weight.shape[0] - 1}], got "
+                             f"{self._ids.tolist()}")
+
+    def refresh(self) -> None:
+        """Re-read the layer's parameters, keeping the state.
+
+        Needed only after writing parameter arrays outside lstm (e.g. ``layer.parameters()[name] *= 2``):
+        optimizer steps and ``load_state_dict`` are noticed by the next step by themselves.
+        """
+        state = self.state
+        self._bind() if self._stale() else self._pack_weights()
+        self.state = state
+
     def _fast_step(self):
-        """``step`` as a closure over the buffers: the common call (an array of the right dtype and shape) costs
-        a class check, a dtype identity check, a shape compare and the compiled call — ~0.1 µs less than the
-        method's attribute lookups.  Anything else falls through to :meth:`Stepper.step`."""
+        """``step`` as a closure over the buffers: the common call (an array of the right dtype) costs a class
+        check, a dtype identity check, an ndim test and the compiled call, which checks the size and whether the
+        packed weights are current (~0.1 µs less than the method).  Anything else — and any call the kernel
+        turns back — goes through :meth:`Stepper.step`."""
         run, buf, meta, y1, y2 = self._run, self._buf, self._meta, self._y1, self._y2
-        s1, s2 = self._x_shapes
-        ndarray, dt, general = np.ndarray, self.dtype, Stepper.step.__get__(self)
+        s2 = self._x_shapes[1]
+        ndarray, dt, general, one = np.ndarray, self.dtype, Stepper.step.__get__(self), self.batch_size == 1
 
         def step(x):
             if x.__class__ is ndarray and x.dtype is dt:
-                shape = x.shape
-                if shape == s1:
-                    run(x, buf, meta)
-                    return y1
-                if shape == s2:
-                    run(x.reshape(-1), buf, meta)
+                if x.ndim == 1:
+                    if one and run(x, buf, meta) == 0:
+                        return y1
+                elif x.shape == s2 and run(x.reshape(-1), buf, meta) == 0:
                     return y2
             return general(x)
         step.__doc__ = Stepper.step.__doc__
@@ -256,10 +331,9 @@ class Stepper:
 
     # -- state -------------------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Zero the state of every layer (and re-read the parameter arrays if the layer replaced any)."""
-        if self._stale():
-            self._bind()
-        self._buf.fill(0)
+        """Zero the state of every layer and re-read the layer's parameters (as :meth:`refresh`)."""
+        self._bind() if self._stale() else self._pack_weights()
+        self._buf[:self._state_end] = 0
 
     @property
     def state(self):
@@ -293,21 +367,18 @@ class Stepper:
         """One step for every sequence: x_t (B, I) or (I,) — or token ids with an embedding — → y_t (a view)."""
         if self._emb_weight is not None:
             return self._step_ids(x)
-        if x.__class__ is np.ndarray and x.dtype is self.dtype:      # fast path: no conversion, no copy
-            shape = x.shape
-            if shape == self._x_shapes[0]:
-                self._run(x, self._buf, self._meta) if self._kern else self._numpy_step(x[None])
-                return self._y1
-            if shape == self._x_shapes[1]:
-                self._run(x.reshape(-1), self._buf, self._meta) if self._kern else self._numpy_step(x)
-                return self._y2
-        x = as_float_array(x, self.dtype, "stepper input x_t")
+        if not (x.__class__ is np.ndarray and x.dtype is self.dtype):
+            x = as_float_array(x, self.dtype, "stepper input x_t")
         one, two = self._x_shapes
         if x.shape != one and x.shape != two:
             allowed = f"({self.batch_size}, {self.layer.input_size})" + (f" or {one}" if one else "")
             raise ValueError(f"stepper input x_t must have shape {allowed}, got {x.shape}; the stepper was built "
                              f"for batch_size={self.batch_size} (layer.stepper(batch_size=...))")
-        return self.step(x)
+        if self._kern is None:
+            self._numpy_step(x.reshape(two))
+        else:
+            self._call(x.reshape(-1))
+        return self._y1 if x.shape == one else self._y2
 
     def _step_ids(self, ids):
         B = self.batch_size
@@ -324,15 +395,12 @@ class Stepper:
             self._ids[:] = arr
             one = False
         if self._kern is not None:
-            rc = self._run(self._ids, self._buf, self._meta)
+            self._call(self._ids)
         else:
             V = self._emb_weight.shape[0]
-            rc = -1 if (self._ids.min() < 0 or self._ids.max() >= V) else 0
-            if rc == 0:
-                self._numpy_step(self._emb_weight[self._ids])
-        if rc != 0:
-            raise IndexError(f"token id out of range: ids must be in [0, {self._emb_weight.shape[0] - 1}], got "
-                             f"{self._ids.tolist()}")
+            if self._ids.min() < 0 or self._ids.max() >= V:
+                raise IndexError(f"token id out of range: ids must be in [0, {V - 1}], got {self._ids.tolist()}")
+            self._numpy_step(self._emb_weight[self._ids])
         return self._y1 if one else self._y2
 
     def _numpy_step(self, x):

@@ -44,6 +44,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import _writes
 from . import _checks
 
 _REGISTRY: dict[str, type["Optimizer"]] = {}
@@ -176,6 +177,7 @@ class Optimizer:
                 work = self._work[name] = (np.empty_like(param), np.empty_like(param))
             self._update(param, grad, state, *work)
         self.step_count += 1
+        _writes.note()
 
     @staticmethod
     def _effective_grad(param, grad, weight_decay: float, maximize: bool, w0, w1) -> np.ndarray:
