@@ -2,7 +2,7 @@
 
 One call advances a whole stack of unidirectional layers by one time step for B sequences, in place::
 
-    step_dense(x, buf, meta)      x (B·I,) = B inputs  →  h of the last layer (B, P) in ``buf``
+    step_dense(x, meta)           x (B·I,) = B inputs  →  h of the last layer (B, P) in ``buf`` (address in meta)
     step_ids(ids, buf, meta)      ids (B,) int64     →  the same, with x_b = E[ids_b] (an embedding row)
 
 and, when a head (V, P) is attached, logits (B, V) = h W_headᵀ + b_head.  The math is the reference
@@ -17,9 +17,9 @@ and, when a head (V, P) is attached, logits (B, V) = h W_headᵀ + b_head.  The 
 
 Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
 
-- Three arguments.  Numba's dispatcher costs ~50–100 ns per array argument, so everything a step needs lives in
-  one float buffer ``buf`` (states, scratch, output, packed weights) and one int64 array ``meta`` (sizes, offsets
-  into ``buf``, and the *addresses* of arrays read in place).  The entry point returns a code instead of
+- Two or three arguments.  Unboxing costs ~40 ns per array argument, so everything a step needs lives in one
+  float buffer ``buf`` (states, scratch, output, packed weights) and one int64 array ``meta`` (sizes, offsets
+  into ``buf``, and the *addresses* of ``buf`` itself and of arrays read in place).  The entry point returns a code instead of
   raising: DONE, or — nothing computed — STALE (packed weights older than lstm's last parameter write: the caller
   re-packs and steps again), BAD_SIZE or BAD_ID (the caller raises the error).
 - Nothing is allocated: views over ``buf`` and ``carray`` views are stack structs.
@@ -69,7 +69,9 @@ M_LOGITS = 16       # offset of the logits (B, V)
 M_PHEAD = 17        # F_PACKED: offset in buf of the packed head (bias + panels)
 M_WRITES = 18       # F_PACKED: address of the process-wide count of parameter writes (``lstm._writes.count``)
 M_SEEN = 19         # F_PACKED: that count when the weights were packed
-HEADER = 20
+M_BUF = 20          # address of buf and its length (step_dense takes no buf argument: one less to unbox)
+M_NBUF = 21
+HEADER = 24
 DONE, STALE, BAD_SIZE, BAD_ID = 0, 1, 2, -1     # what a step returns (anything but DONE: nothing was computed)
 # per layer k, at HEADER + k * LAYER:
 L_I, L_WIH, L_WHH, L_BIH, L_BHH, L_PEEP, L_WHR, L_H, L_C = range(9)
@@ -295,8 +297,9 @@ def _stale(meta):
 
 
 @njit(**JIT)
-def step_dense(x, buf, meta):
+def step_dense(x, meta):
     """x (B·I0,) of any stride: the B inputs one after the other.  Returns DONE, STALE or BAD_SIZE."""
+    buf = _vec(meta[M_BUF], x, meta[M_NBUF])
     n = meta[M_B] * meta[M_I0]
     if x.shape[0] != n:
         return BAD_SIZE

@@ -67,8 +67,9 @@ def _kernels():
 _ENTRIES: dict = {}
 
 
-def _entry(kernel, x_dtype: np.dtype, buf_dtype: np.dtype):
-    """The compiled entry point of ``kernel(x, buf, meta)`` for a 1-D x of any layout.
+def _entry(kernel, x_dtype: np.dtype, buf_dtype: np.dtype | None = None):
+    """The compiled entry point of ``kernel(x, meta)`` — or ``kernel(x, buf, meta)`` when ``buf_dtype`` is given —
+    for a 1-D x of any layout.
 
     Calling it directly skips the dispatcher's type resolution (~0.1–0.3 µs per call), and one signature per
     dtype means one compilation (the first ever takes ~10–20 s; later processes load it from Numba's disk cache).
@@ -78,8 +79,8 @@ def _entry(kernel, x_dtype: np.dtype, buf_dtype: np.dtype):
     fn = _ENTRIES.get(key)
     if fn is None:
         from numba import from_dtype, types
-        sig = (types.Array(from_dtype(x_dtype), 1, "A"), types.Array(from_dtype(buf_dtype), 1, "C"),
-               types.Array(types.int64, 1, "C"))
+        buf = () if buf_dtype is None else (types.Array(from_dtype(buf_dtype), 1, "C"),)
+        sig = (types.Array(from_dtype(x_dtype), 1, "A"), *buf, types.Array(types.int64, 1, "C"))
         try:
             fn = kernel.compile(sig)
         except (AttributeError, TypeError):      # pragma: no cover - numba internals changed: dispatch normally
@@ -249,10 +250,14 @@ class Stepper:
             meta[row + K.L_C] = off["c"] + k * B * H
         for slot, offset, _ in self._packs:
             meta[slot] = offset
+        meta[[K.M_BUF, K.M_NBUF]] = base, buf.shape[0]
         if self._emb_weight is None:
-            self._run = _entry(K.step_dense, self.dtype, self.dtype)
+            run = _entry(K.step_dense, self.dtype)                       # buf: through its address in meta
+            self._invoke = lambda x: run(x, meta)
         else:
-            self._run = _entry(K.step_ids, np.dtype(np.int64), self.dtype)
+            run = _entry(K.step_ids, np.dtype(np.int64), self.dtype)
+            self._invoke = lambda ids: run(ids, buf, meta)
+        self._run = run
         return meta
 
     def _pack_sources(self) -> list:
@@ -286,10 +291,10 @@ class Stepper:
     def _call(self, x) -> None:
         """The compiled step on x (B·I,) (or ids (B,)), re-packing first if the weights changed."""
         K = self._kern
-        code = self._run(x, self._buf, self._meta)
+        code = self._invoke(x)
         if code == K.STALE:
             self._pack_weights()
-            code = self._run(x, self._buf, self._meta)
+            code = self._invoke(x)
         if code == K.BAD_ID:
             raise IndexError(f"token id out of range: ids must be in [0, {self._emb_weight.shape[0] - 1}], got "
                              f"{self._ids.tolist()}")
@@ -309,16 +314,16 @@ class Stepper:
         check, a dtype identity check, an ndim test and the compiled call, which checks the size and whether the
         packed weights are current (~0.1 µs less than the method).  Anything else — and any call the kernel
         turns back — goes through :meth:`Stepper.step`."""
-        run, buf, meta, y1, y2 = self._run, self._buf, self._meta, self._y1, self._y2
+        run, meta, y1, y2 = self._run, self._meta, self._y1, self._y2
         s2 = self._x_shapes[1]
         ndarray, dt, general, one = np.ndarray, self.dtype, Stepper.step.__get__(self), self.batch_size == 1
 
         def step(x):
             if x.__class__ is ndarray and x.dtype is dt:
                 if x.ndim == 1:
-                    if one and run(x, buf, meta) == 0:
+                    if one and run(x, meta) == 0:
                         return y1
-                elif x.shape == s2 and run(x.reshape(-1), buf, meta) == 0:
+                elif x.shape == s2 and run(x.reshape(-1), meta) == 0:
                     return y2
             return general(x)
         step.__doc__ = Stepper.step.__doc__
