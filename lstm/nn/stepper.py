@@ -306,8 +306,14 @@ class Stepper:
         optimizer steps and ``load_state_dict`` are noticed by the next step by themselves.
         """
         state = self.state
-        self._bind() if self._stale() else self._pack_weights()
+        self._reread()
         self.state = state
+
+    def _reread(self) -> None:
+        if self._stale():
+            self._bind()                                  # new arrays: new addresses, a new (zeroed) buffer
+        else:
+            self._pack_weights()
 
     def _fast_step(self):
         """``step`` as a closure over the buffers: the common call (an array of the right dtype) costs a class
@@ -337,7 +343,7 @@ class Stepper:
     # -- state -------------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Zero the state of every layer and re-read the layer's parameters (as :meth:`refresh`)."""
-        self._bind() if self._stale() else self._pack_weights()
+        self._reread()
         self._buf[:self._state_end] = 0
 
     @property
