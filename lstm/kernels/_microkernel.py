@@ -207,9 +207,7 @@ def pack_row_panels(W, bias, out):
     out[:n * NR] = 0
     if bias is not None:
         out[:N] = bias
-    Wpad = np.zeros((n * NR, K), out.dtype)
-    Wpad[:N] = W
-    out[n * NR:n * NR * (K + 1)] = Wpad.reshape(n, NR, K).transpose(0, 2, 1).reshape(-1)   # (n, K, NR)
+    pack_panels(np.ascontiguousarray(W, out.dtype), True, N, N, out[n * NR:n * NR * (K + 1)].reshape(n, K, NR))
 
 
 def packed_size(N: int, K: int, dtype) -> int:
