@@ -19,9 +19,9 @@ Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
 
 - Two or three arguments.  Unboxing costs ~40 ns per array argument, so everything a step needs lives in one
   float buffer ``buf`` (states, scratch, output, packed weights) and one int64 array ``meta`` (sizes, offsets
-  into ``buf``, and the *addresses* of ``buf`` itself and of arrays read in place).  The entry point returns a code instead of
-  raising: DONE, or — nothing computed — STALE (packed weights older than lstm's last parameter write: the caller
-  re-packs and steps again), BAD_SIZE or BAD_ID (the caller raises the error).
+  into ``buf``, and the *addresses* of ``buf`` itself and of arrays read in place).  The entry point returns a
+  code instead of raising: DONE, or — nothing computed — STALE (packed weights older than lstm's last parameter
+  write: the caller re-packs and steps again), BAD_SIZE or BAD_ID (the caller raises the error).
 - Nothing is allocated: views over ``buf`` and ``carray`` views are stack structs.
 - Batch 1 (F_PACKED): the weights are packed into ``buf`` once (:func:`._microkernel.pack_row_panels`), LSTM and
   RNN as one matrix [W_ih | W_hh] with the bias b_ih + b_hh, and the layer input and h lie side by side in
@@ -75,7 +75,7 @@ HEADER = 24
 DONE, STALE, BAD_SIZE, BAD_ID = 0, 1, 2, -1     # what a step returns (anything but DONE: nothing was computed)
 # per layer k, at HEADER + k * LAYER:
 L_I, L_WIH, L_WHH, L_BIH, L_BHH, L_PEEP, L_WHR, L_H, L_C = range(9)
-L_PX = 9            # F_PACKED: offset of the packed [W_ih | W_hh] with b_ih + b_hh (LSTM, RNN) or W_ih with b_ih (GRU)
+L_PX = 9            # F_PACKED: offset of packed [W_ih | W_hh] + (b_ih + b_hh) (LSTM, RNN), or W_ih + b_ih (GRU)
 L_PH = 10           # F_PACKED, GRU: the packed W_hh with b_hh
 L_PR = 11           # F_PACKED, projection: the packed W_hr
 LAYER = 12
