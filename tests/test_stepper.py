@@ -205,6 +205,22 @@ def test_optimizer_steps_and_loaded_weights_are_seen_by_the_next_step(B):
     close(stepper.step(x[3]), reference_forward(other, x[3:4], state)[0][0], np.float32, "after load_state_dict")
 
 
+def test_token_stepper_of_batch_one_sees_a_head_update():
+    """Embedding → LSTM → head at batch 1 (packed layer and head): an optimizer step on the head alone is seen."""
+    from lstm.nn import Embedding, Linear
+    from lstm.optim import SGD
+    dt = np.float64
+    layer = LSTM(5, 7, dtype=dt, seed=1)
+    emb, head = Embedding(11, 5, dtype=dt, seed=2), Linear(7, 11, dtype=dt, seed=3)
+    ids = np.array([[3], [10], [7]])                            # (T, 1)
+    y, _ = reference_forward(layer, emb(ids))                   # (T, 1, 7): the head does not feed back
+    stepper = Stepper(layer, embedding=emb, head=head)
+    close(stepper.step(3), head(y)[0, 0], dt)
+    SGD(head.parameters(), lr=0.5).step({k: np.ones_like(v) for k, v in head.parameters().items()})
+    close(stepper.step(10), head(y)[1, 0], dt)
+    close(stepper.step(7), head(y)[2, 0], dt)
+
+
 def test_refresh_rereads_weights_written_by_hand_and_keeps_the_state():
     layer = GRU(4, 6, seed=0)
     stepper = layer.stepper()
