@@ -13,9 +13,16 @@ scheduled.  On this 2-core machine shared with other jobs (load average 6–10) 
 removes that wait, and it also avoids ``parallel=True`` compilation (the first-ever compile took ~50 s with it).
 
 Counters are tagged with a call generation in the high 32 bits, so a helper that wakes up late for an old call
-cannot claim chunks of a newer one.  ``ctl`` layout (int64): [NEXT, DONE] = (generation << 32) | count.
-After a call a helper polls ``ctl`` for ~0.2 ms before sleeping on its Event, so back-to-back calls find it awake
-(medium forward on 2 threads: 27.7 ms, against 78–100 ms when each call had to wake it on the loaded machine).
+cannot claim chunks of a newer one.  ``ctl`` layout (int64): [NEXT, DONE] = (generation << 32) | count, [CHUNKS] =
+the call's chunk count, then one state word per helper (IDLE, BUSY, ASLEEP).
+
+The GIL is never handed over in the hot path.  Handing it to a thread blocked on it costs a futex wake-up
+(tens of µs), as much as a whole tiny forward pass.  So a helper polls, without the GIL, until the caller has
+claimed a chunk: the caller is then inside its compiled worker, which has released the GIL, and the helper takes
+it uncontended.  A call whose chunks are all claimed already is skipped without touching the GIL at all.  The
+caller, symmetrically, waits until every helper is back in its GIL-free polling (IDLE) before it returns.
+After a call a helper polls for ~0.2 ms before sleeping on its Event, so back-to-back calls find it awake, as
+OpenMP and onnxruntime pools spin for theirs.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-NEXT, DONE = 0, 1
+NEXT, DONE, CHUNKS = 0, 1, 2
+IDLE, BUSY, ASLEEP = 0, 1, 2          # helper states, ctl[CHUNKS + 1 + i]
 _MASK = (1 << 32) - 1
 
 
@@ -64,12 +72,28 @@ def _atomic_load(typingctx, arr, idx):
     return sig, codegen
 
 
+@intrinsic
+def _atomic_store(typingctx, arr, idx, val):
+    sig = types.void(arr, idx, val)
+
+    def codegen(context, builder, sig, args):
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        builder.store_atomic(args[2], builder.gep(a.data, [args[1]]), "seq_cst", 8)
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def claim(ctl, gen, n):
-    """The next unclaimed chunk index of call ``gen``, or −1 when none is left (or the call is over)."""
+    """The next unclaimed chunk index of call ``gen``, or −1 when none is left (or the call is over).
+
+    On the caller's ``ctl`` (the one with the helper state words) −1 comes only after the call has settled, or
+    after ``SETTLE_SPINS`` polls: the caller waits here, still inside its compiled worker and so without the GIL,
+    until every helper is back to polling; see :func:`_wait_done`."""
     while True:
         v = _atomic_load(ctl, NEXT)
         if (v >> 32) != gen or (v & 0xFFFFFFFF) >= n:
+            if ctl.shape[0] > CHUNKS + 1:
+                _wait_done(ctl, n, SETTLE_SPINS)
             return -1
         if _cas(ctl, NEXT, v, v + 1):
             return v & 0xFFFFFFFF
@@ -83,22 +107,38 @@ def finish(ctl):
 
 @njit(cache=True, nogil=True)
 def _wait_done(ctl, n, spins):
-    """Spin until n chunks are done (True), or give up after ``spins`` polls (False)."""
+    """Spin until n chunks are done and every helper is IDLE or ASLEEP (True), or ``spins`` polls pass (False)."""
     for _ in range(spins):
         if (_atomic_load(ctl, DONE) & 0xFFFFFFFF) >= n:
-            return True
+            for i in range(CHUNKS + 1, ctl.shape[0]):
+                if _atomic_load(ctl, i) == BUSY:
+                    break
+            else:
+                return True
     return False
 
 
 @njit(cache=True, nogil=True)
-def _spin_for_call(ctl, last_gen, spins):
-    """Poll (without the GIL) until a call newer than ``last_gen`` is posted (True) or ``spins`` polls pass."""
+def _spin_for_call(ctl, slot, last_gen, spins):
+    """Poll (without the GIL) for a call newer than ``last_gen`` that still has unclaimed chunks *and* one chunk
+    claimed by the caller (so the GIL is free).  Returns that call's generation (> 0) with this helper marked BUSY,
+    or −g after ``spins`` polls, g being the newest generation seen."""
+    _atomic_store(ctl, slot, IDLE)
     for _ in range(spins):
-        if (_atomic_load(ctl, NEXT) >> 32) != last_gen:
-            return True
-    return False
+        v = _atomic_load(ctl, NEXT)
+        g = v >> 32
+        if g != last_gen:
+            count = v & 0xFFFFFFFF
+            if count >= _atomic_load(ctl, CHUNKS):
+                last_gen = g                                  # all claimed already: nothing for us
+            elif count >= 1:
+                _atomic_store(ctl, slot, BUSY)
+                return g
+    return -last_gen
 
 
+# How long the caller waits inside its worker for the call to settle (~0.1 ms) before returning to Python.
+SETTLE_SPINS = 1_000_000
 # How long a helper keeps polling for the next call before it sleeps (~0.2 ms): back-to-back kernel calls
 # (forward, backward, the next batch) then find it awake, as OpenMP and onnxruntime pools spin for theirs.
 SPINS = 2_000_000
@@ -109,7 +149,7 @@ class Pool:
 
     def __init__(self, threads: int):
         self.threads = threads
-        self.ctl = np.zeros(2, np.int64)
+        self.ctl = np.zeros(CHUNKS + threads, np.int64)
         self._gen = 0
         self._job = None
         self._events: list[threading.Event] = []
@@ -118,41 +158,53 @@ class Pool:
 
     def _start(self):
         self._pid = os.getpid()
+        self.ctl[CHUNKS + 1:] = IDLE
         self._events = []
-        for _ in range(self.threads - 1):
+        for i in range(self.threads - 1):
             ev = threading.Event()
-            threading.Thread(target=self._helper, args=(ev,), daemon=True, name="lstm-kernel-helper").start()
+            threading.Thread(target=self._helper, args=(ev, CHUNKS + 1 + i), daemon=True,
+                             name="lstm-kernel-helper").start()
             self._events.append(ev)
 
-    def _helper(self, ev):
-        last = 0
+    def _helper(self, ev, slot):
+        ctl, last = self.ctl, 0
         while True:
-            if not _spin_for_call(self.ctl, last, SPINS):
+            g = _spin_for_call(ctl, slot, last, SPINS)
+            if g <= 0:                                            # nothing for a while: sleep until the next call
+                last = -g
+                ctl[slot] = ASLEEP
                 ev.wait()
-            ev.clear()
-            last = int(self.ctl[NEXT]) >> 32                          # the newest call posted so far
-            job = self._job
-            if job is not None and job[1] == last:
-                worker, gen, n, args = job
-                worker(self.ctl, gen, n, *args)
+                ev.clear()
+                continue
+            last = g
+            try:
+                job = self._job
+                if job is not None and job[1] == g:
+                    worker, gen, n, args = job
+                    worker(ctl[:CHUNKS + 1], gen, n, *args)           # without the state words: no settling
+            finally:
+                ctl[slot] = IDLE
 
     def run(self, worker, n: int, *args) -> None:
         """Run ``worker(ctl, gen, n, *args)`` on the caller and the helpers until its n chunks are done."""
         if n <= 1 or self.threads <= 1 or not self._busy.acquire(blocking=False):
-            worker(np.zeros(2, np.int64), 0, n, *args)             # generation 0, all chunks on the caller
+            worker(np.zeros(CHUNKS + 1, np.int64), 0, n, *args)   # generation 0, all chunks on the caller
             return
         try:
             if self._pid != os.getpid():      # first use, or a forked child (threads do not survive fork)
                 self._start()
+            ctl = self.ctl
             self._gen = self._gen % 0x7FFFFFFF + 1
             gen = self._gen
             self._job = (worker, gen, n, args)
-            self.ctl[DONE] = gen << 32
-            self.ctl[NEXT] = gen << 32                                 # publishes the call to spinning helpers
-            for ev in self._events:
-                ev.set()
-            worker(self.ctl, gen, n, *args)
-            while not _wait_done(self.ctl, n, 20000):
+            ctl[CHUNKS] = n
+            ctl[DONE] = gen << 32
+            ctl[NEXT] = gen << 32                                 # publishes the call to polling helpers
+            for i, ev in enumerate(self._events):
+                if ctl[CHUNKS + 1 + i] == ASLEEP:
+                    ev.set()
+            worker(ctl, gen, n, *args)
+            while not _wait_done(ctl, n, 20000):
                 os.sched_yield() if hasattr(os, "sched_yield") else None
             self._job = None
         finally:
