@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference as ref
+from . import _workspace as workspace, reference as ref
 from ._blas import set_threads
 from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_loop, rnn_forward_loop
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker
@@ -110,7 +110,7 @@ def _packed(W, transpose, dt, H=None, Hp=None):
     H, Hp = (N, N) if H is None else (H, Hp)
     width = N // H * Hp
     nr = panel_width(dt)
-    Bp = np.empty(((width + nr - 1) // nr, K, nr), dt)
+    Bp = workspace.empty(((width + nr - 1) // nr, K, nr), dt)
     pack_panels(W, transpose, H, Hp, Bp)
     return Bp
 
@@ -123,7 +123,7 @@ def _padded(N, dt) -> int:
 
 def _scratch(B, N, dt):
     """A (B, N rounded up to whole panels) buffer for micro-kernel results."""
-    return np.empty((B, _padded(N, dt)), dt)
+    return workspace.empty((B, _padded(N, dt)), dt)
 
 
 def _mask2(mask, T, B, dt):
@@ -136,7 +136,7 @@ def _state(v, shape, dt):
 
 def _project(x, W_ih, bias, G, dt):
     T, B, I = x.shape
-    act = np.empty((T, B, G), dt)
+    act = workspace.empty((T, B, G), dt)
     _threads(T * B * I * G)
     project(x.reshape(T * B, I), W_ih, bias, act.reshape(T * B, G))
     return act
@@ -156,9 +156,9 @@ def _input_side(dxa, dha, x, hs, W_ih, dt):
     """dx, dW_ih, dW_hh from the δ pre-activations (T, B, G) of both sides."""
     T, B, I = x.shape
     G, P = dxa.shape[2], hs.shape[2]
-    dx = np.empty((T, B, I), dt)
-    dW_ih = np.empty((G, I), dt)
-    dW_hh = np.empty((G, P), dt)
+    dx = workspace.empty((T, B, I), dt)
+    dW_ih = workspace.empty((G, I), dt)
+    dW_hh = workspace.empty((G, P), dt)
     _threads(T * B * G * max(I, P))
     param_grads(dxa.reshape(T * B, G), dha.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P),
                 W_ih, dx.reshape(T * B, I), dW_ih, dW_hh)
@@ -166,7 +166,7 @@ def _input_side(dxa, dha, x, hs, W_ih, dt):
 
 
 def _colsum(d, dt):
-    out = np.empty(d.shape[-1], dt)
+    out = workspace.empty(d.shape[-1], dt)
     sum_rows(d.reshape(-1, d.shape[-1]), out)
     return out
 
@@ -189,14 +189,14 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
     bias = np.zeros((4, Hp), dt)                          # gate-major, like act
     if p.b_ih is not None or p.b_hh is not None:
         bias[:, :H] = _bias_sum(dt, p.b_ih, p.b_hh).reshape(4, H)
-    act = np.empty((T, 4, B, Hp), dt)                     # gates i, f, g, o; units padded to whole panels
-    hs = np.empty((T + 1, B, P), dt)
+    act = workspace.empty((T, 4, B, Hp), dt)                     # gates i, f, g, o; units padded to whole panels
+    hs = workspace.empty((T + 1, B, P), dt)
     hs[0] = h0
-    cs = np.empty((T + 1, B, H), dt)
+    cs = workspace.empty((T + 1, B, H), dt)
     cs[0] = c0
-    tc = np.empty((T, B, H), dt)
-    y = np.empty((T, B, P), dt)
-    hpre = np.empty((B, H), dt) if proj else _empty(dt, 2)
+    tc = workspace.empty((T, B, H), dt)
+    y = workspace.empty((T, B, P), dt)
+    hpre = workspace.empty((B, H), dt) if proj else _empty(dt, 2)
     S2 = _scratch(B, P, dt) if proj else _empty(dt, 2)
     Wrp = _packed(W_hr, True, dt) if proj else _empty(dt, 3)
     args = (x, _packed(W_ih, True, dt, H, Hp), bias.reshape(-1), _packed(W_hh, True, dt, H, Hp), Wrp, peep,
@@ -225,14 +225,14 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     mask = cache.mask
     dh = _state(dh_T, (B, P), dt)
     dc = _state(dc_T, (B, H), dt)
-    da = np.empty((T, B, G), dt)
-    dhp = np.empty((T, B, P), dt) if proj else _empty(dt, 3)
-    mbuf = np.empty((T, B, H), dt) if proj else _empty(dt, 3)
-    dm = np.empty((B, H), dt)
-    keep_h = np.empty((B, P), dt) if mask is not None else _empty(dt, 2)
-    keep_c = np.empty((B, H), dt) if mask is not None else _empty(dt, 2)
+    da = workspace.empty((T, B, G), dt)
+    dhp = workspace.empty((T, B, P), dt) if proj else _empty(dt, 3)
+    mbuf = workspace.empty((T, B, H), dt) if proj else _empty(dt, 3)
+    dm = workspace.empty((B, H), dt)
+    keep_h = workspace.empty((B, P), dt) if mask is not None else _empty(dt, 2)
+    keep_c = workspace.empty((B, H), dt) if mask is not None else _empty(dt, 2)
     S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
-    dxp = np.empty((T, B, _padded(I, dt)), dt)
+    dxp = workspace.empty((T, B, _padded(I, dt)), dt)
     chunks = _chunks(B, T * B * G * (I + P))
     dpeeps = np.zeros((chunks, 3 * H), dt)
     args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3), _packed(W_ih, False, dt),
@@ -241,14 +241,14 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     _pool().run(lstm_backward_worker, chunks, *args)
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
     dx = dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
-    dW_ih, dW_hh = np.empty((G, I), dt), np.empty((G, P), dt)
+    dW_ih, dW_hh = workspace.empty((G, I), dt), workspace.empty((G, P), dt)
     set_threads(1)
     wargs = (da.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P), dW_ih, dW_hh)
     _pool().run(weight_grads_worker, THREADS if T * B * G * (I + P) >= PARALLEL_MACS else 1, *wargs)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
     dW_hr = None
     if proj:
-        dW_hr = np.empty((P, H), dt)
+        dW_hr = workspace.empty((P, H), dt)
         matmul_tn(dhp.reshape(T * B, P), mbuf.reshape(T * B, H), dW_hr)
     grads = {
         "W_ih": dW_ih, "W_hh": dW_hh,
@@ -273,12 +273,12 @@ def gru_forward(x, h0, p: GRUParams, mask=None):
     b_rz = None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)])
     b_hn = np.zeros(H, dt) if b_hh is None else b_hh[2 * H:].copy()
     act = _project(x, W_ih, _bias_sum(dt, p.b_ih, b_rz), G, dt)
-    hs = np.empty((T + 1, B, H), dt)
+    hs = workspace.empty((T + 1, B, H), dt)
     hs[0] = h0
-    hn = np.empty((T, B, H), dt)
-    y = np.empty((T, B, H), dt)
+    hn = workspace.empty((T, B, H), dt)
+    y = workspace.empty((T, B, H), dt)
     _threads(B * G * H)
-    gru_forward_loop(W_hh, b_hn, _mask2(mask, T, B, dt), act, hs, hn, np.empty((B, G), dt), y)
+    gru_forward_loop(W_hh, b_hn, _mask2(mask, T, B, dt), act, hs, hn, workspace.empty((B, G), dt), y)
     cache = GRUCache(x=x, h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn, mask=mask,
                      act=act)
     return y, hs[T].copy(), cache
@@ -294,8 +294,8 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None):
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, H = W_hh.shape
     dh = _state(dh_T, (B, H), dt)
-    dxa = np.empty((T, B, G), dt)
-    dha = np.empty((T, B, G), dt)
+    dxa = workspace.empty((T, B, G), dt)
+    dha = workspace.empty((T, B, G), dt)
     _threads(B * G * H)
     gru_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
     dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt)
@@ -322,9 +322,9 @@ def rnn_forward(x, h0, p: RNNParams, mask=None):
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     H = W_hh.shape[0]
     act = _project(x, W_ih, _bias_sum(dt, p.b_ih, p.b_hh), H, dt)
-    hs = np.empty((T + 1, B, H), dt)
+    hs = workspace.empty((T + 1, B, H), dt)
     hs[0] = h0
-    y = np.empty((T, B, H), dt)
+    y = workspace.empty((T, B, H), dt)
     _threads(B * H * H)
     rnn_forward_loop(W_hh, _mask2(mask, T, B, dt), _relu(p), act, hs, y)
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask)
@@ -338,7 +338,7 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None):
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     H = W_hh.shape[0]
     dh = _state(dh_T, (B, H), dt)
-    da = np.empty((T, B, H), dt)
+    da = workspace.empty((T, B, H), dt)
     _threads(B * H * H)
     rnn_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
     dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt)

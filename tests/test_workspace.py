@@ -1,0 +1,97 @@
+"""The compiled kernels' reused memory (lstm.kernels._workspace) and work-sharing pool (lstm.kernels._pool)."""
+
+import time
+
+import numpy as np
+import pytest
+from numba import njit
+
+from lstm.kernels import _workspace as ws
+from lstm.kernels._pool import Pool, claim, finish
+from lstm.nn import LSTM
+
+BIG = (64, 1024)                                    # 256 KB of float32: above MIN_BYTES
+
+
+@pytest.fixture(autouse=True)
+def _empty_pool():
+    ws.release()
+    yield
+    ws.release()
+
+
+def test_a_buffer_is_not_handed_out_while_any_view_of_it_lives():
+    a = ws.empty(BIG, np.float32)
+    a[:] = 1.0
+    view = a[3:5, ::2]
+    del a
+    b = ws.empty(BIG, np.float32)                    # the first buffer is still seen through `view`
+    b[:] = 2.0
+    assert np.all(view == 1.0)
+    assert not np.shares_memory(view, b)
+
+
+def test_a_buffer_is_reused_once_nothing_refers_to_it():
+    a = ws.empty(BIG, np.float32)
+    address = a.__array_interface__["data"][0]
+    del a
+    b = ws.empty((1024, 64), np.float32)             # same size and dtype, another shape
+    assert b.__array_interface__["data"][0] == address
+    assert b.shape == (1024, 64) and b.dtype == np.float32
+    c = ws.empty(BIG, np.float64)                    # another dtype never shares
+    assert c.__array_interface__["data"][0] != address
+
+
+def test_small_arrays_bypass_the_pool():
+    before = ws.held_bytes()
+    a = ws.empty(8, np.float64)
+    assert a.shape == (8,) and ws.held_bytes() == before
+
+
+def test_free_buffers_beyond_the_budget_are_released_oldest_first(monkeypatch):
+    monkeypatch.setattr(ws, "BUDGET", 3 * 256 * 1024)
+    used_before = ws.held_bytes()[0]                 # buffers other live objects still use
+    for rows in range(64, 72):                       # eight distinct sizes, each dropped at once
+        ws.empty((rows, 1024), np.float32)
+    used, free = ws.held_bytes()
+    assert used == used_before
+    assert free <= 3 * 256 * 1024 + 72 * 4096        # the budget plus the one just allocated
+    ws.release()
+    assert ws.held_bytes() == (used_before, 0)
+
+
+def test_consecutive_forward_passes_do_not_overwrite_each_others_outputs():
+    layer = LSTM(32, 64, backend="numba", seed=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(2, 100, 16, 32)).astype(np.float32)   # y is 400 KB: from the pool
+    y1, (h1, c1) = layer(x1)
+    kept = y1.copy()
+    for _ in range(3):
+        y2, _ = layer(x2)
+    assert np.array_equal(y1, kept)
+    assert not np.shares_memory(y1, y2)
+    np.testing.assert_array_equal(layer(x1)[0], kept)
+
+
+@njit(nogil=True)
+def _square_chunks(ctl, gen, n, out, spin):
+    while True:
+        c = claim(ctl, gen, n)
+        if c < 0:
+            return
+        s = 0.0
+        for _ in range(spin):
+            s = s * 0.5 + 1.0
+        out[c] = c * c + s * 0
+        finish(ctl)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 32])
+def test_pool_runs_every_chunk_exactly_once_back_to_back_and_after_sleeping(n):
+    pool = Pool(2)
+    for rep in range(300):
+        out = np.full(n, -1.0)
+        pool.run(_square_chunks, n, out, 200 * (rep % 5))
+        assert np.array_equal(out, np.arange(n) ** 2.0), rep
+        if rep in (100, 200):
+            time.sleep(0.05)                         # the helper gives up polling and sleeps on its event
