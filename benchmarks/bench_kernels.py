@@ -61,8 +61,15 @@ def flops(I, H, B, T, L):
 CLOCK = time.perf_counter   # --cpu-time: time.thread_time (1 thread: CPU time of the calling thread only)
 
 
+# Pause before each timed block: thread pools spin for a while after a call (libgomp under torch, onnxruntime's,
+# ours ~0.2 ms), and a contender timed beside another's spinning threads lost up to 40% (medium forward 22 vs
+# 16 ms) — a cost no user running one library pays.
+SETTLE_S = 0.1
+
+
 def race(fns: dict, rounds: int, block_s: float) -> dict:
-    """Median per-call seconds of each function; every round runs each function back to back."""
+    """Median per-call seconds of each function; every round runs each function back to back, each block of
+    calls after a ``SETTLE_S`` pause."""
     reps = {}
     for name, fn in fns.items():
         fn()
@@ -74,6 +81,7 @@ def race(fns: dict, rounds: int, block_s: float) -> dict:
     times = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            time.sleep(SETTLE_S)
             t = CLOCK()
             for _ in range(reps[name]):
                 fn()
