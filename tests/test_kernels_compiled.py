@@ -230,15 +230,14 @@ def test_backend_names():
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("option", ["plain", "all"])
-@pytest.mark.parametrize("batch", [9, 13])
-def test_lstm_threaded_paths_match_reference(batch, option, dt, monkeypatch):
-    """Batches split into 4-row chunks shared by the threads (9 and 13 rows leave a partial chunk), and the
-    weight-gradient products split over threads, give the reference results."""
+@pytest.mark.parametrize("batch,rows", [(9, 4), (13, 4), (20, 8)])
+def test_lstm_threaded_paths_match_reference(batch, rows, option, dt, monkeypatch):
+    """Batches split into row chunks shared by the threads (4 rows below 16, else 8; 9, 13 and 20 rows leave a
+    partial chunk), and the weight-gradient products split over threads, give the reference results."""
     monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
     monkeypatch.setattr(C, "PARALLEL_MACS", 0)
-    monkeypatch.setattr(C, "CHUNK_ROWS", 4)
     monkeypatch.setattr(C, "THREADS", 2)
-    assert C._chunks(batch, 1) == (batch + 3) // 4
+    assert C._chunks(batch, 1) == -(-batch // rows)
     rng = np.random.default_rng(batch)
     p = lstm_params(rng, dt, **LSTM_OPTIONS[option])
     Pw = p.W_hh.shape[1]

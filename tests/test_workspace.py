@@ -10,7 +10,7 @@ from lstm.kernels import _workspace as ws
 from lstm.kernels._pool import Pool, claim, finish
 from lstm.nn import LSTM
 
-BIG = (64, 1024)                                    # 256 KB of float32: above MIN_BYTES
+BIG = (64, 1024)                                    # 256 KB of float32
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +38,18 @@ def test_a_buffer_is_reused_once_nothing_refers_to_it():
     b = ws.empty((1024, 64), np.float32)             # same size and dtype, another shape
     assert b.__array_interface__["data"][0] == address
     assert b.shape == (1024, 64) and b.dtype == np.float32
-    c = ws.empty(BIG, np.float64)                    # another dtype never shares
+    c = ws.empty((32, 1024), np.float64)             # same bytes, another dtype: its own buffer
     assert c.__array_interface__["data"][0] != address
 
 
-def test_small_arrays_bypass_the_pool():
-    before = ws.held_bytes()
-    a = ws.empty(8, np.float64)
-    assert a.shape == (8,) and ws.held_bytes() == before
+@pytest.mark.parametrize("shape", [(3,), (5, 7), (0, 4), 9, (2, 3, 65)])
+def test_every_array_starts_on_a_cache_line(shape):
+    for dtype in (np.float32, np.float64):
+        arrays = [ws.empty(shape, dtype) for _ in range(3)] + [ws.zeros(shape, dtype)]
+        for a in arrays:
+            assert a.shape == (shape if isinstance(shape, tuple) else (shape,)) and a.dtype == dtype
+            assert (a.size == 0 or a.ctypes.data % ws.LINE == 0) and a.flags.c_contiguous and a.flags.writeable
+        assert not np.any(arrays[-1])
 
 
 def test_free_buffers_beyond_the_budget_are_released_oldest_first(monkeypatch):

@@ -45,9 +45,10 @@ PARALLEL_MACS = 1 << 21
 THREADS = 2
 # A time loop with at least this many multiply-adds (T·B·4H·(I + P)) splits its batch into chunks of CHUNK_ROWS
 # rows shared by THREADS threads (see _chunks, _pool.py); smaller ones run on the calling thread.  The tiny grid
-# size (2M) measured 0.118 ms on 2 threads against 0.099 ms on 1: waking the helper costs more than it saves.
+# size (2M) measured no faster on 2 threads than on 1 (two 4-row chunks side by side each run ~30% slower than
+# alone, and the helper joins ~10 µs late).
 PARALLEL_LOOP_MACS = 1 << 22
-CHUNK_ROWS = 4
+CHUNK_ROWS = 8
 _pools: dict[int, Pool] = {}
 
 
@@ -94,12 +95,14 @@ def _threads(macs: int) -> None:
 def _chunks(B, macs) -> int:
     """Row chunks for a time loop: 1 (caller only) for small loops, else blocks of CHUNK_ROWS rows.
 
-    More chunks than threads on purpose: a thread that the OS deschedules holds at most one small chunk, which is
-    what the others wait for at the end (see :mod:`._pool`).  Small chunks cost little: the micro-kernel streams
-    the weight once per 4-row tile per step whatever the chunk size.
+    More chunks than threads from 16 rows per thread on: a thread that the OS deschedules holds at most one
+    chunk, which is what the others wait for at the end (see :mod:`._pool`).  Smaller chunks cost a little per
+    row (small grid size, 2 threads, interleaved runs: 8-row chunks 0.78 ms, 4-row chunks 0.84 ms).  Batches of
+    8–15 rows are cut into 4-row chunks (the micro-kernel tile).
     """
-    if THREADS > 1 and macs >= PARALLEL_LOOP_MACS and B >= 2 * CHUNK_ROWS:
-        return (B + CHUNK_ROWS - 1) // CHUNK_ROWS
+    if THREADS > 1 and macs >= PARALLEL_LOOP_MACS and B >= 8:
+        rows = CHUNK_ROWS if B >= 2 * CHUNK_ROWS else 4
+        return (B + rows - 1) // rows
     return 1
 
 
@@ -131,7 +134,10 @@ def _mask2(mask, T, B, dt):
 
 
 def _state(v, shape, dt):
-    return np.zeros(shape, dt) if v is None else np.array(v, dtype=dt, copy=True, order="C").reshape(shape)
+    out = workspace.zeros(shape, dt)
+    if v is not None:
+        out[...] = np.asarray(v, dtype=dt).reshape(shape)
+    return out
 
 
 def _project(x, W_ih, bias, G, dt):
@@ -234,7 +240,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
     dxp = workspace.empty((T, B, _padded(I, dt)), dt)
     chunks = _chunks(B, T * B * G * (I + P))
-    dpeeps = np.zeros((chunks, 3 * H), dt)
+    dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
     args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3), _packed(W_ih, False, dt),
             peep, _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, _c(dy, dt), dh, dc, da, dhp, mbuf, dm,
             dpeeps, keep_h, keep_c, S, Sm, dxp)
