@@ -62,7 +62,7 @@ CLOCK = time.perf_counter   # --cpu-time: time.thread_time (1 thread: CPU time o
 
 
 # Pause before each timed block: thread pools spin for a while after a call (libgomp under torch, onnxruntime's,
-# ours ~0.2 ms), and a contender timed beside another's spinning threads lost up to 40% (medium forward 22 vs
+# ours ~1 ms), and a contender timed beside another's spinning threads lost up to 40% (medium forward 22 vs
 # 16 ms) — a cost no user running one library pays.
 SETTLE_S = 0.1
 

@@ -21,7 +21,7 @@ The GIL is never handed over in the hot path.  Handing it to a thread blocked on
 claimed a chunk: the caller is then inside its compiled worker, which has released the GIL, and the helper takes
 it uncontended.  A call whose chunks are all claimed already is skipped without touching the GIL at all.  The
 caller, symmetrically, waits until every helper is back in its GIL-free polling (IDLE) before it returns.
-After a call a helper polls for ~0.2 ms before sleeping on its Event, so back-to-back calls find it awake, as
+After a call a helper polls for ~1 ms before sleeping on its Event, so back-to-back calls find it awake, as
 OpenMP and onnxruntime pools spin for theirs.
 """
 
@@ -159,9 +159,10 @@ def _spin_for_call(ctl, slot, last_gen, spins):
 
 # How long the caller waits inside its worker for the call to settle (~0.1 ms) before returning to Python.
 SETTLE_SPINS = 4_000                 # polls of ~25 ns (PAUSE)
-# How long a helper keeps polling for the next call before it sleeps (~0.2 ms): back-to-back kernel calls
-# (forward, backward, the next batch) then find it awake, as OpenMP and onnxruntime pools spin for theirs.
-SPINS = 8_000
+# How long a helper keeps polling for the next call before it sleeps (~1 ms): back-to-back kernel calls (forward,
+# backward, the next batch) then find it awake, as OpenMP and onnxruntime pools spin for theirs.  With ~0.2 ms it
+# fell asleep before every second small forward pass of a loop, and each wake-up cost more than its help.
+SPINS = 40_000
 
 
 class Pool:
