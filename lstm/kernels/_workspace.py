@@ -84,6 +84,13 @@ def zeros(shape, dtype) -> np.ndarray:
     return out
 
 
+def aligned_zeros(size: int, dtype) -> np.ndarray:
+    """A fresh (size,) array of zeros on a cache line, outside the pool (for long-lived buffers)."""
+    flat = _new_entry(np.dtype(dtype), size)[1]
+    flat.fill(0)
+    return flat
+
+
 def _trim(budget: int) -> None:
     """Drop free buffers, least recently used first, until at most ``budget`` free bytes remain."""
     free = [(entry[2], key, entry) for key, entries in _pool.items() for entry in entries if _is_free(entry)]

@@ -47,6 +47,7 @@ import weakref
 import numpy as np
 
 from .. import _writes
+from ..kernels._workspace import aligned_zeros
 from .checks import as_float_array
 from .recurrent import GRU, LSTM, RNN
 
@@ -189,7 +190,7 @@ class Stepper:
             n = self._kern.packed_size(W.shape[0], W.shape[1], dt)
             self._packs.append((slot, pos, n))
             pos += -(-n // _ALIGN) * _ALIGN
-        buf = np.zeros(pos + _ALIGN, dt)
+        buf = aligned_zeros(pos + _ALIGN, dt)              # panels on cache lines: no line-splitting loads
         self._buf, self._off, self._keep = buf, off, self._param_list()
         self._h = buf[off["h"]:off["h"] + L * B * P].reshape(L, B, P)
         self._c = buf[off["c"]:off["c"] + L * B * H].reshape(L, B, H) if sizes["c"] else None
