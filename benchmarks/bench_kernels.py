@@ -69,7 +69,7 @@ SETTLE_S = 0.1
 
 def race(fns: dict, rounds: int, block_s: float) -> dict:
     """Median per-call seconds of each function; every round runs each function back to back, each block of
-    calls after a ``SETTLE_S`` pause."""
+    calls after a ``SETTLE_S`` pause and two untimed calls (which wake the contender's threads and caches again)."""
     reps = {}
     for name, fn in fns.items():
         fn()
@@ -82,6 +82,8 @@ def race(fns: dict, rounds: int, block_s: float) -> dict:
     for _ in range(rounds):
         for name, fn in fns.items():
             time.sleep(SETTLE_S)
+            fn()
+            fn()
             t = CLOCK()
             for _ in range(reps[name]):
                 fn()
