@@ -191,7 +191,8 @@ def quality(args):
     counts against the budget for both), and report their best validation loss — what train-text keeps.  With
     ``--seeds N`` the pair runs N times (seed s: the same initial weights for both, dropout masks from s) and the
     means are compared: one pair cannot resolve the ~0.02 bits/char that dropout noise alone moves a run."""
-    print(f"2 x 256 LSTM, embedding 64, dropout {args.dropout}, seq 100, batch 32, Adam 2e-3, clip 1, "
+    decay = f"lr x {args.lr_factor:g} on a validation plateau (patience 1)" if args.lr_factor < 1 else "constant lr"
+    print(f"2 x 256 LSTM, embedding 64, dropout {args.dropout}, seq 100, batch 32, Adam 2e-3, clip 1, {decay}, "
           f"{args.minutes:g} min each, seeds 0..{args.seeds - 1}", flush=True)
     best = {"lstm": [], "pytorch": []}
     for seed in range(args.seeds):
@@ -214,9 +215,11 @@ def _quality_pair(args, seed):
     train, val, V = corpus()
     ours = LanguageModel(level="char", hidden_size=256, num_layers=2, embedding_dim=64, dropout=args.dropout,
                          seq_len=100, batch_size=32, lr=2e-3, steps=None, minutes=args.minutes,
-                         eval_every=args.eval_every, seed=seed)
+                         eval_every=args.eval_every, seed=seed, lr_factor=args.lr_factor, lr_patience=1)
     init = Ours(V, 64, 256, 2, 2e-3, seed=seed)                  # the initial weights train-text draws for seed
     theirs = Theirs(init, V, 64, 256, 2, 2e-3, args.dropout)
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(theirs.opt, factor=args.lr_factor, patience=1)
+               if args.lr_factor < 1 else None)                  # as train-text's schedule
     torch.manual_seed(seed)
 
     t0 = time.perf_counter()
@@ -231,6 +234,8 @@ def _quality_pair(args, seed):
         step += 1
         if step % args.eval_every == 0:
             curve.append((step, theirs.val_loss(val, 32, 100)))
+            if plateau is not None:
+                plateau.step(curve[-1][1])
     if not curve or curve[-1][0] != step:
         curve.append((step, theirs.val_loss(val, 32, 100)))
     curves["pytorch"] = curve
@@ -298,6 +303,8 @@ def main():
     q.add_argument("--dropout", type=float, default=0.2)
     q.add_argument("--eval-every", type=int, default=250)
     q.add_argument("--seeds", type=int, default=1, help="run the pair this many times and compare means")
+    q.add_argument("--lr-factor", type=float, default=0.5,
+                   help="both: lr × this after two evaluations without improvement (train-text default; 1 = constant)")
     n = sub.add_parser("spread")
     n.add_argument("--steps", type=int, default=300)
     n.add_argument("--seeds", type=int, default=3)

@@ -114,6 +114,25 @@ def test_same_seed_same_model():
         assert np.array_equal(value, b.net_.state_dict()[name])
 
 
+def test_learning_rate_halves_on_a_validation_plateau_and_stays_constant_with_factor_one():
+    rng = np.random.default_rng(0)
+    text = "".join(rng.choice(list("ab "), size=3000))          # nothing to learn beyond the letter frequencies
+    kw = dict(hidden_size=16, num_layers=1, seq_len=20, batch_size=4, lr=0.01, steps=80, eval_every=5, seed=0)
+    decayed = LanguageModel(**kw).fit(text, progress=False).history_
+    lrs = [r["lr"] for r in decayed]
+    assert lrs[0] == 0.01 and all(b <= a for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.01
+    assert set(lrs) <= {0.01 * 0.5 ** k for k in range(10)}
+    vals = [r["val_loss"] for r in decayed if "val_loss" in r]
+    first_cut = next(i for i, r in enumerate(decayed) if r["lr"] < 0.01)
+    seen = [r["val_loss"] for r in decayed[:first_cut + 1] if "val_loss" in r]
+    assert min(seen[-2:]) >= min(seen[:-2]) * (1 - 1e-4), vals  # cut only after two evaluations without a new best
+    constant = LanguageModel(**kw, lr_factor=1).fit(text, progress=False).history_
+    assert {r["lr"] for r in constant} == {0.01}
+    for bad in (0, 1.5, -0.5):
+        with pytest.raises(ValueError, match="lr_factor"):
+            LanguageModel(**kw, lr_factor=bad).fit(text, progress=False)
+
+
 def test_word_level_with_tied_weights_fits_and_reports_perplexity():
     m = small_model(level="word", hidden_size=16, embedding_dim=16, tie_weights=True, steps=10, seq_len=10)
     m.fit(TEXT, progress=False)

@@ -42,3 +42,11 @@ def probability(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text}")
     return value
+
+
+def factor(text: str) -> float:
+    """A multiplier in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a factor in (0, 1], got {text}")
+    return value

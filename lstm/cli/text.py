@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import UsageError, non_negative_float, positive_float, positive_int, probability
+from .common import UsageError, factor, non_negative_float, positive_float, positive_int, probability
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
@@ -44,6 +44,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--seq-len", type=positive_int, default=100, help="BPTT length in tokens (default 100)")
     p.add_argument("--batch", type=positive_int, default=32, help="parallel streams per step (default 32)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (default 0.002)")
+    p.add_argument("--lr-factor", type=factor, default=0.5,
+                   help="multiply the learning rate by this when validation did not improve at two evaluations "
+                        "in a row (default 0.5; 1 = constant)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=positive_int, default=None, help="training steps (default 2000)")
     budget.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget instead of steps")
@@ -123,7 +126,8 @@ def run_train_text(args) -> int:
                           embedding_dim=args.embedding, dropout=args.dropout, tie_weights=args.tie,
                           seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
                           steps=args.steps if args.steps or args.minutes else 2000, minutes=args.minutes,
-                          eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed)
+                          eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed,
+                          lr_factor=args.lr_factor)
     if args.tie and (args.embedding or (args.hidden if args.level == "word" else 64)) != args.hidden:
         raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden})")
     path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,

@@ -79,18 +79,21 @@ class LanguageModel(Estimator):
     """Character- or word-level LSTM language model.
 
     ``fit(text)`` builds the vocabulary from the whole text, keeps the last ``val_fraction`` of it for validation,
-    and trains with Adam and truncated BPTT (``seq_len`` steps per chunk, ``batch_size`` parallel streams).
+    and trains with Adam and truncated BPTT (``seq_len`` steps per chunk, ``batch_size`` parallel streams).  When
+    validation has not improved for more than ``lr_patience`` evaluations the learning rate is multiplied by
+    ``lr_factor`` (torch's ``ReduceLROnPlateau``; ``lr_factor=None`` or 1 keeps it constant).
     ``sample`` generates text; ``score`` reports nats per token, bits per character (char) or perplexity (word).
     """
 
     def __init__(self, level="char", hidden_size=256, num_layers=2, embedding_dim=None, dropout=0.0,
                  tie_weights=False, seq_len=100, batch_size=32, lr=2e-3, steps=1000, minutes=None, clip_norm=1.0,
-                 val_fraction=0.1, eval_every=100, max_vocab=20000, seed=0):
+                 val_fraction=0.1, eval_every=100, max_vocab=20000, seed=0, lr_factor=0.5, lr_patience=1):
         self.level, self.hidden_size, self.num_layers = level, hidden_size, num_layers
         self.embedding_dim, self.dropout, self.tie_weights = embedding_dim, dropout, tie_weights
         self.seq_len, self.batch_size, self.lr, self.steps, self.minutes = seq_len, batch_size, lr, steps, minutes
         self.clip_norm, self.val_fraction, self.eval_every = clip_norm, val_fraction, eval_every
         self.max_vocab, self.seed = max_vocab, seed
+        self.lr_factor, self.lr_patience = lr_factor, lr_patience
 
     # -- building ----------------------------------------------------------------------------------------------
     def _emb_dim(self) -> int:
@@ -118,7 +121,7 @@ class LanguageModel(Estimator):
 
     # -- fitting -----------------------------------------------------------------------------------------------
     def fit(self, text: str, *, out_dir=None, resume: bool = False, callbacks=(), progress: bool = True):
-        from ..optim import Adam
+        from ..optim import Adam, ReduceLROnPlateau
         from ..train import Trainer
 
         self._check_params()
@@ -133,11 +136,13 @@ class LanguageModel(Estimator):
             return net.loss(chunk.x, chunk.y, None if chunk.reset else carry)
 
         evaluate = (lambda: self._mean_loss(val_ids)) if len(val_ids) else None
-        trainer = Trainer(net, Adam(net, lr=self.lr), train_step, StreamBatches(train_ids, self.batch_size,
-                                                                                self.seq_len),
+        opt = Adam(net, lr=self.lr)
+        decay = evaluate is not None and self.lr_factor is not None and self.lr_factor < 1
+        schedule = ReduceLROnPlateau(opt, factor=self.lr_factor, patience=self.lr_patience) if decay else None
+        trainer = Trainer(net, opt, train_step, StreamBatches(train_ids, self.batch_size, self.seq_len),
                           steps=self.steps, minutes=self.minutes, evaluate=evaluate, eval_every=self.eval_every,
-                          clip_norm=self.clip_norm, out_dir=out_dir, callbacks=callbacks, progress=progress,
-                          items_per_step=self.batch_size * self.seq_len)
+                          clip_norm=self.clip_norm, schedule=schedule, out_dir=out_dir, callbacks=callbacks,
+                          progress=progress, items_per_step=self.batch_size * self.seq_len)
         result = trainer.fit(resume=resume)
         self.history_ = result.history
         self.train_result_ = result
@@ -276,6 +281,11 @@ class LanguageModel(Estimator):
             raise ValueError("give a training budget: steps and/or minutes")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.lr_factor is not None and not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor <= 1):
+            raise ValueError(f"lr_factor must be in (0, 1] (1 or None: no decay), got {self.lr_factor!r}")
+        if not isinstance(self.lr_patience, (int, np.integer)) or isinstance(self.lr_patience, bool) \
+                or self.lr_patience < 0:
+            raise ValueError(f"lr_patience must be a non-negative integer, got {self.lr_patience!r}")
 
     def save(self, path) -> Path:
         from ..io.model_file import save
