@@ -4,6 +4,7 @@
     python benchmarks/bench_text.py speed         # training chars/s at 2 × 256, seq 100, batch 32, side by side
     python benchmarks/bench_text.py quality --minutes 10   # best val bits/char within the same wall-clock budget
     python benchmarks/bench_text.py spread        # how far dropout's random masks alone move val loss, both libraries
+    python benchmarks/bench_text.py masks         # equivalence with dropout: both libraries given the same masks
 
 All runs use the default corpus of `lstm demo` (pydoc_data.topics, 90/10 split) and 2 threads for both.
 """
@@ -139,6 +140,90 @@ def equivalence(args):
             worst = max(worst, abs(a - b) / b)
             print(f"{step:6d} {a:10.5f} {b:10.5f} {abs(a - b) / b:9.2e}", flush=True)
     print(f"worst relative difference over {args.steps} steps: {worst:.2e} ({'within' if worst <= 0.01 else 'OUTSIDE'} 1%)")
+
+
+class _Uniforms:
+    """Stands in for a module's ``numpy.random.Generator``: ``random(shape)`` returns the uniforms queued for it."""
+
+    def __init__(self):
+        self.queue = []
+
+    def random(self, shape):
+        u = self.queue.pop(0)
+        assert u.shape == tuple(shape), (u.shape, shape)
+        return u
+
+
+def masks(args):
+    """Equivalence with dropout: the same network, init, data order and optimizer, *and the same dropout masks* in
+    lstm and PyTorch.  PyTorch's nn.LSTM draws its inter-layer masks itself, so its side is two 1-layer LSTMs with
+    the masks applied by hand; lstm's layer and Dropout get the same uniforms through their generators."""
+    import torch
+
+    train, val, V = corpus()
+    H, B, T, p = 256, 32, 100, args.dropout
+    ours = Ours(V, 64, H, 2, 2e-3, dropout=p)
+    net = ours.net
+    net.rnn._rng, net.drop._rng = _Uniforms(), _Uniforms()
+    torch.set_num_threads(2)
+    sd = {k: torch.tensor(v) for k, v in net.state_dict().items()}
+    emb, head = torch.nn.Embedding(V, 64), torch.nn.Linear(H, V)
+    cells = [torch.nn.LSTM(64, H, batch_first=True), torch.nn.LSTM(H, H, batch_first=True)]
+    with torch.no_grad():
+        emb.weight.copy_(sd["emb.weight"])
+        head.weight.copy_(sd["head.weight"])
+        head.bias.copy_(sd["head.bias"])
+        for k, cell in enumerate(cells):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name + "_l0").copy_(sd[f"rnn.{name}_l{k}"])
+    params = [*emb.parameters(), *cells[0].parameters(), *cells[1].parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=2e-3)
+    gen, keep = np.random.default_rng(args.seed), 1.0 - p
+
+    def torch_forward(x, state, m1=None, m2=None):
+        h = emb(x)
+        new = []
+        for k, cell in enumerate(cells):
+            h, st = cell(h, None if state is None else state[k])
+            new.append(tuple(s.detach() for s in st))
+            if k == 0 and m1 is not None:
+                h = h * m1
+        return head(h if m2 is None else h * m2), new
+
+    def torch_val(ids):
+        b, total, state = StreamBatches(ids, 20, 100), 0.0, None
+        with torch.no_grad():
+            for k in range(len(b)):
+                c = b(k)
+                logits, state = torch_forward(torch.from_numpy(c.x), state)
+                y = torch.from_numpy(c.y).reshape(-1)
+                total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, V), y))
+        return total / len(b)
+
+    batches, val, state, worst = StreamBatches(train, B, T), val[:20001], None, 0.0
+    print(f"2 x {H}, dropout {p}, the same masks in both; val on 20,000 chars")
+    print(f"{'step':>6} {'lstm val':>10} {'torch val':>10} {'rel diff':>9}")
+    for step in range(1, args.steps + 1):
+        chunk = batches(step - 1)
+        u1, u2 = gen.random((T, B, H)), gen.random((B, T, H))   # lstm's layer is time-major inside
+        net.rnn._rng.queue.append(u1)
+        net.drop._rng.queue.append(u2)
+        ours.step(chunk)
+        m1 = torch.from_numpy(((u1 < keep).astype(np.float32) / np.float32(keep)).transpose(1, 0, 2).copy())
+        m2 = torch.from_numpy((u2 < keep).astype(np.float32) * np.float32(1.0 / keep))
+        if chunk.reset:
+            state = None
+        logits, state = torch_forward(torch.from_numpy(chunk.x), state, m1, m2)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.from_numpy(chunk.y).reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % args.eval_every == 0:
+            a, b = ours.val_loss(val, 20, 100), torch_val(val)
+            worst = max(worst, abs(a - b) / b)
+            print(f"{step:6d} {a:10.5f} {b:10.5f} {abs(a - b) / b:9.2e}", flush=True)
+    print(f"worst relative difference over {args.steps} steps: {worst:.2e}")
 
 
 def speed(args):
@@ -309,8 +394,13 @@ def main():
     n.add_argument("--steps", type=int, default=300)
     n.add_argument("--seeds", type=int, default=3)
     n.add_argument("--dropout", type=float, default=0.4)
+    k = sub.add_parser("masks")
+    k.add_argument("--steps", type=int, default=300)
+    k.add_argument("--eval-every", type=int, default=30)
+    k.add_argument("--dropout", type=float, default=0.4)
+    k.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    {"equivalence": equivalence, "speed": speed, "quality": quality, "spread": spread}[args.what](args)
+    {"equivalence": equivalence, "speed": speed, "quality": quality, "spread": spread, "masks": masks}[args.what](args)
 
 
 if __name__ == "__main__":
