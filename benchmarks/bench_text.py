@@ -278,9 +278,9 @@ def quality(args):
     means are compared: one pair cannot resolve the ~0.02 bits/char that dropout noise alone moves a run."""
     decay = f"lr x {args.lr_factor:g} on a validation plateau (patience 1)" if args.lr_factor < 1 else "constant lr"
     print(f"2 x 256 LSTM, embedding 64, dropout {args.dropout}, seq 100, batch 32, Adam 2e-3, clip 1, {decay}, "
-          f"{args.minutes:g} min each, seeds 0..{args.seeds - 1}", flush=True)
+          f"{args.minutes:g} min each, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}", flush=True)
     best = {"lstm": [], "pytorch": []}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name, v in _quality_pair(args, seed).items():
             best[name].append(v / math.log(2))
     if args.seeds > 1:
@@ -388,6 +388,7 @@ def main():
     q.add_argument("--dropout", type=float, default=0.2)
     q.add_argument("--eval-every", type=int, default=250)
     q.add_argument("--seeds", type=int, default=1, help="run the pair this many times and compare means")
+    q.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     q.add_argument("--lr-factor", type=float, default=0.5,
                    help="both: lr × this after two evaluations without improvement (train-text default; 1 = constant)")
     n = sub.add_parser("spread")

@@ -14,12 +14,14 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
   ~1-ulp, no approximation beyond rounding) loops over all of a chunk's B·H units at once.  At ~3.5 ns per
   unit (five transcendental functions; Zen 4 issues one 512-bit FP op per cycle) it is 40–50 % of the tiny and
   small forward passes.
-- Threads: the sequences of a batch are independent, so the batch is cut into 4-row chunks, each running the
-  whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier,
+- Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows),
+  each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier,
   and the caller never waits for a thread the OS has not scheduled.  The weight gradients are split by output
   rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never woken (its
   spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
-- Buffers are allocated once per call; the loops allocate nothing.
+- Buffers come from a pool kept between calls (:mod:`._workspace`): fresh ``mmap`` pages faulted by two threads
+  at once cost more than the small forward pass itself, and every array starts on a cache line so neighbouring
+  row chunks never share one.  The loops allocate nothing.
 
 Compilation is lazy (first call) and cached on disk (``cache=True``), so only the first process ever compiles.
 """
