@@ -15,10 +15,10 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
   unit (five transcendental functions; Zen 4 issues one 512-bit FP op per cycle) it is 40–50 % of the tiny and
   small forward passes.
 - Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows),
-  each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier,
-  and the caller never waits for a thread the OS has not scheduled.  The weight gradients are split by output
-  rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never woken (its
-  spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
+  each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no
+  per-step barrier, and the caller never waits for a thread the OS has not scheduled.  The weight gradients are
+  split by output rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never
+  woken (its spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
 - Buffers come from a pool kept between calls (:mod:`._workspace`): fresh ``mmap`` pages faulted by two threads
   at once cost more than the small forward pass itself, and every array starts on a cache line so neighbouring
   row chunks never share one.  The loops allocate nothing.
@@ -197,7 +197,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
     bias = np.zeros((4, Hp), dt)                          # gate-major, like act
     if p.b_ih is not None or p.b_hh is not None:
         bias[:, :H] = _bias_sum(dt, p.b_ih, p.b_hh).reshape(4, H)
-    act = workspace.empty((T, 4, B, Hp), dt)                     # gates i, f, g, o; units padded to whole panels
+    act = workspace.empty((T, 4, B, Hp), dt)              # gates i, f, g, o; units padded to whole panels
     hs = workspace.empty((T + 1, B, P), dt)
     hs[0] = h0
     cs = workspace.empty((T + 1, B, H), dt)
