@@ -60,6 +60,7 @@ def empty(shape, dtype) -> np.ndarray:
     """An uninitialised, cache-line-aligned array like ``np.empty(shape, dtype)``, from a reused buffer."""
     if type(shape) is not tuple:
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    dtype = np.dtype(dtype)                                      # np.float32 and its dtype share buffers
     key = (dtype, prod(shape))
     with _lock:
         entries = _pool.get(key)
@@ -70,7 +71,7 @@ def empty(shape, dtype) -> np.ndarray:
                 entry[2] = next(_clock)
                 return entry[1].reshape(shape)
         _trim(BUDGET)
-        entry = _new_entry(np.dtype(dtype), key[1])
+        entry = _new_entry(dtype, key[1])
         entries.append(entry)
         return entry[1].reshape(shape)
 
