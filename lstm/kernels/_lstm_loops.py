@@ -20,7 +20,7 @@ from __future__ import annotations
 from numba import njit
 
 from ._gates import lstm_unit
-from ._microkernel import ACCUMULATE, BIAS, STORE, matmul_packed, matmul_packed_blocks
+from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks
 from ._pool import claim, finish
 from ._shared import JIT
 from ._vmath import one_like
@@ -57,66 +57,70 @@ def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n)
 
 
 @njit(**JIT)
-def _forward_rows(x, Wip, bias, Wp, Wrp, peep, zflat, mask, coupled, act, hs, cs, tc, y, hpre, S2, r0, r1):
-    """Input projection and the whole time loop for batch rows [r0, r1).
+def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
+    """The whole time loop for batch rows [r0, r1).
 
-    Step t writes x_t W_ihᵀ + bias into act[t] (T, 4, B, Hp) — gate-major, H units padded to Hp — adds
-    h_{t-1} W_hhᵀ in place, and the gate math overwrites it with i, f, g, o; hs[0], cs[0] preset.  Projecting
-    step by step (not all steps first) keeps act[t] in cache: at the large size act is 52 MB, and the all-steps-
-    first order measured 69 GF/s against ~100 for the products alone.  Wip, Wp: W_ihᵀ,
-    W_hhᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,) gate-major.  peep (3H,)
-    or empty; zflat: ≥ B·H zeros standing in for absent peepholes.  S2 (B, ≥P) and hpre (B, H) (o ⊙ tanh(c)
-    before the projection) are scratch."""
+    ``xh`` (T+1, B, I+P) holds [x_t | h_{t-1}] in row t: step t copies x_t in, runs one product
+    a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b into act[t] (T, 4, B, Hp) — gate-major, H units padded to Hp — and
+    the gate math overwrites it with i, f, g, o; h_t goes to the P columns of row t+1 (h_0 preset).  One product
+    over I+P instead of two (x_t, then h_{t-1}) loads and stores each accumulator tile once per step, and after
+    the loop the rows of ``xh`` are exactly the right-hand side of δ[W_ih | W_hh] = Σ_t δa_tᵀ [x_t | h_{t-1}] —
+    one GEMM, not two narrower ones.  Projecting step by step (not all steps first) keeps act[t] in cache: at the
+    large size act is 52 MB, and the all-steps-first order measured 69 GF/s against ~100 for the products alone.
+    Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
+    gate-major.  peep (3H,) or empty; zflat: ≥ B·H zeros standing in for absent peepholes.  m (B, H) receives
+    o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch."""
     T = act.shape[0]
+    I = x.shape[2]
     H = cs.shape[2]
     Hp = act.shape[3]
-    P = hs.shape[2]
+    P = xh.shape[2] - I
     has_proj = Wrp.shape[0] > 0
     has_mask = mask.shape[0] > 0
     has_peep = peep.shape[0] > 0
     flat = Hp == H and not has_peep                                    # all rows' units in one gate loop
     pv = peep if has_peep else zflat
     p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
+    src = S2 if has_proj else m
     for t in range(T):
-        a = act[t]
-        matmul_packed_blocks(x[t], r0, r1, Wip, a, BIAS, bias)         # a_t = x_t W_ihᵀ + b
-        matmul_packed_blocks(hs[t], r0, r1, Wp, a, ACCUMULATE)         # a_t += h_{t-1} W_hhᵀ
-        mt = hpre if has_proj else hs[t + 1]
+        a, xt, xht = act[t], x[t], xh[t]
+        for b in range(r0, r1):
+            xb, xhb = xt[b], xht[b]
+            for k in range(I):
+                xhb[k] = xb[k]
+        matmul_packed_blocks(xht, r0, r1, Wp, a, BIAS, bias)          # a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b
         if flat:
             lo, hi = r0 * H, r1 * H
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],
                        a[3].reshape(-1)[lo:hi], cs[t].reshape(-1)[lo:hi], cs[t + 1].reshape(-1)[lo:hi],
-                       tc[t].reshape(-1)[lo:hi], mt.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
+                       tc[t].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
         else:
             for b in range(r0, r1):
-                _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[t, b], cs[t + 1, b], tc[t, b], mt[b],
+                _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[t, b], cs[t + 1, b], tc[t, b], m[b],
                            p_i, p_f, p_o, coupled, H)
         if has_proj:
-            matmul_packed(hpre, r0, r1, Wrp, S2)                       # h_t = m_t W_hrᵀ
-            for b in range(r0, r1):
-                hn, s2 = hs[t + 1, b], S2[b]
-                for k in range(P):
-                    hn[k] = s2[k]
+            matmul_packed(m, r0, r1, Wrp, S2)                          # h_t = m_t W_hrᵀ
         for b in range(r0, r1):
-            hn, yt = hs[t + 1, b], y[t, b]
+            s, hn, yt = src[b], xh[t + 1, b], y[t, b]
+            for k in range(P):
+                hn[I + k] = s[k]
             if has_mask:
-                m = mask[t, b]
+                mk = mask[t, b]
                 for k in range(P):
-                    yt[k] = hn[k] * m
-                if not m > 0:                                          # padded: carry the state
-                    hp, cp, cn = hs[t, b], cs[t, b], cs[t + 1, b]
+                    yt[k] = s[k] * mk
+                if not mk > 0:                                         # padded: carry the state
+                    hp, cp, cn = xht[b], cs[t, b], cs[t + 1, b]
                     for k in range(P):
-                        hn[k] = hp[k]
+                        hn[I + k] = hp[I + k]
                     for j in range(H):
                         cn[j] = cp[j]
             else:
                 for k in range(P):
-                    yt[k] = hn[k]
+                    yt[k] = s[k]
 
 
 @njit(**JIT)
-def lstm_forward_worker(ctl, gen, chunks, x, Wip, bias, Wp, Wrp, peep, zflat, mask, coupled, act, hs, cs, tc, y, hpre,
-                        S2):
+def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2):
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
     B = act.shape[2]
     while True:
@@ -124,14 +128,15 @@ def lstm_forward_worker(ctl, gen, chunks, x, Wip, bias, Wp, Wrp, peep, zflat, ma
         if c < 0:
             return
         r0, r1 = _bounds(B, chunks, c)
-        _forward_rows(x, Wip, bias, Wp, Wrp, peep, zflat, mask, coupled, act, hs, cs, tc, y, hpre, S2, r0, r1)
+        _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
         finish(ctl)
 
 
 @njit(**JIT)
-def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, coupled,
-                       has_proj, H):
-    """Backward gate math for one sequence at one step (H passed in: that keeps the loop vectorised)."""
+def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, db, coupled,
+                       has_proj, has_peep, H):
+    """Backward gate math for one sequence at one step (H passed in: that keeps the loop vectorised); d (4H,)
+    receives δa = [δa_i, δa_f, δa_g, δa_o], which db (4H,) also accumulates (δb = Σ δa while it is in a register)."""
     one = one_like(d)
     zero = one - one
     for j in range(H):
@@ -152,25 +157,32 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
         d[H + j] = daf
         d[2 * H + j] = dag
         d[3 * H + j] = dao
+        db[j] += dai
+        db[H + j] += daf
+        db[2 * H + j] += dag
+        db[3 * H + j] += dao
         dcb[j] = dcv * f + dai * p_i[j] + daf * p_f[j]
-        dp_i[j] += dai * c_prev
-        dp_f[j] += daf * c_prev
-        dp_o[j] += dao * cn[j]
+        if has_peep:
+            dp_i[j] += dai * c_prev
+            dp_f[j] += daf * c_prev
+            dp_o[j] += dao * cn[j]
         if has_proj:
             mb[j] = o * th
 
 
 @njit(**JIT)
-def _backward_rows(Wp, Wrp, Wip, peep, mask, coupled, act, hs, cs, tc, dy, dh, dc, da, dhp, mbuf, dm, dpeep,
-                   keep_h, keep_c, S, Sm, dx, r0, r1):
-    """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o.  dh (B, P), dc (B, H) hold the upstream final-state gradients on
-    entry and δh0, δc0 on exit; da (T, B, 4H) receives δ pre-activations; with a projection dhp (T, B, P) and
-    mbuf (T, B, H) receive δh_t and m_t = o ⊙ tanh(c_t) for δW_hr = Σ δh_tᵀ m_t.  Wp: W_hh packed (δa W_hh);
-    Wrp: W_hr packed (δh W_hr); Wip: W_ih packed, for dx (T, B, ≥I) = δa W_ih.
-    dm (B, H), S (B, ≥P), Sm (B, ≥H) are scratch; dpeep (3H,) accumulates."""
+def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm, dpeep,
+                   db, keep_h, keep_c, S, Sm, dx, r0, r1):
+    """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o.
+
+    dh (B, P), dc (B, H) hold the upstream final-state gradients on entry and δh0, δc0 on exit; da (T, B, 4H)
+    receives δ pre-activations; with a projection dhp (T, B, P) and mbuf (T, B, H) receive δh_t and
+    m_t = o ⊙ tanh(c_t) for δW_hr = Σ δh_tᵀ m_t.  Wp: W_hh packed (δa W_hh); Wrp: W_hr packed (δh W_hr); Wip: W_ih
+    packed, for dx (T, B, ≥I) = δa W_ih.  dm (B, H), S (B, ≥P), Sm (B, ≥H) are scratch; dpeep (3H,) (when
+    ``has_peep``) and db (4H,) accumulate."""
     T = act.shape[0]
     H = cs.shape[2]
-    P = hs.shape[2]
+    P = dh.shape[1]
     has_proj = Wrp.shape[0] > 0
     has_mask = mask.shape[0] > 0
     one = one_like(act)
@@ -201,8 +213,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, mask, coupled, act, hs, cs, tc, dy, dh, d
             dmb = Sm[b] if has_proj else dm[b]
             mb = mbuf[t, b] if has_proj else dmb
             _cell_row_backward(act[t, 0, b], act[t, 1, b], act[t, 2, b], act[t, 3, b], da[t, b], cs[t, b],
-                               cs[t + 1, b], tc[t, b], dmb, dc[b], mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, coupled,
-                               has_proj, H)
+                               cs[t + 1, b], tc[t, b], dmb, dc[b], mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, db,
+                               coupled, has_proj, has_peep, H)
         matmul_packed(da[t], r0, r1, Wp, S)                            # δh_{t-1} = δa_t W_hh
         matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)                # δx_t = δa_t W_ih, while δa_t is hot
         for b in range(r0, r1):
@@ -219,16 +231,16 @@ def _backward_rows(Wp, Wrp, Wip, peep, mask, coupled, act, hs, cs, tc, dy, dh, d
 
 
 @njit(**JIT)
-def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, mask, coupled, act, hs, cs, tc, dy, dh, dc, da, dhp,
-                         mbuf, dm, dpeep, keep_h, keep_c, S, Sm, dx):
-    """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H) gets one partial
-    sum per chunk."""
+def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da,
+                         dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx):
+    """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H) and db
+    (chunks, 4H) get one partial sum per chunk."""
     B = act.shape[2]
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
         r0, r1 = _bounds(B, chunks, c)
-        _backward_rows(Wp, Wrp, Wip, peep, mask, coupled, act, hs, cs, tc, dy, dh, dc, da, dhp, mbuf, dm,
-                       dpeep[c], keep_h, keep_c, S, Sm, dx, r0, r1)
+        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm,
+                       dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, r0, r1)
         finish(ctl)

@@ -226,17 +226,25 @@ def pack_panels(W, transpose, H, Hp, Bp):
     """
     n_panels, K, NR = Bp.shape
     N = W.shape[0] if transpose else W.shape[1]
+    src = np.empty(NR, np.int64)                       # column of op(W) behind each panel column, -1 for padding
     for p in range(n_panels):
         for c in range(NR):
             jp = p * NR + c
             k, u = jp // Hp, jp % Hp
             j = k * H + u
-            real = u < H and j < N
+            src[c] = j if u < H and j < N else -1
+        if transpose:                                  # gather a row of the panel from NR rows of W
             for kk in range(K):
-                if real:
-                    Bp[p, kk, c] = W[j, kk] if transpose else W[kk, j]
-                else:
-                    Bp[p, kk, c] = 0
+                out = Bp[p, kk]
+                for c in range(NR):
+                    j = src[c]
+                    out[c] = W[j, kk] if j >= 0 else 0
+        else:                                          # rows of W and of the panel both contiguous
+            for kk in range(K):
+                w, out = W[kk], Bp[p, kk]
+                for c in range(NR):
+                    j = src[c]
+                    out[c] = w[j] if j >= 0 else 0
 
 
 @njit(**_JIT)

@@ -60,27 +60,21 @@ def matmul_tn(A, B, out):
 
 
 @njit(**JIT)
-def _weight_grad_rows(da2, x2, h2, dW_ih, dW_hh, g0, g1):
-    """Rows [g0, g1) of δW_ih = δaᵀ x and δW_hh = δaᵀ h_{t-1}, over all T·B rows, as two BLAS calls."""
+def weight_grads_worker(ctl, gen, chunks, da2, xh2, dW):
+    """δ[W_ih | W_hh] = δaᵀ [x | h_{t-1}] over all T·B rows (the LSTM kernel computes δx itself), as one GEMM:
+    the two right-hand sides side by side in ``xh2`` (T·B, I+P) make one product of width I+P, which ran 10–20%
+    faster than two of widths I and P (OpenBLAS packs δaᵀ once).  The G output rows are split into ``chunks``
+    blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call per block: SciPy's OpenBLAS pool
+    stays asleep (woken, its workers kept spinning into the next forward pass, which then had one free core for
+    its two threads)."""
     N, G = da2.shape
-    I, P = x2.shape[1], h2.shape[1]
-    flat = da2.reshape(-1)
-    gemm_raw(True, False, g1 - g0, I, N, flat[g0:], G, x2.reshape(-1), I, dW_ih.reshape(-1)[g0 * I:], I)
-    gemm_raw(True, False, g1 - g0, P, N, flat[g0:], G, h2.reshape(-1), P, dW_hh.reshape(-1)[g0 * P:], P)
-
-
-@njit(**JIT)
-def weight_grads_worker(ctl, gen, chunks, da2, x2, h2, dW_ih, dW_hh):
-    """δW_ih = δaᵀ x and δW_hh = δaᵀ h_{t-1} over all T·B rows (the LSTM kernel computes δx itself), with the G
-    output rows split into ``chunks`` blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call
-    per block: SciPy's OpenBLAS pool stays asleep (woken, its workers kept spinning into the next forward pass,
-    which then had one free core for its two threads)."""
-    G = da2.shape[1]
+    K = xh2.shape[1]
     per = (G + chunks - 1) // chunks
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
         g0 = min(G, c * per)
-        _weight_grad_rows(da2, x2, h2, dW_ih, dW_hh, g0, min(G, g0 + per))
+        g1 = min(G, g0 + per)
+        gemm_raw(True, False, g1 - g0, K, N, da2.reshape(-1)[g0:], G, xh2.reshape(-1), K, dW.reshape(-1)[g0 * K:], K)
         finish(ctl)

@@ -66,6 +66,7 @@ class LSTMCache(ref.LSTMCache):
 
     act: np.ndarray | None = None      # (T, 4, B, Hp) gates i, f, g, o, units padded to Hp ≥ H
     tanh_c: np.ndarray | None = None   # (T, B, H)
+    xh: np.ndarray | None = None       # (T+1, B, I+P) [x_t | h_{t-1}] per row; h is a view of its last P columns
 
 
 @dataclass
@@ -108,15 +109,19 @@ def _chunks(B, macs) -> int:
     return 1
 
 
-def _packed(W, transpose, dt, H=None, Hp=None):
+def _packed(W, transpose, dt, H=None, Hp=None, W2=None):
     """W packed into micro-kernel panels: for S = A @ op(W), op(W) = Wᵀ if ``transpose``; with H, Hp the output
-    columns are gate blocks of H padded to Hp (gate-major results, see ``matmul_packed_blocks``)."""
+    columns are gate blocks of H padded to Hp (gate-major results, see ``matmul_packed_blocks``).  With ``W2``
+    (transposed only) the panels hold op([W | W2]): W's K rows, then W2's — [W_ih | W_hh] without a copy."""
     K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
+    K2 = 0 if W2 is None else W2.shape[1]
     H, Hp = (N, N) if H is None else (H, Hp)
     width = N // H * Hp
     nr = panel_width(dt)
-    Bp = workspace.empty(((width + nr - 1) // nr, K, nr), dt)
-    pack_panels(W, transpose, H, Hp, Bp)
+    Bp = workspace.empty(((width + nr - 1) // nr, K + K2, nr), dt)
+    pack_panels(W, transpose, H, Hp, Bp[:, :K])
+    if K2:
+        pack_panels(W2, transpose, H, Hp, Bp[:, K:])
     return Bp
 
 
@@ -191,36 +196,50 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
     G, P = W_hh.shape
     H = G // 4
     proj = p.W_hr is not None
-    W_hr = _c(p.W_hr, dt) if proj else _empty(dt, 2)
     peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
     Hp = _padded(H, dt)
     bias = np.zeros((4, Hp), dt)                          # gate-major, like act
     if p.b_ih is not None or p.b_hh is not None:
         bias[:, :H] = _bias_sum(dt, p.b_ih, p.b_hh).reshape(4, H)
     act = workspace.empty((T, 4, B, Hp), dt)              # gates i, f, g, o; units padded to whole panels
-    hs = workspace.empty((T + 1, B, P), dt)
-    hs[0] = h0
+    xh = workspace.empty((T + 1, B, I + P), dt)           # row t: [x_t | h_{t-1}]
+    xh[0, :, I:] = h0
     cs = workspace.empty((T + 1, B, H), dt)
     cs[0] = c0
     tc = workspace.empty((T, B, H), dt)
     y = workspace.empty((T, B, P), dt)
-    hpre = workspace.empty((B, H), dt) if proj else _empty(dt, 2)
-    S2 = _scratch(B, P, dt) if proj else _empty(dt, 2)
-    Wrp = _packed(W_hr, True, dt) if proj else _empty(dt, 3)
-    args = (x, _packed(W_ih, True, dt, H, Hp), bias.reshape(-1), _packed(W_hh, True, dt, H, Hp), Wrp, peep,
-            np.zeros(max(B * H, 3 * H), dt), _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, y, hpre, S2)
+    Wp = _packed(W_ih, True, dt, H, Hp, W2=W_hh)                 # [W_ih | W_hh]ᵀ
+    Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
+    args = (x, Wp, bias.reshape(-1), Wrp, peep, np.zeros(max(B * H, 3 * H), dt), _mask2(mask, T, B, dt),
+            bool(p.coupled), act, xh, cs, tc, y, workspace.empty((B, H), dt),
+            _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P)), *args)
-    cache = LSTMCache(x=x, h=hs, c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
-                      o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc)
-    return y, hs[T].copy(), cs[T].copy(), cache
+    cache = LSTMCache(x=x, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
+                      o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc, xh=xh)
+    return y, xh[T, :, I:].copy(), cs[T].copy(), cache
+
+
+def _xh(cache, x, dt):
+    """[x_t | h_{t-1}] rows (≥T, B, I+P): the forward pass's own buffer, or built from a cache without one (e.g.
+    the reference backend's)."""
+    xh = getattr(cache, "xh", None)
+    if xh is not None and xh.dtype == dt:
+        return xh
+    T, I = x.shape[0], x.shape[2]
+    hs = np.asarray(cache.h)
+    out = workspace.empty((T, x.shape[1], I + hs.shape[2]), dt)
+    out[:, :, :I] = x
+    out[:, :, I:] = hs[:T]
+    return out
 
 
 def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     """As :func:`lstm.kernels.reference.lstm_backward`."""
     dt = _dtype(cache.x)
-    x, hs, cs = _c(cache.x, dt), _c(cache.h, dt), _c(cache.c, dt)
+    x, cs = _c(cache.x, dt), _c(cache.c, dt)
     act = getattr(cache, "act", None)
     act = _c(np.stack([cache.i, cache.f, cache.g, cache.o], axis=1) if act is None else act, dt)  # (T, 4, B, ≥H)
+    xh = _xh(cache, x, dt)                                                                 # (≥T, B, I+P)
     tc = getattr(cache, "tanh_c", None)
     tc = _c(np.tanh(cs[1:]) if tc is None else tc, dt)
     T, B, I = x.shape
@@ -243,17 +262,23 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     dxp = workspace.empty((T, B, _padded(I, dt)), dt)
     chunks = _chunks(B, T * B * G * (I + P))
     dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
+    dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
     args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3), _packed(W_ih, False, dt),
-            peep, _mask2(mask, T, B, dt), bool(p.coupled), act, hs, cs, tc, _c(dy, dt), dh, dc, da, dhp, mbuf, dm,
-            dpeeps, keep_h, keep_c, S, Sm, dxp)
+            peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt), dh, dc,
+            da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp)
     _pool().run(lstm_backward_worker, chunks, *args)
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
     dx = dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
-    dW_ih, dW_hh = workspace.empty((G, I), dt), workspace.empty((G, P), dt)
+    dW = workspace.empty((G, I + P), dt)                  # δ[W_ih | W_hh]
     set_threads(1)
-    wargs = (da.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P), dW_ih, dW_hh)
+    wargs = (da.reshape(T * B, G), xh[:T].reshape(T * B, I + P), dW)
     _pool().run(weight_grads_worker, THREADS if T * B * G * (I + P) >= PARALLEL_MACS else 1, *wargs)
-    db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
+    dW_ih, dW_hh = workspace.empty((G, I), dt), workspace.empty((G, P), dt)
+    dW_ih[...] = dW[:, :I]
+    dW_hh[...] = dW[:, I:]
+    db = None
+    if p.b_ih is not None or p.b_hh is not None:
+        db = dbs.sum(axis=0) if chunks > 1 else dbs[0]
     dW_hr = None
     if proj:
         dW_hr = workspace.empty((P, H), dt)
