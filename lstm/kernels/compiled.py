@@ -5,15 +5,16 @@ few ulp in float64 (tests use 1e-12) and to ~1e-6 relative in float32.
 
 How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``benchmarks/KERNELS.md``):
 
-- Python is entered once per kernel call, never per step.  Forward: the input projection x W_ihᵀ for all T
-  steps, then the time loop; backward: the reverse loop, δx, then δW_ih, δW_hh, δb over all T·B rows.
-- The per-step product h_{t-1} W_hhᵀ (and δa_t W_hh, the projection, δx) runs in a register-blocked
-  micro-kernel on weights packed once per call (:mod:`._microkernel`): ~100 GF/s on one core here (float32),
-  against 20–79 GF/s for OpenBLAS called per step, which repacks W_hh every call.
-- Gates are kept gate-major (T, 4, B, H) so the gate math (branch-free vectorised exp/σ/tanh, :mod:`._vmath`,
-  ~1-ulp, no approximation beyond rounding) loops over all of a chunk's B·H units at once.  At ~3.5 ns per
-  unit (five transcendental functions; Zen 4 issues one 512-bit FP op per cycle) it is 40–50 % of the tiny and
-  small forward passes.
+- Python is entered once per kernel call, never per step.  Forward: the time loop; backward: the reverse loop
+  (with δx and δb), then δ[W_ih | W_hh] over all T·B rows as one GEMM.
+- Each step's product [x_t | h_{t-1}] [W_ih | W_hh]ᵀ (and δa_t W_hh, δa_t W_ih, the projection) runs in a
+  register-blocked micro-kernel on weights packed once per call (:mod:`._microkernel`): ~100 GF/s on one core
+  here (float32), against 20–79 GF/s for OpenBLAS called per step, which repacks W_hh every call.  The forward
+  keeps x_t and h_{t-1} side by side in one buffer (T+1, B, I+P), so a step is one product, and its rows are
+  the right-hand side of the weight gradient δaᵀ [x | h_{t-1}]: one GEMM of width I+P, 10–20% faster than two.
+- Gates are kept gate-major (T, 4, B, H) so the gate math (branch-free vectorised σ/tanh, :mod:`._gates`)
+  loops over all of a chunk's B·H units at once: with the copies around it, ~20% of the small forward pass
+  and ~50% of the tiny one (the products are the rest).
 - Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows),
   each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no
   per-step barrier, and the caller never waits for a thread the OS has not scheduled.  The weight gradients are
