@@ -224,7 +224,7 @@ def _xh(cache, x, dt):
     """[x_t | h_{t-1}] rows (≥T, B, I+P): the forward pass's own buffer, or built from a cache without one (e.g.
     the reference backend's)."""
     xh = getattr(cache, "xh", None)
-    if xh is not None and xh.dtype == dt:
+    if xh is not None:
         return xh
     T, I = x.shape[0], x.shape[2]
     hs = np.asarray(cache.h)
