@@ -113,9 +113,9 @@ def _chunks(B, macs) -> int:
 def _packed(W, transpose, dt, H=None, Hp=None, W2=None):
     """W packed into micro-kernel panels: for S = A @ op(W), op(W) = Wᵀ if ``transpose``; with H, Hp the output
     columns are gate blocks of H padded to Hp (gate-major results, see ``matmul_packed_blocks``).  With ``W2``
-    (transposed only) the panels hold op([W | W2]): W's K rows, then W2's — [W_ih | W_hh] without a copy."""
+    the panels hold op(W)'s K rows, then op(W2)'s: op([W | W2]) = [W_ih | W_hh]ᵀ without a copy."""
     K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
-    K2 = 0 if W2 is None else W2.shape[1]
+    K2 = 0 if W2 is None else (W2.shape[1] if transpose else W2.shape[0])
     H, Hp = (N, N) if H is None else (H, Hp)
     width = N // H * Hp
     nr = panel_width(dt)
