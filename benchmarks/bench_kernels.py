@@ -10,9 +10,10 @@ thread count, and NumPy's BLAS for the peak measurement.
 What is timed (medians over ``rounds``; each round times every contender back to back, so load changes on a
 shared machine hit all of them alike):
 
-- forward: ``layer(x)`` (ours also keeps the cache backward needs); torch under ``no_grad`` (oneDNN inference
-  path) and with grad recording (the "PyTorch forward" of the reference table); onnxruntime ``session.run`` of a
-  one-node ONNX LSTM graph (two chained nodes for 2 layers).
+- forward (inference): ours ``layer(x)`` under ``lstm.no_grad()`` (nothing kept for backward); torch under
+  ``no_grad`` (oneDNN inference path) and with grad recording (the "PyTorch forward" of the reference table);
+  onnxruntime ``session.run`` of a one-node ONNX LSTM graph (two chained nodes for 2 layers).  Our forward that
+  keeps the cache is inside the training step.
 - training step: forward + backward including every weight gradient (torch: zero grads, forward, backward).
 - ratio = peer ms / our ms (> 1: we are faster).  GF/s counts GEMM flops only (forward 2·T·B·4H·(I+H) per layer,
   training 3×); % peak is against a large NumPy sgemm/dgemm measured in the same run on the same threads.
@@ -160,7 +161,7 @@ def ort_session(ours, I, H, L, dt, threads):
 def bench(name, dt, rounds, block_s, threads):
     import torch
 
-    from lstm.nn import LSTM
+    from lstm.nn import LSTM, no_grad
 
     I, H, B, T, L = GRID[name]
     rng = np.random.default_rng(0)
@@ -184,7 +185,11 @@ def bench(name, dt, rounds, block_s, threads):
     y_ours = ours(x)[0]
     with torch.no_grad():
         err = float(np.abs(y_ours - ref(tx)[0].numpy()).max())
-    fns = {"ours_fwd": lambda: ours(x), "torch_fwd": torch_fwd, "torch_fwd_grad": lambda: ref(tx),
+    def ours_fwd():                  # inference, like torch.no_grad and onnxruntime: nothing kept for backward
+        with no_grad():
+            ours(x)
+
+    fns = {"ours_fwd": ours_fwd, "torch_fwd": torch_fwd, "torch_fwd_grad": lambda: ref(tx),
            "ours_train": lambda: (ours(x), ours.backward(dy)), "torch_train": torch_train}
     if sess is not None:
         err = max(err, float(np.abs(y_ours - sess.run(None, {"X": x})[0]).max()))

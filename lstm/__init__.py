@@ -3,6 +3,7 @@
 from . import nn
 from .gradcheck import gradcheck
 from .io.model_file import load, save
+from .nn.grad_mode import no_grad
 
 __version__ = "0.1.0"
-__all__ = ["nn", "gradcheck", "save", "load", "__version__"]
+__all__ = ["nn", "gradcheck", "no_grad", "save", "load", "__version__"]

@@ -85,6 +85,10 @@ def test_lstm_forward_and_backward_match_reference(option, masked, dt):
         close(a, b, dt, name)
     for field in ("i", "f", "g", "o", "c", "h"):                  # what traces read
         close(getattr(ours[3], field), getattr(ref[3], field), dt, f"cache.{field}")
+    inference = C.lstm_forward(x, h0, c0, p, mask, keep_cache=False)    # ring buffers, same arithmetic
+    assert inference[3] is None
+    for name, a, b in zip(("y", "h_T", "c_T"), inference[:3], ours[:3]):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} without a cache")
     dy, dhT, dcT = rnd(rng, dt, T, B, Pw), rnd(rng, dt, B, Pw), rnd(rng, dt, B, H)
     gref = R.lstm_backward(p, ref[3], dy, dhT, dcT)
     gours = C.lstm_backward(p, ours[3], dy, dhT, dcT)
@@ -248,6 +252,8 @@ def test_lstm_threaded_paths_match_reference(batch, rows, option, dt, monkeypatc
         ref, ours = R.lstm_forward(x, h0, c0, p, m), C.lstm_forward(x, h0, c0, p, m)
         for name, a, b in zip(("y", "h_T", "c_T"), ours[:3], ref[:3]):
             close(a, b, dt, name)
+        for name, a, b in zip(("y", "h_T", "c_T"), C.lstm_forward(x, h0, c0, p, m, keep_cache=False)[:3], ours[:3]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name} without a cache")
         dy, dhT, dcT = rnd(rng, dt, T, batch, Pw), rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, H)
         gref, gours = R.lstm_backward(p, ref[3], dy, dhT, dcT), C.lstm_backward(p, ours[3], dy, dhT, dcT)
         for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):

@@ -69,8 +69,10 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
     large size act is 52 MB, and the all-steps-first order measured 69 GF/s against ~100 for the products alone.
     Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
     gate-major.  peep (3H,) or empty; zflat: ≥ B·H zeros standing in for absent peepholes.  m (B, H) receives
-    o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch."""
-    T = act.shape[0]
+    o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch.  act, tc, cs and xh are indexed modulo
+    their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
+    T = y.shape[0]
+    na, nc, nt, nx = act.shape[0], cs.shape[0], tc.shape[0], xh.shape[0]
     I = x.shape[2]
     H = cs.shape[2]
     Hp = act.shape[3]
@@ -83,7 +85,8 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
     p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
     src = S2 if has_proj else m
     for t in range(T):
-        a, xt, xht = act[t], x[t], xh[t]
+        ta, tc0, tc1, tx0, tx1 = t % na, t % nc, (t + 1) % nc, t % nx, (t + 1) % nx
+        a, xt, xht = act[ta], x[t], xh[tx0]
         for b in range(r0, r1):
             xb, xhb = xt[b], xht[b]
             for k in range(I):
@@ -92,16 +95,16 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
         if flat:
             lo, hi = r0 * H, r1 * H
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],
-                       a[3].reshape(-1)[lo:hi], cs[t].reshape(-1)[lo:hi], cs[t + 1].reshape(-1)[lo:hi],
-                       tc[t].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
+                       a[3].reshape(-1)[lo:hi], cs[tc0].reshape(-1)[lo:hi], cs[tc1].reshape(-1)[lo:hi],
+                       tc[t % nt].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
         else:
             for b in range(r0, r1):
-                _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[t, b], cs[t + 1, b], tc[t, b], m[b],
+                _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[tc0, b], cs[tc1, b], tc[t % nt, b], m[b],
                            p_i, p_f, p_o, coupled, H)
         if has_proj:
             matmul_packed(m, r0, r1, Wrp, S2)                          # h_t = m_t W_hrᵀ
         for b in range(r0, r1):
-            s, hn, yt = src[b], xh[t + 1, b], y[t, b]
+            s, hn, yt = src[b], xh[tx1, b], y[t, b]
             for k in range(P):
                 hn[I + k] = s[k]
             if has_mask:
@@ -109,7 +112,7 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
                 for k in range(P):
                     yt[k] = s[k] * mk
                 if not mk > 0:                                         # padded: carry the state
-                    hp, cp, cn = xht[b], cs[t, b], cs[t + 1, b]
+                    hp, cp, cn = xht[b], cs[tc0, b], cs[tc1, b]
                     for k in range(P):
                         hn[I + k] = hp[I + k]
                     for j in range(H):
@@ -122,7 +125,7 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
 @njit(**JIT)
 def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2):
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
-    B = act.shape[2]
+    B = y.shape[1]
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:

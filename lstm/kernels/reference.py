@@ -139,10 +139,11 @@ def lstm_step(xw_t, h_prev, c_prev, p: LSTMParams):
     return h, c, i, f, g, o
 
 
-def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
+def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     """Run T steps.  x (T, B, I), h0 (B, P), c0 (B, H), mask (T, B, 1) or None.
 
-    Returns y (T, B, P), h_T (B, P), c_T (B, H), cache.
+    Returns y (T, B, P), h_T (B, P), c_T (B, H), cache (None unless ``keep_cache``: inference, no backward; every
+    forward kernel takes it, and a backend may then skip keeping per-step values).
     """
     T, B, _ = x.shape
     H = c0.shape[-1]
@@ -160,7 +161,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None):
         y[t] = h if m is None else h * m
         for k, v in zip("ifgo", (i, f, g, o)):
             gates[k][t] = v
-    cache = LSTMCache(x=x, h=hs, c=cs, mask=mask, **gates)
+    cache = LSTMCache(x=x, h=hs, c=cs, mask=mask, **gates) if keep_cache else None
     return y, hs[T].copy(), cs[T].copy(), cache
 
 
@@ -260,8 +261,8 @@ def gru_step(xw_t, h_prev, p: GRUParams):
     return h, r, z, n, hn
 
 
-def gru_forward(x, h0, p: GRUParams, mask=None):
-    """x (T, B, I), h0 (B, H).  Returns y (T, B, H), h_T (B, H), cache."""
+def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
+    """x (T, B, I), h0 (B, H).  Returns y (T, B, H), h_T (B, H), cache (None unless ``keep_cache``)."""
     T, B, _ = x.shape
     dt = x.dtype
     xw = _project_inputs(x, p.W_ih, p.b_ih)                      # (T, B, 3H)
@@ -275,7 +276,7 @@ def gru_forward(x, h0, p: GRUParams, mask=None):
         y[t] = h if m is None else h * m
         for k, v in zip(("r", "z", "n", "hn"), (r, z, n, hn)):
             parts[k][t] = v
-    return y, hs[T].copy(), GRUCache(x=x, h=hs, mask=mask, **parts)
+    return y, hs[T].copy(), GRUCache(x=x, h=hs, mask=mask, **parts) if keep_cache else None
 
 
 def gru_backward(p: GRUParams, cache: GRUCache, dy, dh_T=None):
@@ -346,8 +347,8 @@ def rnn_step(xw_t, h_prev, p: RNNParams):
     return np.tanh(a) if p.nonlinearity == "tanh" else np.maximum(a, 0)
 
 
-def rnn_forward(x, h0, p: RNNParams, mask=None):
-    """x (T, B, I), h0 (B, H).  Returns y (T, B, H), h_T (B, H), cache."""
+def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
+    """x (T, B, I), h0 (B, H).  Returns y (T, B, H), h_T (B, H), cache (None unless ``keep_cache``)."""
     T = x.shape[0]
     xw = _project_inputs(x, p.W_ih, p.b_ih)                      # (T, B, H)
     hs = np.empty((T + 1,) + h0.shape, x.dtype); hs[0] = h0
@@ -357,7 +358,7 @@ def rnn_forward(x, h0, p: RNNParams, mask=None):
         h = rnn_step(xw[t], hs[t], p)
         hs[t + 1] = _blend(m, h, hs[t])
         y[t] = h if m is None else h * m
-    return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask)
+    return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
 
 def rnn_backward(p: RNNParams, cache: RNNCache, dy, dh_T=None):

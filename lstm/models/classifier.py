@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data.batching import ShuffledBatches
 from ..io.model_file import register
-from ..nn import LSTM, Linear, Module, cross_entropy
+from ..nn import LSTM, Linear, Module, cross_entropy, no_grad
 from .estimator import Estimator
 
 
@@ -240,6 +240,7 @@ class LSTMClassifier(Estimator):
         return self
 
     # -- predicting --------------------------------------------------------------------------------------------
+    @no_grad()
     def _predict_logits(self, xs, lens, batch: int = 256) -> np.ndarray:
         net = self.net_
         was = net.training

@@ -34,7 +34,7 @@ import numpy as np
 from ..data.batching import ShuffledBatches
 from ..data.series import SeriesScaler, make_windows
 from ..io.model_file import register
-from ..nn import LSTM, Linear, Module, huber_loss, l1_loss, mse_loss, pinball_loss
+from ..nn import LSTM, Linear, Module, huber_loss, l1_loss, mse_loss, no_grad, pinball_loss
 from .estimator import Estimator
 
 LOSSES = ("mse", "huber", "mae")
@@ -332,6 +332,7 @@ class LSTMForecaster(Estimator):
         return loss, grad[..., None]
 
     # -- predicting --------------------------------------------------------------------------------------------
+    @no_grad()
     def _forecast(self, n_steps, y=None, X=None) -> np.ndarray:
         """(n_steps, Q) in the series' units, block by block."""
         self._check_fitted()

@@ -19,7 +19,7 @@ import numpy as np
 from ..data.batching import StreamBatches
 from ..data.text import Vocabulary
 from ..io.model_file import register
-from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy
+from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy, no_grad
 from ..nn.module import write_grad
 from .estimator import Estimator
 
@@ -148,6 +148,7 @@ class LanguageModel(Estimator):
         self.train_result_ = result
         return self
 
+    @no_grad()
     def _mean_loss(self, ids: np.ndarray) -> float:
         """Mean nats per token over ``ids``, in eval mode, streaming the state across chunks."""
         net = self.net_

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.text import UNK, Vocabulary, tokenize
 from ..io.model_file import register
-from ..nn import LSTM, Embedding, Linear, Module, cross_entropy
+from ..nn import LSTM, Embedding, Linear, Module, cross_entropy, no_grad
 from ..nn.attention import make_attention
 from .estimator import Estimator
 from .seq2seq_search import beam_search, greedy_search
@@ -366,6 +366,7 @@ class Seq2Seq(Estimator):
     def _text(self, tokens) -> str:
         return self.target_vocab_.decode([t for t in tokens if t > EOS_ID])
 
+    @no_grad()
     def translate(self, texts, beam: int = 1, length_penalty: float = 0.0, *, errors: str = "strict"):
         """Translations of ``texts`` (a string gives a string, a list a list).
 
@@ -412,6 +413,7 @@ class Seq2Seq(Estimator):
             net.train(was_training)
         return np.array(out)
 
+    @no_grad()
     def score(self, pairs, beam: int = 1, length_penalty: float = 0.0) -> float:
         """Exact-match accuracy of ``translate`` on (source, target) pairs."""
         pairs = list(pairs)

@@ -4,6 +4,7 @@ from . import losses
 from .cells import GRUCell, LSTMCell, RNNCell
 from .dropout import Dropout
 from .embedding import Embedding
+from .grad_mode import is_grad_enabled, no_grad
 from .linear import Linear
 from .losses import (
     BCEWithLogitsLoss,
@@ -26,7 +27,7 @@ from .stepper import Stepper
 
 __all__ = [
     "Module", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell",
-    "Linear", "Embedding", "Dropout", "Sequential", "Stepper", "losses",
+    "Linear", "Embedding", "Dropout", "Sequential", "Stepper", "losses", "no_grad", "is_grad_enabled",
     "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss", "PinballLoss",
     "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss", "pinball_loss",
 ]

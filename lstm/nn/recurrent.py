@@ -13,6 +13,7 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
     dx, (dh0, dc0) = lstm.backward(dy, dstate=None)         # overwrites lstm.grads (accumulate=True adds)
     y, h_n = gru(x, ...);  dx, dh0 = gru.backward(dy, dh_n)
     y, state, trace = layer(x, return_trace=True)          # trace[k] (num_layers, D, T, B, ·), time-major
+    with lstm.nn.no_grad(): y, state = lstm(x)             # inference: nothing kept for backward (faster)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..kernels import get_backend, reference as ref
 from .checks import as_float_array, check_lengths, check_shape
+from .grad_mode import is_grad_enabled
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 # kernel gradient key -> parameter name stem
@@ -60,6 +62,7 @@ class _Run:
     batch: int
     params: list = field(default_factory=list)   # [k][d] kernel params
     hh_masks: list = field(default_factory=list)  # [k][d] DropConnect mask on weight_hh (or None)
+    kept: bool = True                  # False: run under no_grad(), caches are None
 
 
 class _Recurrent(Module):
@@ -189,7 +192,8 @@ class _Recurrent(Module):
         state0 = self._prepare_state(state, B)
         mask = None if lengths is None else (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
         rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
-        run = _Run(caches=[], drop_masks=[], rev=rev, mask=mask, y_shape=(), batch=B)
+        keep = is_grad_enabled() or return_trace
+        run = _Run(caches=[], drop_masks=[], rev=rev, mask=mask, y_shape=(), batch=B, kept=keep)
         finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
         inp = x
         for k in range(self.num_layers):
@@ -202,7 +206,7 @@ class _Recurrent(Module):
                     p = dataclasses.replace(p, W_hh=p.W_hh * hh_mask)
                 hh_masks.append(hh_mask)
                 xin = inp if d == 0 else inp[rev]
-                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask)
+                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask, keep)
                 outs.append(y if d == 0 else y[rev])
                 caches.append(cache)
                 params.append(p)
@@ -268,6 +272,9 @@ class _Recurrent(Module):
         run = self._run
         if run is None:
             raise RuntimeError("backward() needs a forward call first: run y, state = layer(x) before layer.backward(dy)")
+        if not run.kept:
+            raise RuntimeError("backward() after a forward call made under lstm.nn.no_grad(), which keeps nothing for "
+                               "backward: call the layer again outside no_grad() first")
         dy = as_float_array(dy, self.dtype, "dy")
         check_shape(dy, run.y_shape, "dy", "it must match the output y of the last forward call")
         if self.batch_first:
@@ -315,7 +322,7 @@ class _Recurrent(Module):
         return step(self, x_t, state)
 
     # -- kernels (subclass hooks) ------------------------------------------------------------------------------
-    def _forward_kernel(self, x, state, p, mask):
+    def _forward_kernel(self, x, state, p, mask, keep_cache):
         raise NotImplementedError
 
     def _backward_kernel(self, p, cache, dy, dstate):
@@ -391,8 +398,8 @@ class LSTM(_Recurrent):
         return ref.LSTMParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"], W_hr=a["W_hr"],
                               peephole=a["peephole"], coupled=self.coupled)
 
-    def _forward_kernel(self, x, state, p, mask):
-        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask)
+    def _forward_kernel(self, x, state, p, mask, keep_cache):
+        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask, keep_cache)
         return y, (h, c), cache
 
     def _backward_kernel(self, p, cache, dy, dstate):
@@ -425,8 +432,8 @@ class GRU(_Recurrent):
         a = self._kernel_arrays(suffix)
         return ref.GRUParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"])
 
-    def _forward_kernel(self, x, state, p, mask):
-        y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask)
+    def _forward_kernel(self, x, state, p, mask, keep_cache):
+        y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
     def _backward_kernel(self, p, cache, dy, dstate):
@@ -451,8 +458,8 @@ class RNN(_Recurrent):
         return ref.RNNParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"],
                              nonlinearity=self.nonlinearity)
 
-    def _forward_kernel(self, x, state, p, mask):
-        y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask)
+    def _forward_kernel(self, x, state, p, mask, keep_cache):
+        y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
     def _backward_kernel(self, p, cache, dy, dstate):

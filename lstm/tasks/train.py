@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..nn.grad_mode import no_grad
 from .base import Baseline, Batch, Task
 from .net import MODELS, TaskNet
 from .registry import make_task
@@ -66,6 +67,7 @@ class TaskResult:
         return out
 
 
+@no_grad()
 def predict(net: TaskNet, batch: Batch, chunk: int = 512) -> np.ndarray:
     """The network's outputs on ``batch`` in eval mode, ``chunk`` sequences at a time (bounded memory)."""
     was = net.training

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.safefile import write_atomic
+from ..nn.grad_mode import no_grad
 from ..optim import ReduceLROnPlateau, clip_grad_norm
 from . import checkpoint as ckpt
 
@@ -207,7 +208,8 @@ class Trainer:
     def _validate(self) -> float:
         self.model.eval()
         try:
-            val = float(self.evaluate())
+            with no_grad():                        # validation never runs backward: keep nothing for it
+                val = float(self.evaluate())
         finally:
             self.model.train()
         if isinstance(self.schedule, ReduceLROnPlateau):

@@ -1,0 +1,102 @@
+"""``lstm.no_grad()``: recurrent layers keep nothing for backward, give the same outputs, and say so if asked to
+backpropagate; the flag nests, works as a decorator, is per thread, and the estimators' predict paths use it."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import lstm
+from lstm.nn import GRU, LSTM, RNN, is_grad_enabled, no_grad
+
+BACKENDS = ["reference", "numba"]
+
+
+def _states(s):
+    return list(s) if isinstance(s, tuple) else [s]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [
+    lambda be: LSTM(5, 6, 2, bidirectional=True, proj_size=4, dtype=np.float64, seed=1, backend=be),
+    lambda be: LSTM(5, 6, 1, peephole=True, batch_first=True, dtype=np.float32, seed=2, backend=be),
+    lambda be: GRU(5, 6, 2, bidirectional=True, dtype=np.float64, seed=3, backend=be),
+    lambda be: RNN(5, 6, 2, dtype=np.float32, seed=4, backend=be),
+], ids=["lstm-bi-proj", "lstm-peep-batch-first", "gru-bi", "rnn"])
+def test_outputs_equal_with_and_without_grad(make, backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    layer = make(backend)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 7, 5) if layer.batch_first else (7, 3, 5)).astype(layer.dtype)
+    lengths = np.array([7, 2, 5])
+    y, state = layer(x, lengths=lengths)
+    with no_grad():
+        y2, state2 = layer(x, lengths=lengths)
+        y3, state3, trace = layer(x, lengths=lengths, return_trace=True)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(y3, y)
+    for a, b in zip(_states(state2), _states(state)):
+        np.testing.assert_array_equal(a, b)
+    assert trace["h"].shape[2] == 7                        # a trace still gets what it needs
+
+
+def test_backward_after_no_grad_forward_is_refused_then_works_again():
+    layer = LSTM(3, 4, dtype=np.float64, seed=0)
+    x = np.random.default_rng(1).normal(size=(5, 2, 3))
+    with no_grad():
+        y, _ = layer(x)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        layer.backward(np.ones_like(y))
+    y, _ = layer(x)                                        # outside again: backward works
+    dx, _ = layer.backward(np.ones_like(y))
+    assert dx.shape == x.shape and np.abs(dx).sum() > 0
+
+
+def test_flag_nests_decorates_and_is_per_thread():
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        with lstm.no_grad():
+            assert not is_grad_enabled()
+        assert not is_grad_enabled()
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(is_grad_enabled()))
+        worker.start()
+        worker.join()
+        assert seen == [True]                               # another thread is unaffected
+    assert is_grad_enabled()
+
+    @no_grad()
+    def inside():
+        return is_grad_enabled()
+
+    assert inside() is False and is_grad_enabled()
+    with pytest.raises(KeyError):
+        with no_grad():
+            raise KeyError("restored even on error")
+    assert is_grad_enabled()
+
+
+def test_validation_in_the_trainer_runs_without_grad():
+    from lstm.optim import SGD
+    from lstm.train import Trainer
+
+    layer = LSTM(2, 3, dtype=np.float64, seed=0)
+    x = np.random.default_rng(2).normal(size=(4, 2, 2))
+    modes = []
+
+    def step(batch, carry):
+        y, _ = layer(x)
+        layer.backward(y)
+        return float((y ** 2).sum() / 2), carry
+
+    def evaluate():
+        modes.append(is_grad_enabled())
+        return 1.0
+
+    Trainer(layer, SGD(layer, lr=0.01), step, lambda k: None, steps=2, evaluate=evaluate, eval_every=1,
+            progress=False).fit()
+    assert modes == [False, False]
