@@ -15,6 +15,8 @@ shared machine hit all of them alike):
   onnxruntime ``session.run`` of a one-node ONNX LSTM graph (two chained nodes for 2 layers).  Our forward that
   keeps the cache is inside the training step.
 - training step: forward + backward including every weight gradient (torch: zero grads, forward, backward).
+  Neither computes the gradient of the input x, which is data: torch because x does not require grad, ours by
+  ``backward(dy, input_grad=False)``.
 - ratio = peer ms / our ms (> 1: we are faster).  GF/s counts GEMM flops only (forward 2·T·B·4H·(I+H) per layer,
   training 3×); % peak is against a large NumPy sgemm/dgemm measured in the same run on the same threads.
 - start-up: ``import lstm`` in a fresh process, the first-ever compile (empty Numba cache directory), and the
@@ -190,7 +192,7 @@ def bench(name, dt, rounds, block_s, threads):
             ours(x)
 
     fns = {"ours_fwd": ours_fwd, "torch_fwd": torch_fwd, "torch_fwd_grad": lambda: ref(tx),
-           "ours_train": lambda: (ours(x), ours.backward(dy)), "torch_train": torch_train}
+           "ours_train": lambda: (ours(x), ours.backward(dy, input_grad=False)), "torch_train": torch_train}
     if sess is not None:
         err = max(err, float(np.abs(y_ours - sess.run(None, {"X": x})[0]).max()))
         fns["ort_fwd"] = lambda: sess.run(None, {"X": x})

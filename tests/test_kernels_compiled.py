@@ -95,6 +95,15 @@ def test_lstm_forward_and_backward_match_reference(option, masked, dt):
     for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):
         close(a, b, dt, name)
     same_grads(gours[3], gref[3], dt)
+    for backend, full in ((C, gours), (R, gref)):                       # without δx: the rest is unchanged
+        part = backend.lstm_backward(p, ours[3] if backend is C else ref[3], dy, dhT, dcT, input_grad=False)
+        assert part[0] is None
+        for name, a, b in zip(("dh0", "dc0"), part[1:3], full[1:3]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name} without δx")
+        for k, v in full[3].items():
+            assert (v is None) == (part[3][k] is None), k
+            if v is not None:
+                np.testing.assert_array_equal(part[3][k], v, err_msg=f"grad {k} without δx")
     # the compiled backward also accepts a reference cache, and upstream state gradients may be omitted
     g2 = C.lstm_backward(p, ref[3], dy)
     g2ref = R.lstm_backward(p, ref[3], dy)
@@ -127,6 +136,10 @@ def test_gru_forward_and_backward_match_reference(bias, masked, dt):
     close(gours[1], gref[1], dt, "dh0")
     same_grads(gours[2], gref[2], dt)
     same_grads(C.gru_backward(p, ref[2], dy)[2], R.gru_backward(p, ref[2], dy)[2], dt)
+    part = C.gru_backward(p, ours[2], dy, dhT, input_grad=False)
+    assert part[0] is None and R.gru_backward(p, ref[2], dy, dhT, input_grad=False)[0] is None
+    close(part[1], gref[1], dt, "dh0 without δx")
+    same_grads(part[2], gref[2], dt)
 
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -152,6 +165,10 @@ def test_rnn_forward_and_backward_match_reference(nonlinearity, bias, masked, dt
     close(gours[0], gref[0], dt, "dx")
     close(gours[1], gref[1], dt, "dh0")
     same_grads(gours[2], gref[2], dt)
+    part = C.rnn_backward(p, ours[2], dy, dhT, input_grad=False)
+    assert part[0] is None and R.rnn_backward(p, ref[2], dy, dhT, input_grad=False)[0] is None
+    close(part[1], gref[1], dt, "dh0 without δx")
+    same_grads(part[2], gref[2], dt)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,6 +276,10 @@ def test_lstm_threaded_paths_match_reference(batch, rows, option, dt, monkeypatc
         for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):
             close(a, b, dt, name)
         same_grads(gours[3], gref[3], dt)
+        part = C.lstm_backward(p, ours[3], dy, dhT, dcT, input_grad=False)
+        assert part[0] is None
+        close(part[1], gref[1], dt, "dh0 without δx")
+        same_grads(part[3], gref[3], dt)
 
 
 @pytest.mark.parametrize("dt", DTYPES)

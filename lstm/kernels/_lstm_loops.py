@@ -215,7 +215,7 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     dh (B, P), dc (B, H) hold the upstream final-state gradients on entry and δh0, δc0 on exit; da (T, B, 4H)
     receives δ pre-activations; with a projection dhp (T, B, P) and mbuf (T, B, H) receive δh_t and
     m_t = o ⊙ tanh(c_t) for δW_hr = Σ δh_tᵀ m_t.  Wp: W_hh packed (δa W_hh); Wrp: W_hr packed (δh W_hr); Wip: W_ih
-    packed, for dx (T, B, ≥I) = δa W_ih.  dm (B, H), S (B, ≥P), Sm (B, ≥H) are scratch; dpeep (3H,) (when
+    packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are scratch; dpeep (3H,) (when
     ``has_peep``) and db (4H,) accumulate."""
     T = act.shape[0]
     H = cs.shape[2]
@@ -223,6 +223,7 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     has_proj = Wrp.shape[0] > 0
     has_mask = mask.shape[0] > 0
     plain = not has_proj and not has_peep
+    need_dx = Wip.shape[0] > 0
     one = one_like(act)
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:]
     dp_i, dp_f, dp_o = dpeep[:H], dpeep[H:2 * H], dpeep[2 * H:]
@@ -258,7 +259,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
                                    cs[t + 1, b], tc[t, b], dmb, dc[b], mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, db,
                                    coupled, has_proj, has_peep, H)
         matmul_packed(da[t], r0, r1, Wp, S)                            # δh_{t-1} = δa_t W_hh
-        matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)                # δx_t = δa_t W_ih, while δa_t is hot
+        if need_dx:
+            matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)            # δx_t = δa_t W_ih, while δa_t is hot
         for b in range(r0, r1):
             dhb, sb = dh[b], S[b]
             if has_mask:

@@ -46,9 +46,10 @@ def param_grads(dxa2, dha2, x2, h2, W_ih, dx2, dW_ih, dW_hh):
     """δx = δa_x W_ih, δW_ih = δa_xᵀ x, δW_hh = δa_hᵀ h_{t-1}, all rows (T·B) at once.
 
     dxa2/dha2 (T·B, G) are the δ of the input-side and hidden-side pre-activations (the same array for LSTM and
-    RNN; GRU's differ in the n block); h2 (T·B, P) are the states h_{t-1}.
+    RNN; GRU's differ in the n block); h2 (T·B, P) are the states h_{t-1}; dx2 with no rows: δx not wanted.
     """
-    gemm(dxa2, False, W_ih, False, dx2, False)
+    if dx2.shape[0] > 0:
+        gemm(dxa2, False, W_ih, False, dx2, False)
     gemm(dxa2, True, x2, False, dW_ih, False)
     gemm(dha2, True, h2, False, dW_hh, False)
 

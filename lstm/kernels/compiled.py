@@ -166,17 +166,17 @@ def _bias_sum(dt, *parts):
     return out
 
 
-def _input_side(dxa, dha, x, hs, W_ih, dt):
-    """dx, dW_ih, dW_hh from the δ pre-activations (T, B, G) of both sides."""
+def _input_side(dxa, dha, x, hs, W_ih, dt, input_grad):
+    """dx (None without ``input_grad``), dW_ih, dW_hh from the δ pre-activations (T, B, G) of both sides."""
     T, B, I = x.shape
     G, P = dxa.shape[2], hs.shape[2]
-    dx = workspace.empty((T, B, I), dt)
+    dx = workspace.empty((T, B, I) if input_grad else (0, 0, I), dt)
     dW_ih = workspace.empty((G, I), dt)
     dW_hh = workspace.empty((G, P), dt)
     _threads(T * B * G * max(I, P))
     param_grads(dxa.reshape(T * B, G), dha.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P),
-                W_ih, dx.reshape(T * B, I), dW_ih, dW_hh)
-    return dx, dW_ih, dW_hh
+                W_ih, dx.reshape(-1, I), dW_ih, dW_hh)
+    return (dx if input_grad else None), dW_ih, dW_hh
 
 
 def _colsum(d, dt):
@@ -239,7 +239,7 @@ def _xh(cache, x, dt):
     return out
 
 
-def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
+def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True):
     """As :func:`lstm.kernels.reference.lstm_backward`."""
     dt = _dtype(cache.x)
     x, cs = _c(cache.x, dt), _c(cache.c, dt)
@@ -265,16 +265,17 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None):
     keep_h = workspace.empty((B, P), dt) if mask is not None else _empty(dt, 2)
     keep_c = workspace.empty((B, H), dt) if mask is not None else _empty(dt, 2)
     S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
-    dxp = workspace.empty((T, B, _padded(I, dt)), dt)
+    dxp = workspace.empty((T, B, _padded(I, dt)), dt) if input_grad else _empty(dt, 3)
     chunks = _chunks(B, T * B * G * (I + P))
     dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
     dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
-    args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3), _packed(W_ih, False, dt),
+    args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3),
+            _packed(W_ih, False, dt) if input_grad else _empty(dt, 3),
             peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt), dh, dc,
             da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp)
     _pool().run(lstm_backward_worker, chunks, *args)
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
-    dx = dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
+    dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     dW = workspace.empty((G, I + P), dt)                  # δ[W_ih | W_hh]
     set_threads(1)
     wargs = (da.reshape(T * B, G), xh[:T].reshape(T * B, I + P), dW)
@@ -323,7 +324,7 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     return y, hs[T].copy(), cache
 
 
-def gru_backward(p: GRUParams, cache, dy, dh_T=None):
+def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     """As :func:`lstm.kernels.reference.gru_backward`."""
     dt = _dtype(cache.x)
     x, hs, hn = _c(cache.x, dt), _c(cache.h, dt), _c(cache.hn, dt)
@@ -337,7 +338,7 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None):
     dha = workspace.empty((T, B, G), dt)
     _threads(B * G * H)
     gru_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
-    dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt)
+    dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
              "b_ih": None if p.b_ih is None else _colsum(dxa, dt),
              "b_hh": None if p.b_hh is None else _colsum(dha, dt)}
@@ -369,7 +370,7 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
 
-def rnn_backward(p: RNNParams, cache, dy, dh_T=None):
+def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     """As :func:`lstm.kernels.reference.rnn_backward`."""
     dt = _dtype(cache.x)
     x, hs = _c(cache.x, dt), _c(cache.h, dt)
@@ -380,7 +381,7 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None):
     da = workspace.empty((T, B, H), dt)
     _threads(B * H * H)
     rnn_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
-    dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt)
+    dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt, input_grad)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
              "b_ih": None if p.b_ih is None else db,

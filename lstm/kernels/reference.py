@@ -66,9 +66,10 @@ def _project_inputs(x: np.ndarray, W_ih: np.ndarray, b_ih: np.ndarray | None) ->
     return xw
 
 
-def _input_and_weight_grads(da: np.ndarray, x: np.ndarray, W_ih: np.ndarray, has_bias: bool):
-    """From δa (T, B, G) of the input projection: δx (T, B, I), δW_ih (G, I), δb_ih (G,)."""
-    dx = da @ W_ih                                               # (T, B, I)
+def _input_and_weight_grads(da: np.ndarray, x: np.ndarray, W_ih: np.ndarray, has_bias: bool, input_grad: bool):
+    """From δa (T, B, G) of the input projection: δx (T, B, I) (None unless ``input_grad``), δW_ih (G, I),
+    δb_ih (G,)."""
+    dx = da @ W_ih if input_grad else None                       # (T, B, I)
     flat_da = da.reshape(-1, da.shape[-1])                       # (T·B, G)
     dW_ih = flat_da.T @ x.reshape(-1, x.shape[-1])               # (G, I)
     db_ih = flat_da.sum(axis=0) if has_bias else None            # (G,)
@@ -165,10 +166,12 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     return y, hs[T].copy(), cs[T].copy(), cache
 
 
-def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None):
+def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, input_grad=True):
     """Backpropagation through time.  dy (T, B, P); dh_T (B, P), dc_T (B, H) upstream into the final state.
 
     Returns dx (T, B, I), dh0 (B, P), dc0 (B, H), grads {W_ih, W_hh, b_ih, b_hh, W_hr, peephole} (None if unused).
+    dx is None without ``input_grad`` (every backward kernel takes it: the input is data, not a layer's output, so
+    δx = δa W_ih need not be computed — a third of the backward loop's products at the medium size).
     """
     x, hs, cs, mask = cache.x, cache.h, cache.c, cache.mask
     T, B, _ = x.shape
@@ -212,7 +215,7 @@ def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None):
         dh = da[t] @ p.W_hh
         if m is not None:
             dh, dc = dh + dh_keep, dc + dc_keep
-    dx, dW_ih, db_ih = _input_and_weight_grads(da, x, p.W_ih, p.b_ih is not None)
+    dx, dW_ih, db_ih = _input_and_weight_grads(da, x, p.W_ih, p.b_ih is not None, input_grad)
     grads = {
         "W_ih": dW_ih, "W_hh": dW_hh,
         "b_ih": db_ih, "b_hh": None if p.b_hh is None else da.sum(axis=(0, 1)),
@@ -279,8 +282,8 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     return y, hs[T].copy(), GRUCache(x=x, h=hs, mask=mask, **parts) if keep_cache else None
 
 
-def gru_backward(p: GRUParams, cache: GRUCache, dy, dh_T=None):
-    """Returns dx (T, B, I), dh0 (B, H), grads {W_ih, W_hh, b_ih, b_hh}.
+def gru_backward(p: GRUParams, cache: GRUCache, dy, dh_T=None, input_grad=True):
+    """Returns dx (T, B, I) (None without ``input_grad``), dh0 (B, H), grads {W_ih, W_hh, b_ih, b_hh}.
 
     δn = δh ⊙ (1 − z);  δz = δh ⊙ (h_{t-1} − n);  δa_n = δn ⊙ (1 − n²);  δr = δa_n ⊙ hn
     δ(x-side) = [δr ⊙ r(1−r), δz ⊙ z(1−z), δa_n];   δ(h-side) = [same r, same z, δa_n ⊙ r]
@@ -310,7 +313,7 @@ def gru_backward(p: GRUParams, cache: GRUCache, dy, dh_T=None):
         dh = dh_t * z + dha[t] @ p.W_hh
         if m is not None:
             dh = dh + dh_keep
-    dx, dW_ih, db_ih = _input_and_weight_grads(dxa, x, p.W_ih, p.b_ih is not None)
+    dx, dW_ih, db_ih = _input_and_weight_grads(dxa, x, p.W_ih, p.b_ih is not None, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db_ih,
              "b_hh": None if p.b_hh is None else dha.sum(axis=(0, 1))}
     return dx, dh, grads
@@ -361,10 +364,10 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
 
-def rnn_backward(p: RNNParams, cache: RNNCache, dy, dh_T=None):
+def rnn_backward(p: RNNParams, cache: RNNCache, dy, dh_T=None, input_grad=True):
     """δa_t = δh_t ⊙ φ'(a_t);  δh_{t-1} = δa_t W_hh — the product of T such factors is the vanishing gradient.
 
-    Returns dx (T, B, I), dh0 (B, H), grads {W_ih, W_hh, b_ih, b_hh}.
+    Returns dx (T, B, I) (None without ``input_grad``), dh0 (B, H), grads {W_ih, W_hh, b_ih, b_hh}.
     """
     x, hs, mask = cache.x, cache.h, cache.mask
     T = x.shape[0]
@@ -383,7 +386,7 @@ def rnn_backward(p: RNNParams, cache: RNNCache, dy, dh_T=None):
         dh = da[t] @ p.W_hh
         if m is not None:
             dh = dh + dh_keep
-    dx, dW_ih, db_ih = _input_and_weight_grads(da, x, p.W_ih, p.b_ih is not None)
+    dx, dW_ih, db_ih = _input_and_weight_grads(da, x, p.W_ih, p.b_ih is not None, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db_ih,
              "b_hh": None if p.b_hh is None else da.sum(axis=(0, 1))}
     return dx, dh, grads

@@ -49,14 +49,16 @@ class ClassifierNet(Module):
 
     __call__ = forward
 
-    def backward(self, dlogits) -> np.ndarray:
-        """∂L/∂logits (B, C) → fills grads, returns ∂L/∂x (B, T, F) (zero at padded steps)."""
+    def backward(self, dlogits, input_grad: bool = True) -> np.ndarray | None:
+        """∂L/∂logits (B, C) → fills grads, returns ∂L/∂x (B, T, F) (zero at padded steps; None, not computed,
+        without ``input_grad``)."""
         dfeat = self.head.backward(dlogits)                       # (B, D·H)
         D, H = self.rnn.num_directions, self.rnn.hidden_size
         dh = np.zeros(self._h_shape, dtype=dfeat.dtype)           # (layers·D, B, H)
         for d in range(D):
             dh[len(dh) - D + d] = dfeat[:, d * H:(d + 1) * H]
-        dx, _ = self.rnn.backward(np.zeros(self.rnn._run.y_shape, dtype=dfeat.dtype), dstate=(dh, None))
+        dx, _ = self.rnn.backward(np.zeros(self.rnn._run.y_shape, dtype=dfeat.dtype), dstate=(dh, None),
+                                  input_grad=input_grad)
         return dx
 
 
@@ -220,7 +222,7 @@ class LSTMClassifier(Estimator):
             T = int(lens[rows].max())
             logits = net.forward(xs[rows, :T], lens[rows])
             loss, grad = cross_entropy(logits, codes[rows], weight=w)
-            net.backward(grad)
+            net.backward(grad, input_grad=False)                          # the sequences are data
             return loss, None
 
         def evaluate():  # validation error rate (1 − accuracy): what we keep the best epoch by

@@ -62,13 +62,13 @@ class ForecasterNet(Module):
 
     __call__ = forward
 
-    def backward(self, dout) -> np.ndarray:
-        """∂L/∂out (B, S, Q) → fills grads, returns ∂L/∂x (B, L, F)."""
+    def backward(self, dout, input_grad: bool = True) -> np.ndarray | None:
+        """∂L/∂out (B, S, Q) → fills grads, returns ∂L/∂x (B, L, F) (None, not computed, without ``input_grad``)."""
         dh_top = self.head.backward(np.asarray(dout).reshape(len(dout), -1))     # (B, H)
         dh = np.zeros(self._h_shape, dtype=dh_top.dtype)
         dh[-1] = dh_top
         y_shape = self.rnn._run.y_shape
-        dx, _ = self.rnn.backward(np.zeros(y_shape, dtype=dh.dtype), dstate=(dh, None))
+        dx, _ = self.rnn.backward(np.zeros(y_shape, dtype=dh.dtype), dstate=(dh, None), input_grad=input_grad)
         return dx
 
 
@@ -301,7 +301,7 @@ class LSTMForecaster(Estimator):
             rows = train_idx[batch]
             out = net.forward(inputs[rows])                               # (B, S, Q)
             loss, grad = self._loss(out, targets[rows])
-            net.backward(grad)
+            net.backward(grad, input_grad=False)                          # the windows are data
             return loss, None
 
         evaluate = None

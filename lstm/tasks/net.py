@@ -64,7 +64,7 @@ class TaskNet(Module):
             dy = np.zeros(shape, dtype=dh.dtype)                     # (T, B, H)
             dy[last, np.arange(shape[1])] = dh
             dh = dy
-        self.rnn.backward(dh)
+        self.rnn.backward(dh, input_grad=False)                      # the input is data: no δx
 
 
 KIND = "lstm.tasknet"

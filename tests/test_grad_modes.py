@@ -1,5 +1,8 @@
-"""``lstm.no_grad()``: recurrent layers keep nothing for backward, give the same outputs, and say so if asked to
-backpropagate; the flag nests, works as a decorator, is per thread, and the estimators' predict paths use it."""
+"""What a forward or backward call computes for gradients.
+
+``lstm.no_grad()``: recurrent layers keep nothing for backward, give the same outputs, and say so if asked to
+backpropagate; the flag nests, works as a decorator, is per thread, and the trainer validates under it.
+``backward(..., input_grad=False)``: no δx, every other gradient unchanged."""
 
 from __future__ import annotations
 
@@ -100,3 +103,29 @@ def test_validation_in_the_trainer_runs_without_grad():
     Trainer(layer, SGD(layer, lr=0.01), step, lambda k: None, steps=2, evaluate=evaluate, eval_every=1,
             progress=False).fit()
     assert modes == [False, False]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [
+    lambda be: LSTM(5, 6, 2, bidirectional=True, dropout=0.3, dtype=np.float64, seed=1, backend=be),
+    lambda be: LSTM(5, 6, 1, proj_size=3, batch_first=True, dtype=np.float64, seed=2, backend=be),
+    lambda be: GRU(5, 6, 2, dtype=np.float64, seed=3, backend=be),
+    lambda be: RNN(5, 6, 1, bidirectional=True, dtype=np.float64, seed=4, backend=be),
+], ids=["lstm-2-bi-dropout", "lstm-proj-batch-first", "gru-2", "rnn-bi"])
+def test_backward_without_input_grad_leaves_other_gradients_unchanged(make, backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    layer = make(backend)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 7, 5) if layer.batch_first else (7, 3, 5))
+    lengths = np.array([7, 2, 5])
+    y, state = layer(x, lengths=lengths)
+    dy = rng.normal(size=y.shape)
+    dx, dstate = layer.backward(dy)
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    none, dstate2 = layer.backward(dy, input_grad=False)
+    assert dx is not None and dx.shape == x.shape and none is None
+    for a, b in zip(_states(dstate2), _states(dstate)):
+        np.testing.assert_array_equal(a, b)
+    for k, v in full.items():
+        np.testing.assert_array_equal(layer.grads[k], v, err_msg=k)
