@@ -251,13 +251,18 @@ def test_backend_names():
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("option", ["plain", "all"])
-@pytest.mark.parametrize("batch,rows", [(9, 4), (13, 4), (20, 8)])
-def test_lstm_threaded_paths_match_reference(batch, rows, option, dt, monkeypatch):
+@pytest.mark.parametrize("batch,rows,streamed", [(9, 4, False), (13, 4, False), (20, 8, False), (20, 10, True),
+                                                 (13, 7, True)])
+def test_lstm_threaded_paths_match_reference(batch, rows, streamed, option, dt, monkeypatch):
     """Batches split into row chunks shared by the threads (4 rows below 16, else 8; 9, 13 and 20 rows leave a
-    partial chunk), and the weight-gradient products split over threads, give the reference results."""
+    partial chunk; one chunk per thread when the weights are "streamed"), and the weight-gradient products split
+    over threads, give the reference results."""
     monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
     monkeypatch.setattr(C, "PARALLEL_MACS", 0)
     monkeypatch.setattr(C, "THREADS", 2)
+    assert C._chunks(64, 1) == 8 and C._chunks(64, 1, C.STREAMED_WEIGHT_BYTES + 1) == 2   # one chunk per thread
+    if streamed:
+        monkeypatch.setattr(C, "STREAMED_WEIGHT_BYTES", -1)
     assert C._chunks(batch, 1) == -(-batch // rows)
     rng = np.random.default_rng(batch)
     p = lstm_params(rng, dt, **LSTM_OPTIONS[option])

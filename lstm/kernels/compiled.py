@@ -52,6 +52,9 @@ THREADS = 2
 # alone, and the helper joins ~10 µs late).
 PARALLEL_LOOP_MACS = 1 << 22
 CHUNK_ROWS = 8
+# Packed weights larger than this are streamed from memory at every step rather than from L3 (32 MB here, shared):
+# then each thread takes one chunk of B/THREADS rows, so every weight panel it loads serves all of its rows.
+STREAMED_WEIGHT_BYTES = 12 << 20
 _pools: dict[int, Pool] = {}
 
 
@@ -96,16 +99,21 @@ def _threads(macs: int) -> None:
     set_threads(THREADS if macs >= PARALLEL_MACS else 1)
 
 
-def _chunks(B, macs) -> int:
+def _chunks(B, macs, weight_bytes=0) -> int:
     """Row chunks for a time loop: 1 (caller only) for small loops, else blocks of CHUNK_ROWS rows.
 
     More chunks than threads from 16 rows per thread on: a thread that the OS deschedules holds at most one
     chunk, which is what the others wait for at the end (see :mod:`._pool`).  Smaller chunks cost a little per
     row (small grid size, 2 threads, interleaved runs: 8-row chunks 0.78 ms, 4-row chunks 0.84 ms).  Batches of
-    8–15 rows are cut into 4-row chunks (the micro-kernel tile).
+    8–15 rows are cut into 4-row chunks (the micro-kernel tile).  With packed weights past
+    ``STREAMED_WEIGHT_BYTES`` each chunk's pass over them comes from memory, so one chunk per thread: float64 at
+    the large size (16 MB), 8-row chunks against 32-row: forward 412–427 against 340–356 ms, training 887–1050
+    against 821–830 ms; float32 large (8 MB) and float64 charlm (4 MB) measured no different.
     """
     if THREADS > 1 and macs >= PARALLEL_LOOP_MACS and B >= 8:
         rows = CHUNK_ROWS if B >= 2 * CHUNK_ROWS else 4
+        if weight_bytes > STREAMED_WEIGHT_BYTES:
+            rows = max(rows, (B + THREADS - 1) // THREADS)
         return (B + rows - 1) // rows
     return 1
 
@@ -217,7 +225,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     args = (x, Wp, bias.reshape(-1), Wrp, peep, np.zeros(max(B * H, 3 * H), dt), _mask2(mask, T, B, dt),
             bool(p.coupled), act, xh, cs, tc, y, workspace.empty((B, H), dt),
             _scratch(B, P, dt) if proj else _empty(dt, 2))
-    _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P)), *args)
+    _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
     if not keep_cache:
         return y, xh[T % 2, :, I:].copy(), cs[T % 2].copy(), None
     cache = LSTMCache(x=x, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
@@ -266,13 +274,13 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     keep_c = workspace.empty((B, H), dt) if mask is not None else _empty(dt, 2)
     S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
     dxp = workspace.empty((T, B, _padded(I, dt)), dt) if input_grad else _empty(dt, 3)
-    chunks = _chunks(B, T * B * G * (I + P))
+    packed = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3),
+              _packed(W_ih, False, dt) if input_grad else _empty(dt, 3))
+    chunks = _chunks(B, T * B * G * (I + P), sum(w.nbytes for w in packed))
     dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
     dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
-    args = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3),
-            _packed(W_ih, False, dt) if input_grad else _empty(dt, 3),
-            peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt), dh, dc,
-            da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp)
+    args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
+            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp)
     _pool().run(lstm_backward_worker, chunks, *args)
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
