@@ -15,8 +15,10 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
 - Gates are kept gate-major (T, 4, B, H) so the gate math (branch-free vectorised σ/tanh, :mod:`._gates`)
   loops over all of a chunk's B·H units at once: with the copies around it, ~20% of the small forward pass
   and ~50% of the tiny one (the products are the rest).
-- Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows),
-  each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no
+- Without ``keep_cache`` (``lstm.no_grad()``) the forward keeps gates, cell states and [x_t | h_{t-1}] rows in
+  rings one or two steps long, which stay in cache; without ``input_grad`` the backward skips δx = δa W_ih.
+- Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows;
+  one per thread when the packed weights are too large to stay in L3), each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no
   per-step barrier, and the caller never waits for a thread the OS has not scheduled.  The weight gradients are
   split by output rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never
   woken (its spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
