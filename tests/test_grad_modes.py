@@ -21,6 +21,15 @@ def _states(s):
     return list(s) if isinstance(s, tuple) else [s]
 
 
+def _layer_and_input(make, backend, seed):
+    """The layer on ``backend``, a batch of 3 sequences (7 steps, 5 features) in its layout, and their lengths."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    layer = make(backend)
+    x = np.random.default_rng(seed).normal(size=(3, 7, 5) if layer.batch_first else (7, 3, 5))
+    return layer, x.astype(layer.dtype), np.array([7, 2, 5])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("make", [
     lambda be: LSTM(5, 6, 2, bidirectional=True, proj_size=4, dtype=np.float64, seed=1, backend=be),
@@ -29,12 +38,7 @@ def _states(s):
     lambda be: RNN(5, 6, 2, dtype=np.float32, seed=4, backend=be),
 ], ids=["lstm-bi-proj", "lstm-peep-batch-first", "gru-bi", "rnn"])
 def test_outputs_equal_with_and_without_grad(make, backend):
-    if backend == "numba":
-        pytest.importorskip("numba")
-    layer = make(backend)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 7, 5) if layer.batch_first else (7, 3, 5)).astype(layer.dtype)
-    lengths = np.array([7, 2, 5])
+    layer, x, lengths = _layer_and_input(make, backend, 0)
     y, state = layer(x, lengths=lengths)
     with no_grad():
         y2, state2 = layer(x, lengths=lengths)
@@ -113,14 +117,9 @@ def test_validation_in_the_trainer_runs_without_grad():
     lambda be: RNN(5, 6, 1, bidirectional=True, dtype=np.float64, seed=4, backend=be),
 ], ids=["lstm-2-bi-dropout", "lstm-proj-batch-first", "gru-2", "rnn-bi"])
 def test_backward_without_input_grad_leaves_other_gradients_unchanged(make, backend):
-    if backend == "numba":
-        pytest.importorskip("numba")
-    layer = make(backend)
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(3, 7, 5) if layer.batch_first else (7, 3, 5))
-    lengths = np.array([7, 2, 5])
+    layer, x, lengths = _layer_and_input(make, backend, 5)
     y, state = layer(x, lengths=lengths)
-    dy = rng.normal(size=y.shape)
+    dy = np.random.default_rng(6).normal(size=y.shape)
     dx, dstate = layer.backward(dy)
     full = {k: v.copy() for k, v in layer.grads.items()}
     none, dstate2 = layer.backward(dy, input_grad=False)

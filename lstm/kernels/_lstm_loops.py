@@ -158,6 +158,20 @@ def _unit_backward(i, f, g, o, th, dm, dc, c_prev, p_i, p_f, p_o, coupled, one):
     return dai, daf, dag, dao, dcv * f + dai * p_i + daf * p_f
 
 
+@register_jitable(inline="always")
+def _store_unit(d, db, dcb, j, H, dai, daf, dag, dao, dcp):
+    """Unit j's δa into d (4H,) and onto the running δb sum db (4H,), δc_{t-1} into dcb."""
+    d[j] = dai
+    d[H + j] = daf
+    d[2 * H + j] = dag
+    d[3 * H + j] = dao
+    db[j] += dai
+    db[H + j] += daf
+    db[2 * H + j] += dag
+    db[3 * H + j] += dao
+    dcb[j] = dcp
+
+
 @njit(**JIT)
 def _cell_row_backward_plain(ai, af, ag, ao, d, cp, th_row, dmb, dcb, db, coupled, H):
     """:func:`_cell_row_backward` for a layer without peepholes or projection: no loads of zero peepholes and no
@@ -167,15 +181,7 @@ def _cell_row_backward_plain(ai, af, ag, ao, d, cp, th_row, dmb, dcb, db, couple
     for j in range(H):
         dai, daf, dag, dao, dcp = _unit_backward(ai[j], af[j], ag[j], ao[j], th_row[j], dmb[j], dcb[j], cp[j],
                                                    zero, zero, zero, coupled, one)
-        d[j] = dai
-        d[H + j] = daf
-        d[2 * H + j] = dag
-        d[3 * H + j] = dao
-        db[j] += dai
-        db[H + j] += daf
-        db[2 * H + j] += dag
-        db[3 * H + j] += dao
-        dcb[j] = dcp
+        _store_unit(d, db, dcb, j, H, dai, daf, dag, dao, dcp)
 
 
 @njit(**JIT)
@@ -189,15 +195,7 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
         o, th = ao[j], th_row[j]
         dai, daf, dag, dao, dcp = _unit_backward(ai[j], af[j], ag[j], o, th, dmb[j], dcb[j], cp[j], p_i[j],
                                                    p_f[j], p_o[j], coupled, one)
-        d[j] = dai
-        d[H + j] = daf
-        d[2 * H + j] = dag
-        d[3 * H + j] = dao
-        db[j] += dai
-        db[H + j] += daf
-        db[2 * H + j] += dag
-        db[3 * H + j] += dao
-        dcb[j] = dcp
+        _store_unit(d, db, dcb, j, H, dai, daf, dag, dao, dcp)
         if has_peep:
             c_prev = cp[j]
             dp_i[j] += dai * c_prev
