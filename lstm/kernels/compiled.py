@@ -18,8 +18,9 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
 - Without ``keep_cache`` (``lstm.no_grad()``) the forward keeps gates, cell states and [x_t | h_{t-1}] rows in
   rings one or two steps long, which stay in cache; without ``input_grad`` the backward skips δx = δa W_ih.
 - Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows;
-  one per thread when the packed weights are too large to stay in L3), each running the whole time loop, shared by THREADS threads through a work-sharing pool (:mod:`._pool`) — no
-  per-step barrier, and the caller never waits for a thread the OS has not scheduled.  The weight gradients are
+  one per thread when the packed weights are too large to stay in L3), each running the whole time loop, shared
+  by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier, and the caller never
+  waits for a thread the OS has not scheduled.  The weight gradients are
   split by output rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never
   woken (its spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
 - Buffers come from a pool kept between calls (:mod:`._workspace`): fresh ``mmap`` pages faulted by two threads
