@@ -213,8 +213,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     dh (B, P), dc (B, H) hold the upstream final-state gradients on entry and δh0, δc0 on exit; da (T, B, 4H)
     receives δ pre-activations; with a projection dhp (T, B, P) and mbuf (T, B, H) receive δh_t and
     m_t = o ⊙ tanh(c_t) for δW_hr = Σ δh_tᵀ m_t.  Wp: W_hh packed (δa W_hh); Wrp: W_hr packed (δh W_hr); Wip: W_ih
-    packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are scratch; dpeep (3H,) (when
-    ``has_peep``) and db (4H,) accumulate."""
+    packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are
+    scratch; dpeep (3H,) (when ``has_peep``) and db (4H,) accumulate."""
     T = act.shape[0]
     H = cs.shape[2]
     P = dh.shape[1]
