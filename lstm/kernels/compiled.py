@@ -229,11 +229,12 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
             bool(p.coupled), act, xh, cs, tc, y, workspace.empty((B, H), dt),
             _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
+    h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
-        return y, xh[T % 2, :, I:].copy(), cs[T % 2].copy(), None
+        return y, h_T, c_T, None
     cache = LSTMCache(x=x, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
                       o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc, xh=xh)
-    return y, xh[T, :, I:].copy(), cs[T].copy(), cache
+    return y, h_T, c_T, cache
 
 
 def _xh(cache, x, dt):
