@@ -288,6 +288,37 @@ def test_lstm_threaded_paths_match_reference(batch, rows, streamed, option, dt, 
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("option", ["plain", "coupled", "no-bias", "peephole"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkeypatch):
+    """With H a whole number of micro-kernel panels (32 here, for both dtypes) the gates of all of a chunk's rows
+    are contiguous, and the forward and (without peepholes or projection) backward gate math runs over them in one
+    loop; the sizes above (H = 6) take the per-row loops.  Partial chunks, masks, both thread counts."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(16)
+    Hw, batch = 32, 9
+    assert Hw % C.panel_width(dt) == 0
+    opts = LSTM_OPTIONS[option]
+    bias = opts.get("bias", True)
+    p = R.LSTMParams(W_ih=rnd(rng, dt, 4 * Hw, I) * 0.5, W_hh=rnd(rng, dt, 4 * Hw, Hw) * 0.3,
+                     b_ih=rnd(rng, dt, 4 * Hw) if bias else None, b_hh=rnd(rng, dt, 4 * Hw) if bias else None,
+                     peephole=rnd(rng, dt, 3 * Hw) if opts.get("peephole") else None,
+                     coupled=opts.get("coupled", False))
+    x, h0, c0 = rnd(rng, dt, T, batch, I), rnd(rng, dt, batch, Hw), rnd(rng, dt, batch, Hw)
+    lengths = rng.integers(1, T + 1, size=batch)
+    for m in (None, (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]):
+        ref, ours = R.lstm_forward(x, h0, c0, p, m), C.lstm_forward(x, h0, c0, p, m)
+        for name, a, b in zip(("y", "h_T", "c_T"), ours[:3], ref[:3]):
+            close(a, b, dt, name)
+        dy, dhT, dcT = rnd(rng, dt, T, batch, Hw), rnd(rng, dt, batch, Hw), rnd(rng, dt, batch, Hw)
+        gref, gours = R.lstm_backward(p, ref[3], dy, dhT, dcT), C.lstm_backward(p, ours[3], dy, dhT, dcT)
+        for name, a, b in zip(("dx", "dh0", "dc0"), gours[:3], gref[:3]):
+            close(a, b, dt, name)
+        same_grads(gours[3], gref[3], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("rows,K,N", [(1, 1, 1), (5, 7, 33), (9, 40, 64), (4, 0, 8)])
 def test_packed_micro_kernel_matches_matmul(rows, K, N, dt):
     """The register-blocked micro-kernel: store, accumulate and bias modes, any row range, padded panels."""

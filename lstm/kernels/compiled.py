@@ -283,8 +283,10 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     chunks = _chunks(B, T * B * G * (I + P), sum(w.nbytes for w in packed))
     dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
     dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
+    plain = not proj and p.peephole is None
+    dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
-            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp)
+            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4)
     _pool().run(lstm_backward_worker, chunks, *args)
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
