@@ -319,6 +319,24 @@ def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkey
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (9, 5, 3), (3, 17, 10), (0, 4, 3), (4, 0, 3)])
+def test_matmul_matches_reference(m, k, n, threads, dt, monkeypatch):
+    """The dense product on the kernel threads (output rows split over the pool): every transpose combination,
+    odd sizes, empty operands."""
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    for ta in (False, True):
+        for tb in (False, True):
+            A = rnd(rng, dt, *((k, m) if ta else (m, k)))
+            Bm = rnd(rng, dt, *((n, k) if tb else (k, n)))
+            ours, ref = C.matmul(A, Bm, ta, tb), R.matmul(A, Bm, ta, tb)
+            assert ours.shape == (m, n) and ours.dtype == dt
+            close(ours, ref, dt, f"matmul ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("rows,K,N", [(1, 1, 1), (5, 7, 33), (9, 40, 64), (4, 0, 8)])
 def test_packed_micro_kernel_matches_matmul(rows, K, N, dt):
     """The register-blocked micro-kernel: store, accumulate and bias modes, any row range, padded panels."""

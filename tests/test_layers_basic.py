@@ -58,8 +58,20 @@ def test_numeric_grad_matches_known_gradient_and_restores_array():
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(5,), (7, 5), (2, 3, 5)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear_matches_torch(shape, bias):
+@pytest.mark.parametrize("products", ["numpy", "kernel threads"])
+def test_linear_matches_torch(shape, bias, products, monkeypatch):
+    """Small products are NumPy's; large ones run on the compiled backend's threads (forced here for every
+    product, split over two threads wherever there are rows enough)."""
     torch = pytest.importorskip("torch")
+    if products == "kernel threads":
+        pytest.importorskip("numba")
+        from lstm.kernels import compiled
+        from lstm.nn import linear
+        monkeypatch.setattr(linear, "BACKEND_MACS", 0)
+        monkeypatch.setattr(compiled, "PARALLEL_MACS", 0)
+        monkeypatch.setattr(compiled, "THREADS", 2)
+        calls, matmul = [], compiled.matmul
+        monkeypatch.setattr(compiled, "matmul", lambda *a: calls.append(1) or matmul(*a))
     rng = np.random.default_rng(1)
     lin = Linear(5, 4, bias=bias, dtype=np.float64, seed=3)
     ref = torch.nn.Linear(5, 4, bias=bias, dtype=torch.float64)
@@ -79,6 +91,8 @@ def test_linear_matches_torch(shape, bias):
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=TORCH_TOL)
     for name, p in ref.named_parameters():
         np.testing.assert_allclose(lin.grads[name], p.grad.numpy(), rtol=0, atol=TORCH_TOL)
+    if products == "kernel threads":
+        assert len(calls) == 3                                  # y, δW and δx
 
 
 def test_linear_finite_differences():

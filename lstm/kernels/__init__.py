@@ -3,7 +3,7 @@
 ``reference`` is plain NumPy and is the specification.  ``compiled`` is the same math compiled with Numba
 (``backend="numba"``).  :func:`get_backend` returns the module a layer calls; every backend exposes the same
 functions (``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``, ``rnn_forward``,
-``rnn_backward``) with the same signatures and results.
+``rnn_backward``, and ``matmul`` for the dense layers) with the same signatures and results.
 
 ``"auto"`` is the compiled backend when Numba (and SciPy, whose BLAS it calls) can be imported, else the reference.
 The compiled module is imported on first use, so ``import lstm`` stays fast and does not load Numba.

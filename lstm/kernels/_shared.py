@@ -61,21 +61,25 @@ def matmul_tn(A, B, out):
 
 
 @njit(**JIT)
-def weight_grads_worker(ctl, gen, chunks, da2, xh2, dW):
-    """δ[W_ih | W_hh] = δaᵀ [x | h_{t-1}] over all T·B rows (the LSTM kernel computes δx itself), as one GEMM:
-    the two right-hand sides side by side in ``xh2`` (T·B, I+P) make one product of width I+P, which ran 10–20%
-    faster than two of widths I and P (OpenBLAS packs δaᵀ once).  The G output rows are split into ``chunks``
-    blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call per block: SciPy's OpenBLAS pool
-    stays asleep (woken, its workers kept spinning into the next forward pass, which then had one free core for
-    its two threads)."""
-    N, G = da2.shape
-    K = xh2.shape[1]
-    per = (G + chunks - 1) // chunks
+def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C):
+    """C (m, n) = op(A) @ op(B) (op = transpose where ``ta``/``tb``; all C-contiguous), C's rows split into
+    ``chunks`` blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call per block.  SciPy's
+    OpenBLAS pool stays asleep: woken, its workers kept spinning into the next forward pass, which then had one
+    free core for its two threads.
+
+    The LSTM's weight gradients δ[W_ih | W_hh] = δaᵀ [x | h_{t-1}] are one such product over all T·B rows
+    (``ta``): the two right-hand sides side by side in one (T·B, I+P) buffer make one product of width I+P, which
+    ran 10–20% faster than two of widths I and P (OpenBLAS packs δaᵀ once)."""
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    lda, ldb = A.shape[1], B.shape[1]
+    per = (m + chunks - 1) // chunks
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
-        g0 = min(G, c * per)
-        g1 = min(G, g0 + per)
-        gemm_raw(True, False, g1 - g0, K, N, da2.reshape(-1)[g0:], G, xh2.reshape(-1), K, dW.reshape(-1)[g0 * K:], K)
+        r0 = min(m, c * per)
+        r1 = min(m, r0 + per)
+        a0 = r0 if ta else r0 * lda
+        gemm_raw(ta, tb, r1 - r0, n, k, A.reshape(-1)[a0:], lda, B.reshape(-1), ldb, C.reshape(-1)[r0 * n:], n)
         finish(ctl)

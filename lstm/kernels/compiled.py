@@ -1,4 +1,4 @@
-"""Compiled (Numba) kernels: the same six functions, signatures and results as :mod:`lstm.kernels.reference`.
+"""Compiled (Numba) kernels: the same functions, signatures and results as :mod:`lstm.kernels.reference`.
 
 Select with ``backend="numba"`` (``"auto"`` picks it when Numba is installed).  Results equal the reference to a
 few ulp in float64 (tests use 1e-12) and to ~1e-6 relative in float32.
@@ -42,7 +42,7 @@ from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_lo
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker
 from ._microkernel import pack_panels, panel_width
 from ._pool import Pool
-from ._shared import matmul_tn, param_grads, project, sum_rows, weight_grads_worker
+from ._shared import matmul_rows_worker, matmul_tn, param_grads, project, sum_rows
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
 
@@ -190,6 +190,34 @@ def _input_side(dxa, dha, x, hs, W_ih, dt, input_grad):
     return (dx if input_grad else None), dW_ih, dW_hh
 
 
+def _matmul_into(A, ta, B, tb, C):
+    """C = op(A) @ op(B) on the pool's threads (:func:`._shared.matmul_rows_worker`), products below
+    PARALLEL_MACS on the caller alone."""
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    set_threads(1)
+    _pool().run(matmul_rows_worker, THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1,
+                ta, tb, A, B, C)
+
+
+def matmul(A, B, ta=False, tb=False):
+    """op(A) @ op(B) for 2-D float32/float64 arrays of one dtype (op = transpose where ``ta``/``tb``), as
+    :func:`lstm.kernels.reference.matmul`, on the kernels' threads: the output rows are split over THREADS
+    threads, each a single-threaded BLAS call.  For the layers around the recurrent ones (the language model's
+    output layer: three products of ~80M multiply-adds per training step), which NumPy's BLAS would run on one
+    thread while training (see :mod:`lstm.train.trainer`) or with a second pool of spinning threads."""
+    dt = _dtype(A)
+    A, B = _c(A, dt), _c(B, dt)
+    m = A.shape[1] if ta else A.shape[0]
+    n = B.shape[0] if tb else B.shape[1]
+    k = A.shape[0] if ta else A.shape[1]
+    if min(m, n, k) == 0:
+        return np.zeros((m, n), dt)
+    out = workspace.empty((m, n), dt)
+    _matmul_into(A, ta, B, tb, out)
+    return out
+
+
 def _colsum(d, dt):
     out = workspace.empty(d.shape[-1], dt)
     sum_rows(d.reshape(-1, d.shape[-1]), out)
@@ -291,9 +319,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     dpeep = dpeeps.sum(axis=0) if chunks > 1 else dpeeps[0]
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     dW = workspace.empty((G, I + P), dt)                  # δ[W_ih | W_hh]
-    set_threads(1)
-    wargs = (da.reshape(T * B, G), xh[:T].reshape(T * B, I + P), dW)
-    _pool().run(weight_grads_worker, THREADS if T * B * G * (I + P) >= PARALLEL_MACS else 1, *wargs)
+    _matmul_into(da.reshape(T * B, G), True, xh[:T].reshape(T * B, I + P), False, dW)
     dW_ih, dW_hh = workspace.empty((G, I), dt), workspace.empty((G, P), dt)
     dW_ih[...] = dW[:, :I]
     dW_hh[...] = dW[:, I:]

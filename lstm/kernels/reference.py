@@ -58,6 +58,12 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
 
 
+def matmul(A: np.ndarray, B: np.ndarray, ta: bool = False, tb: bool = False) -> np.ndarray:
+    """op(A) @ op(B) for 2-D arrays, op = transpose where ``ta``/``tb``: the dense products of the layers around
+    the recurrent ones (:class:`lstm.nn.Linear`), which a backend may run on its own threads."""
+    return (A.T if ta else A) @ (B.T if tb else B)
+
+
 def _project_inputs(x: np.ndarray, W_ih: np.ndarray, b_ih: np.ndarray | None) -> np.ndarray:
     """x W_ihᵀ + b_ih for all steps at once: one GEMM, (T, B, I) -> (T, B, G)."""
     xw = x @ W_ih.T

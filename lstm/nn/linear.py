@@ -17,10 +17,24 @@ import math
 
 import numpy as np
 
+from ..kernels import get_backend
 from .checks import as_float_array
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 __all__ = ["Linear"]
+
+# Products with at least this many multiply-adds run on the kernel backend's threads (``matmul`` of
+# :mod:`lstm.kernels.compiled`: two threads, no second BLAS pool); smaller ones are plain NumPy.
+BACKEND_MACS = 1 << 21
+
+
+def _matmul(A, B, ta=False, tb=False):
+    """op(A) @ op(B) for 2-D A, B (op = transpose where ``ta``/``tb``)."""
+    m, k = A.shape[::-1] if ta else A.shape
+    n = B.shape[0] if tb else B.shape[1]
+    if m * n * k >= BACKEND_MACS:
+        return get_backend("auto").matmul(A, B, ta, tb)
+    return (A.T if ta else A) @ (B.T if tb else B)
 
 
 def _as_float_input(x, dtype, what: str) -> np.ndarray:
@@ -91,7 +105,8 @@ class Linear(Module):
                 f"the last axis must hold the in_features={self.in_features} features"
             )
         self._x = x
-        y = x @ self.weight.T  # (..., out)
+        x2 = x.reshape(-1, self.in_features)  # (M, in)
+        y = _matmul(x2, self.weight, tb=True).reshape(x.shape[:-1] + (self.out_features,))  # (..., out)
         if self.use_bias:
             y += self.bias
         return y
@@ -105,10 +120,10 @@ class Linear(Module):
         dy = _check_grad_output(dy, x.shape[:-1] + (self.out_features,), self.dtype, "Linear")
         x2 = x.reshape(-1, self.in_features)  # (M, in)
         dy2 = dy.reshape(-1, self.out_features)  # (M, out)
-        write_grad(self._grads["weight"], dy2.T @ x2, accumulate)  # (out, in)
+        write_grad(self._grads["weight"], _matmul(dy2, x2, ta=True), accumulate)  # (out, in)
         if self.use_bias:
             write_grad(self._grads["bias"], dy2.sum(axis=0), accumulate)  # (out,)
-        return dy @ self.weight  # (..., in)
+        return _matmul(dy2, self.weight).reshape(x.shape)  # (..., in)
 
     def extra_repr(self) -> str:
         return (
