@@ -206,6 +206,24 @@ def test_embedding_accumulates_repeated_ids_and_overwrites_between_calls():
     assert np.array_equal(emb.grads["weight"][0], 2 * np.ones(3))
 
 
+def test_embedding_gradient_of_many_repeated_ids_equals_add_at():
+    """At a language model's scale (thousands of positions over a small vocabulary) the per-id sums equal
+    np.add.at's, overwriting and accumulating, with a padding row left out."""
+    rng = np.random.default_rng(9)
+    emb = Embedding(50, 8, padding_idx=3, dtype=np.float64, seed=0)
+    ids = rng.integers(0, 50, size=(16, 200))
+    dy = rng.standard_normal(ids.shape + (8,))
+    want = np.zeros((50, 8))
+    keep = ids.reshape(-1) != 3
+    np.add.at(want, ids.reshape(-1)[keep], dy.reshape(-1, 8)[keep])
+    emb(ids)
+    emb.backward(dy)
+    np.testing.assert_allclose(emb.grads["weight"], want, rtol=1e-12, atol=1e-12)
+    emb.backward(dy, accumulate=True)
+    np.testing.assert_allclose(emb.grads["weight"], 2 * want, rtol=1e-12, atol=1e-12)
+    assert np.all(emb.grads["weight"][3] == 0)
+
+
 def test_embedding_finite_differences():
     rng = np.random.default_rng(6)
     emb = Embedding(6, 3, padding_idx=0, dtype=np.float64, seed=1)
