@@ -91,7 +91,6 @@ def _ol_gemm_raw(ta, tb, m, n, k, A, lda, B, ldb, C, ldc):
 
 # ---- thread count of SciPy's OpenBLAS --------------------------------------------------------------------------
 _setter = None
-_current = None
 
 
 def _find_setter():
@@ -113,13 +112,12 @@ def _find_setter():
 
 
 def set_threads(n: int) -> None:
-    """Set SciPy's OpenBLAS to ``n`` threads (no-op if that BLAS is not OpenBLAS or n is unchanged)."""
-    global _setter, _current
-    if n == _current:
-        return
+    """Set SciPy's OpenBLAS to ``n`` threads (no-op if that BLAS is not OpenBLAS).  Set at every call (~0.5 µs),
+    not only when ``n`` changes: threadpoolctl (as the trainer uses it) sets every BLAS's count behind our back,
+    and restores it on exit."""
+    global _setter
     if _setter is None:
         ensure_blas()
         _setter = _find_setter()
     if _setter:
         _setter(int(n))
-    _current = n
