@@ -45,7 +45,8 @@ class LanguageModelNet(Module):
     def forward(self, x, state=None):
         """x (B, T) ids → logits (B, T, V), new state."""
         h, state = self.rnn(self.emb(x), state)              # (B, T, H)
-        h = self.drop(h)
+        if self.drop.p > 0:                                   # (p = 0 would only copy h)
+            h = self.drop(h)
         if self.tie_weights:
             self._h = h
             return h @ self.emb.weight.T + self.head.bias, state
@@ -61,7 +62,7 @@ class LanguageModelNet(Module):
             d_emb_out = flat.T @ self._h.reshape(-1, self._h.shape[-1])   # (V, H)
         else:
             dh = self.head.backward(dlogits)
-        de, _ = self.rnn.backward(self.drop.backward(dh))
+        de, _ = self.rnn.backward(self.drop.backward(dh) if self.drop.p > 0 else dh)
         self.emb.backward(de)
         if self.tie_weights:
             self.emb._grads["weight"] += d_emb_out
