@@ -17,14 +17,14 @@ import math
 
 import numpy as np
 
-from ..kernels import get_backend
+from ..kernels import get_backend, reference
 from .checks import as_float_array
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 __all__ = ["Linear"]
 
 # Products with at least this many multiply-adds run on the kernel backend's threads (``matmul`` of
-# :mod:`lstm.kernels.compiled`: two threads, no second BLAS pool); smaller ones are plain NumPy.
+# :mod:`lstm.kernels.compiled`: two threads, no second BLAS pool); smaller ones are plain NumPy (the reference).
 BACKEND_MACS = 1 << 21
 
 
@@ -32,9 +32,8 @@ def _matmul(A, B, ta=False, tb=False):
     """op(A) @ op(B) for 2-D A, B (op = transpose where ``ta``/``tb``)."""
     m, k = A.shape[::-1] if ta else A.shape
     n = B.shape[0] if tb else B.shape[1]
-    if m * n * k >= BACKEND_MACS:
-        return get_backend("auto").matmul(A, B, ta, tb)
-    return (A.T if ta else A) @ (B.T if tb else B)
+    backend = get_backend("auto") if m * n * k >= BACKEND_MACS else reference
+    return backend.matmul(A, B, ta, tb)
 
 
 def _as_float_input(x, dtype, what: str) -> np.ndarray:
