@@ -61,13 +61,13 @@ LSTM_OPTIONS = {
 }
 
 
-def lstm_params(rng, dt, bias=True, proj=False, peephole=False, coupled=False):
-    Pw = P if proj else H
+def lstm_params(rng, dt, bias=True, proj=False, peephole=False, coupled=False, hidden=H):
+    Pw = P if proj else hidden
     return R.LSTMParams(
-        W_ih=rnd(rng, dt, 4 * H, I) * 0.5, W_hh=rnd(rng, dt, 4 * H, Pw) * 0.5,
-        b_ih=rnd(rng, dt, 4 * H) if bias else None, b_hh=rnd(rng, dt, 4 * H) if bias is True else None,
-        W_hr=rnd(rng, dt, P, H) * 0.5 if proj else None, peephole=rnd(rng, dt, 3 * H) if peephole else None,
-        coupled=coupled)
+        W_ih=rnd(rng, dt, 4 * hidden, I) * 0.5, W_hh=rnd(rng, dt, 4 * hidden, Pw) * 0.5,
+        b_ih=rnd(rng, dt, 4 * hidden) if bias else None, b_hh=rnd(rng, dt, 4 * hidden) if bias is True else None,
+        W_hr=rnd(rng, dt, P, hidden) * 0.5 if proj else None,
+        peephole=rnd(rng, dt, 3 * hidden) if peephole else None, coupled=coupled)
 
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -299,12 +299,7 @@ def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkey
     rng = np.random.default_rng(16)
     Hw, batch = 32, 9
     assert Hw % C.panel_width(dt) == 0
-    opts = LSTM_OPTIONS[option]
-    bias = opts.get("bias", True)
-    p = R.LSTMParams(W_ih=rnd(rng, dt, 4 * Hw, I) * 0.5, W_hh=rnd(rng, dt, 4 * Hw, Hw) * 0.3,
-                     b_ih=rnd(rng, dt, 4 * Hw) if bias else None, b_hh=rnd(rng, dt, 4 * Hw) if bias else None,
-                     peephole=rnd(rng, dt, 3 * Hw) if opts.get("peephole") else None,
-                     coupled=opts.get("coupled", False))
+    p = lstm_params(rng, dt, hidden=Hw, **LSTM_OPTIONS[option])
     x, h0, c0 = rnd(rng, dt, T, batch, I), rnd(rng, dt, batch, Hw), rnd(rng, dt, batch, Hw)
     lengths = rng.integers(1, T + 1, size=batch)
     for m in (None, (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]):
