@@ -399,3 +399,51 @@ def test_float32_gate_functions_error_bound():
     assert np.abs(out[0] - 1.0 / (1.0 + np.exp(-xl))).max() < 5e-7
     assert np.abs(out[1] - np.tanh(xl)).max() < 5e-7
     assert out[1][x == 0][0] == 0 and (np.sign(out[1]) == np.sign(x)).all()   # odd, exact zero
+
+
+ADAM_CASES = [
+    ("Adam", dict()),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adam", dict(lr=1e-2, amsgrad=True, betas=(0.8, 0.99))),
+    ("Adam", dict(lr=1e-2, maximize=True, amsgrad=True, weight_decay=0.05, eps=1e-6)),
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.9))),                     # 1 − β₁ ≥ 0.5: the other side of the lerp
+    ("AdamW", dict()),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, maximize=True, betas=(0.5, 0.95))),
+]
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name,kw", ADAM_CASES, ids=[f"{n}{kw}" for n, kw in ADAM_CASES])
+def test_fused_adam_is_bit_identical_to_numpy(name, kw, threads, dt, monkeypatch):
+    """The compiled fused Adam pass equals the optimizer's NumPy operations bit for bit, parameters and state,
+    over 12 steps: every option, odd sizes, a parameter split over the threads, a zero and a NaN gradient
+    (amsgrad's maximum keeps NaN as np.maximum does), a non-contiguous gradient (NumPy path) and a parameter
+    skipped in some steps."""
+    import lstm.optim as O
+    monkeypatch.setattr(C, "THREADS", threads)
+    monkeypatch.setattr(C, "PARALLEL_ADAM", 1000)
+    shapes = {"w": (37, 41), "b": (5,), "one": (), "big": (3001,)}
+    rng = np.random.default_rng(7)
+    start = {k: rng.standard_normal(s).astype(dt) for k, s in shapes.items()}
+    fused = {k: v.copy() for k, v in start.items()}
+    plain = {k: v.copy() for k, v in start.items()}
+    opt_f = getattr(O, name)(fused, fused=True, **kw)
+    opt_p = getattr(O, name)(plain, fused=False, **kw)
+    assert opt_f.fused and not opt_p.fused
+    for step in range(12):
+        grads = {k: rng.standard_normal(s).astype(dt) for k, s in shapes.items()}
+        grads["w"] = np.asfortranarray(grads["w"]) if step == 4 else grads["w"]
+        grads["big"][:7] = 0
+        if step == 9:
+            grads["b"][2] = np.nan
+        if step % 5 == 2:
+            del grads["b"]
+        opt_f.step(grads)
+        opt_p.step(grads)
+        for k in shapes:
+            np.testing.assert_array_equal(fused[k], plain[k], err_msg=f"{name} {kw} step {step} param {k}")
+            for buf, value in opt_p.state[k].items():
+                np.testing.assert_array_equal(opt_f.state[k][buf], value, err_msg=f"step {step} {k}/{buf}")
+    assert np.isnan(fused["b"][2]) and np.isfinite(fused["w"]).all()

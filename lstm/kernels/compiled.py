@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _workspace as workspace, reference as ref
+from ._adam import adam_worker
 from ._blas import set_threads
 from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_loop, rnn_forward_loop
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker
@@ -58,6 +59,8 @@ CHUNK_ROWS = 8
 # Packed weights larger than this are streamed from memory at every step rather than from L3 (32 MB here, shared):
 # then each thread takes one chunk of B/THREADS rows, so every weight panel it loads serves all of its rows.
 STREAMED_WEIGHT_BYTES = 12 << 20
+# A fused Adam update of at least this many elements is split over THREADS threads.
+PARALLEL_ADAM = 1 << 16
 _pools: dict[int, Pool] = {}
 
 
@@ -216,6 +219,21 @@ def matmul(A, B, ta=False, tb=False):
     out = workspace.empty((m, n), dt)
     _matmul_into(A, ta, B, tb, out)
     return out
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, decay, weight_decay, maximize, lerp_weight,
+                beta2, step_size, bias_correction2_sqrt, eps):
+    """One Adam step for one parameter, in place, as a single fused pass (:mod:`._adam`); bit-identical to the
+    NumPy code of :meth:`lstm.optim.Adam._update`, whose scalars these are.  Arrays C-contiguous, of one dtype;
+    ``max_exp_avg_sq`` None without amsgrad.  Parameters of ≥ PARALLEL_ADAM elements are split over the threads."""
+    dt = param.dtype.type
+    low = abs(lerp_weight) < 0.5
+    vmax = np.empty(0, param.dtype) if max_exp_avg_sq is None else max_exp_avg_sq.reshape(-1)
+    chunks = 2 * THREADS if param.size >= PARALLEL_ADAM else 1
+    _pool().run(adam_worker, chunks, param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                vmax, max_exp_avg_sq is not None, dt(-1 if maximize else 1), dt(decay), dt(weight_decay),
+                dt(lerp_weight if low else 1.0 - lerp_weight), low, dt(beta2), dt(1 - beta2), dt(-step_size),
+                dt(bias_correction2_sqrt), dt(eps))
 
 
 def _colsum(d, dt):
