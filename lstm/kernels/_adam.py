@@ -27,14 +27,14 @@ from ._pool import claim, finish
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _moments(p, g, m, v, decay, sign, wd, lerp_w, lerp_low, beta2, one_minus_beta2):
-    """(θ, g, m, v) of one element after the decay, gradient and moment updates.  Conditional expressions, not
+    """(θ, m, v) of one element after the decay, gradient and moment updates.  Conditional expressions, not
     branches, so the loops around it vectorise (a branch per option measured 11× slower)."""
     p = p * decay                                   # exact when decay = 1
     g = g * sign                                    # ±g, exact
     g = g + p * wd if wd != 0 else g                # not g + p·0: an infinite θ would make g NaN
     t = g - m
     m = m + t * lerp_w if lerp_low else g - t * lerp_w
-    return p, g, m, v * beta2 + (g * one_minus_beta2) * g
+    return p, m, v * beta2 + (g * one_minus_beta2) * g
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -43,7 +43,7 @@ def _update_span(param, grad, m, v, vmax, amsgrad, sign, decay, wd, lerp_w, lerp
     """The update over whole arrays (one chunk's slices: indices from 0, so the loops vectorise)."""
     if amsgrad:
         for j in range(param.shape[0]):
-            p, g, mj, vj = _moments(param[j], grad[j], m[j], v[j], decay, sign, wd, lerp_w, lerp_low, beta2,
+            p, mj, vj = _moments(param[j], grad[j], m[j], v[j], decay, sign, wd, lerp_w, lerp_low, beta2,
                                     one_minus_beta2)
             m[j] = mj
             v[j] = vj
@@ -53,7 +53,7 @@ def _update_span(param, grad, m, v, vmax, amsgrad, sign, decay, wd, lerp_w, lerp
             param[j] = p + (mj * neg_step_size) / (np.sqrt(top) / bc2_sqrt + eps)
     else:
         for j in range(param.shape[0]):
-            p, g, mj, vj = _moments(param[j], grad[j], m[j], v[j], decay, sign, wd, lerp_w, lerp_low, beta2,
+            p, mj, vj = _moments(param[j], grad[j], m[j], v[j], decay, sign, wd, lerp_w, lerp_low, beta2,
                                     one_minus_beta2)
             m[j] = mj
             v[j] = vj
