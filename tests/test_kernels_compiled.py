@@ -54,6 +54,7 @@ LSTM_OPTIONS = {
     "plain": {},
     "no-bias": {"bias": False},
     "bias-ih-only": {"bias": "ih"},
+    "bias-hh-only": {"bias": "hh"},
     "proj": {"proj": True},
     "peephole": {"peephole": True},
     "coupled": {"coupled": True},
@@ -65,7 +66,8 @@ def lstm_params(rng, dt, bias=True, proj=False, peephole=False, coupled=False, h
     Pw = P if proj else hidden
     return R.LSTMParams(
         W_ih=rnd(rng, dt, 4 * hidden, I) * 0.5, W_hh=rnd(rng, dt, 4 * hidden, Pw) * 0.5,
-        b_ih=rnd(rng, dt, 4 * hidden) if bias else None, b_hh=rnd(rng, dt, 4 * hidden) if bias is True else None,
+        b_ih=rnd(rng, dt, 4 * hidden) if bias in (True, "ih") else None,
+        b_hh=rnd(rng, dt, 4 * hidden) if bias in (True, "hh") else None,
         W_hr=rnd(rng, dt, P, hidden) * 0.5 if proj else None,
         peephole=rnd(rng, dt, 3 * hidden) if peephole else None, coupled=coupled)
 

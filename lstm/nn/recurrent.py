@@ -228,7 +228,7 @@ class _Recurrent(Module):
         y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
         run.y_shape = y.shape
         self._run = run
-        final_state = tuple(np.stack(f) for f in finals)
+        final_state = tuple(f[0][None] if len(f) == 1 else np.stack(f) for f in finals)   # kernels return copies
         state_out = final_state if len(final_state) > 1 else final_state[0]
         if return_trace:
             return y, state_out, self._trace(run, mask)
