@@ -69,19 +69,17 @@ def _ol_tanh(x):
 
 
 @register_jitable(inline="always")
-def lstm_unit(a_i, a_f, a_g, a_o, c_prev, p_i, p_f, p_o, coupled, one, peep):
-    """One LSTM unit from its pre-activations (``one`` = 1 in the dtype; peepholes p used only when ``peep``):
+def lstm_unit(a_i, a_f, a_g, a_o, c_prev, p_i, p_f, p_o, coupled, one):
+    """One LSTM unit from its pre-activations (peepholes p, zero when absent; ``one`` = 1 in the dtype):
 
         i = σ(a_i + p_i c_prev), f = σ(a_f + p_f c_prev) (i = 1 − f when coupled), g = tanh(a_g)
         c = f c_prev + i g,      o = σ(a_o + p_o c),      returns (i, f, g, o, c, tanh(c))
 
-    Shared by the sequence kernel and the streaming step, so both compute the cell exactly alike.  Called with a
-    constant ``peep`` = False the peephole terms compile away (a + 0·c cannot be folded: c may be infinite); the
-    gate loop then runs ~12% faster."""
-    f = gate_sigmoid(a_f + p_f * c_prev if peep else a_f)
-    i = gate_sigmoid(a_i + p_i * c_prev if peep else a_i)
+    Shared by the sequence kernel and the streaming step, so both compute the cell exactly alike."""
+    f = gate_sigmoid(a_f + p_f * c_prev)
+    i = gate_sigmoid(a_i + p_i * c_prev)
     i = one - f if coupled else i
     g = gate_tanh(a_g)
     c = f * c_prev + i * g
-    o = gate_sigmoid(a_o + p_o * c if peep else a_o)
+    o = gate_sigmoid(a_o + p_o * c)
     return i, f, g, o, c, gate_tanh(c)

@@ -5,8 +5,8 @@ projection x W_ihᵀ + b_ih + b_hh for all steps; step t adds h_{t-1} W_hhᵀ in
 micro-kernel, :mod:`._microkernel`) and the gate math overwrites it with the activations i, f, g, o, so the gate
 cache costs no extra memory and the trace fields i, f, g, o are views of it.  Gate-major lets the gate loop run
 over all of a chunk's B·H units at once (without peepholes), twice as fast per unit as over rows of H = 32.
-``tc`` keeps tanh(c_t) for backward.  The gate loop has no branches, so LLVM vectorises it: without peepholes it
-is compiled without the peephole terms, and the mask is handled per sequence, outside the inner loop.
+``tc`` keeps tanh(c_t) for backward.  Absent peepholes are zeros (x + 0·c is exactly x), which keeps the inner
+loop free of branches so LLVM vectorises it; the mask is handled per sequence, outside the inner loop.
 
 Threads: the sequences of a batch are independent through the whole time loop, so the batch rows are split into
 ``chunks`` and each chunk runs the *entire* time loop for its rows — no synchronisation per step (a per-step
@@ -61,11 +61,16 @@ def pack_gate_weights(W_ih, W_hh, b_ih, b_hh, Wp, bias):
                 bias[k * Hp + u] = b_hh[j]
 
 
-@register_jitable(inline="always")
-def _cell_loop(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n, peep):
+@njit(**JIT)
+def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n):
+    """Gate math for n units: pre-activations ai, af, ag, ao in, [i, f, g, o] out (in place); cn = c_t,
+    th_row = tanh(c_t), m_row = o ⊙ tanh(c_t) (σ, tanh from :mod:`._gates`).  A separate function so LLVM
+    vectorises it alone (n passed in).  The n units are one sequence's H units, or — without peepholes — the H
+    units of several consecutive sequences at once: with exp-based σ/tanh a loop over 32 units ran at ~7 ns per
+    unit, over 256 at ~3.4 ns (float32)."""
     one = one_like(ai)
     for j in range(n):
-        i, f, g, o, c, th = lstm_unit(ai[j], af[j], ag[j], ao[j], cp[j], p_i[j], p_f[j], p_o[j], coupled, one, peep)
+        i, f, g, o, c, th = lstm_unit(ai[j], af[j], ag[j], ao[j], cp[j], p_i[j], p_f[j], p_o[j], coupled, one)
         ai[j] = i
         af[j] = f
         ag[j] = g
@@ -76,23 +81,7 @@ def _cell_loop(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n,
 
 
 @njit(**JIT)
-def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, coupled, n):
-    """Gate math for n units without peepholes: pre-activations ai, af, ag, ao in, [i, f, g, o] out (in place);
-    cn = c_t, th_row = tanh(c_t), m_row = o ⊙ tanh(c_t) (σ, tanh from :mod:`._gates`).  A separate function so
-    LLVM vectorises it alone (n passed in).  The n units are one sequence's H units, or the H units of several
-    consecutive sequences at once: with exp-based σ/tanh a loop over 32 units ran at ~7 ns per unit, over 256 at
-    ~3.4 ns (float32); with the rational forms and no peephole terms, ~1.5 ns over 512."""
-    _cell_loop(ai, af, ag, ao, cp, cn, th_row, m_row, ai, ai, ai, coupled, n, False)
-
-
-@njit(**JIT)
-def _cell_span_peephole(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n):
-    """As :func:`_cell_span`, with peepholes p_i, p_f, p_o (n,): one sequence's H units."""
-    _cell_loop(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n, True)
-
-
-@njit(**JIT)
-def _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
+def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
     """The whole time loop for batch rows [r0, r1).
 
     ``xh`` (T+1, B, I+P) holds [x_t | h_{t-1}] in row t: step t copies x_t in, runs one product
@@ -103,7 +92,7 @@ def _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, 
     one GEMM, not two narrower ones.  Projecting step by step (not all steps first) keeps act[t] in cache: at the
     large size act is 52 MB, and the all-steps-first order measured 69 GF/s against ~100 for the products alone.
     Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
-    gate-major.  peep (3H,) or empty.  m (B, H) receives
+    gate-major.  peep (3H,) or empty; zflat: ≥ B·H zeros standing in for absent peepholes.  m (B, H) receives
     o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch.  act, tc, cs and xh are indexed modulo
     their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
     T = y.shape[0]
@@ -116,7 +105,8 @@ def _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, 
     has_mask = mask.shape[0] > 0
     has_peep = peep.shape[0] > 0
     flat = Hp == H and not has_peep                                    # all rows' units in one gate loop
-    p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:3 * H]        # empty without peepholes
+    pv = peep if has_peep else zflat
+    p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
     src = S2 if has_proj else m
     for t in range(T):
         ta, tc0, tc1, tx0, tx1 = t % na, t % nc, (t + 1) % nc, t % nx, (t + 1) % nx
@@ -130,15 +120,11 @@ def _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, 
             lo, hi = r0 * H, r1 * H
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],
                        a[3].reshape(-1)[lo:hi], cs[tc0].reshape(-1)[lo:hi], cs[tc1].reshape(-1)[lo:hi],
-                       tc[t % nt].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], coupled, hi - lo)
-        elif has_peep:
-            for b in range(r0, r1):
-                _cell_span_peephole(a[0, b], a[1, b], a[2, b], a[3, b], cs[tc0, b], cs[tc1, b], tc[t % nt, b],
-                                    m[b], p_i, p_f, p_o, coupled, H)
+                       tc[t % nt].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
         else:
             for b in range(r0, r1):
                 _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[tc0, b], cs[tc1, b], tc[t % nt, b], m[b],
-                           coupled, H)
+                           p_i, p_f, p_o, coupled, H)
         if has_proj:
             matmul_packed(m, r0, r1, Wrp, S2)                          # h_t = m_t W_hrᵀ
         for b in range(r0, r1):
@@ -161,7 +147,7 @@ def _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, 
 
 
 @njit(**JIT)
-def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, S2):
+def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2):
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
     B = y.shape[1]
     while True:
@@ -169,7 +155,7 @@ def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, mask, coupled,
         if c < 0:
             return
         r0, r1 = _bounds(B, chunks, c)
-        _forward_rows(x, Wp, bias, Wrp, peep, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
+        _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
         finish(ctl)
 
 

@@ -160,7 +160,7 @@ def _lstm_gates(a, c, h, peep, coupled):
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:3 * H]
     one = one_like(a)
     for u in range(H):
-        _, _, _, o, cn, th = lstm_unit(a_i[u], a_f[u], a_g[u], a_o[u], c[u], p_i[u], p_f[u], p_o[u], coupled, one, True)
+        _, _, _, o, cn, th = lstm_unit(a_i[u], a_f[u], a_g[u], a_o[u], c[u], p_i[u], p_f[u], p_o[u], coupled, one)
         c[u] = cn
         h[u] = o * th
 

@@ -264,16 +264,17 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     n = T if keep_cache else 1                            # steps kept (the loop indexes rings modulo their length)
     # Two blocks of the workspace (a lookup costs ~1.5 µs, a tenth of the tiny forward's Python): what the cache
     # keeps, and the weights, which it does not.  Gates i, f, g, o with units padded to whole panels; row t of xh
-    # is [x_t | h_{t-1}]; c_t; tanh(c_t); m = o ⊙ tanh(c_t).
-    act, xh, cs, tc, m = workspace.empty_parts(dt, (n, 4, B, Hp), (n + 1, B, I + P), (n + 1, B, H), (n, B, H),
-                                               (B, H))
+    # is [x_t | h_{t-1}]; c_t; tanh(c_t); m = o ⊙ tanh(c_t); zeros standing in for absent peepholes.
+    act, xh, cs, tc, m, zflat = workspace.empty_parts(dt, (n, 4, B, Hp), (n + 1, B, I + P), (n + 1, B, H),
+                                                      (n, B, H), (B, H), (max(B * H, 3 * H),))
     Wp, bias = workspace.empty_parts(dt, (4 * Hp // nr, I + P, nr), (4 * Hp,))   # [W_ih | W_hh]ᵀ, b gate-major
     pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _c_or_empty(p.b_ih, dt), _c_or_empty(p.b_hh, dt), Wp, bias)
+    zflat.fill(0)
     xh[0, :, I:] = h0
     cs[0] = c0
     y = workspace.empty((T, B, P), dt)
     Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
-    args = (x, Wp, bias, Wrp, _c_or_empty(p.peephole, dt), _mask2(mask, T, B, dt), bool(p.coupled), act,
+    args = (x, Wp, bias, Wrp, _c_or_empty(p.peephole, dt), zflat, _mask2(mask, T, B, dt), bool(p.coupled), act,
             xh, cs, tc, y, m, _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
