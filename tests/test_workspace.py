@@ -52,27 +52,6 @@ def test_every_array_starts_on_a_cache_line(shape):
         assert not np.any(arrays[-1])
 
 
-@pytest.mark.parametrize("dt", [np.float32, np.float64])
-def test_parts_of_one_buffer_are_separate_aligned_and_reused_only_when_all_are_free(dt):
-    shapes = [(3, 5), (7,), (2, 2, 9), (1,), (40, 3)]
-    parts = ws.empty_parts(dt, *shapes)
-    assert [p.shape for p in parts] == shapes and all(p.dtype == dt for p in parts)
-    for p in parts:
-        assert p.__array_interface__["data"][0] % ws.LINE == 0
-    for k, p in enumerate(parts):
-        p[...] = k
-    for k, p in enumerate(parts):                        # no part overlaps another
-        assert np.all(p == k)
-    kept = parts[2]
-    address = parts[0].__array_interface__["data"][0]
-    del parts, p
-    again = ws.empty_parts(dt, *shapes)                  # one part still alive: a fresh buffer
-    assert again[0].__array_interface__["data"][0] != address
-    assert np.all(kept == 2)
-    del again, kept
-    assert ws.empty_parts(dt, *shapes)[0].__array_interface__["data"][0] == address
-
-
 def test_free_buffers_beyond_the_budget_are_released_oldest_first(monkeypatch):
     monkeypatch.setattr(ws, "BUDGET", 3 * 256 * 1024)
     used_before = ws.held_bytes()[0]                 # buffers other live objects still use

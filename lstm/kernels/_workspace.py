@@ -76,22 +76,6 @@ def empty(shape, dtype) -> np.ndarray:
         return entry[1].reshape(shape)
 
 
-def empty_parts(dtype, *shapes) -> tuple:
-    """Several uninitialised arrays of ``dtype`` carved from one reused buffer, each on its own cache line.
-
-    One pool lookup instead of one per array (~1.5 µs each): for a kernel call's many small buffers.  The buffer
-    is reused only when no part is referenced any more."""
-    dtype = np.dtype(dtype)
-    per_line = LINE // dtype.itemsize
-    sizes = [prod(s) for s in shapes]
-    offsets, total = [], 0
-    for size in sizes:
-        offsets.append(total)
-        total += -(-size // per_line) * per_line
-    flat = empty(max(total, 1), dtype)
-    return tuple(flat[o:o + size].reshape(shape) for o, size, shape in zip(offsets, sizes, shapes))
-
-
 def zeros(shape, dtype) -> np.ndarray:
     """As :func:`empty`, filled with zeros."""
     out = empty(shape, dtype)

@@ -109,8 +109,8 @@ def _empty(dt, ndim):
     return out
 
 
-def _c_or_empty(a, dt, ndim=1):
-    return _empty(dt, ndim) if a is None else _c(a, dt)
+def _c_or_empty(a, dt):
+    return _empty(dt, 1) if a is None else _c(a, dt)
 
 
 def _threads(macs: int) -> None:
@@ -262,16 +262,17 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     H, nr = G // 4, panel_width(dt)
     Hp, proj = _padded(H, dt), p.W_hr is not None
     n = T if keep_cache else 1                            # steps kept (the loop indexes rings modulo their length)
-    # Two blocks of the workspace (a lookup costs ~1.5 µs, a tenth of the tiny forward's Python): what the cache
-    # keeps, and the weights, which it does not.  Gates i, f, g, o with units padded to whole panels; row t of xh
-    # is [x_t | h_{t-1}]; c_t; tanh(c_t); m = o ⊙ tanh(c_t); zeros standing in for absent peepholes.
-    act, xh, cs, tc, m, zflat = workspace.empty_parts(dt, (n, 4, B, Hp), (n + 1, B, I + P), (n + 1, B, H),
-                                                      (n, B, H), (B, H), (max(B * H, 3 * H),))
-    Wp, bias = workspace.empty_parts(dt, (4 * Hp // nr, I + P, nr), (4 * Hp,))   # [W_ih | W_hh]ᵀ, b gate-major
-    pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _c_or_empty(p.b_ih, dt), _c_or_empty(p.b_hh, dt), Wp, bias)
-    zflat.fill(0)
+    act = workspace.empty((n, 4, B, Hp), dt)              # gates i, f, g, o; units padded to whole panels
+    xh = workspace.empty((n + 1, B, I + P), dt)           # row t: [x_t | h_{t-1}]
     xh[0, :, I:] = h0
+    cs = workspace.empty((n + 1, B, H), dt)
     cs[0] = c0
+    tc = workspace.empty((n, B, H), dt)
+    Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
+    bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major, like act
+    pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _c_or_empty(p.b_ih, dt), _c_or_empty(p.b_hh, dt), Wp, bias)
+    zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
+    m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
     Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
     args = (x, Wp, bias, Wrp, _c_or_empty(p.peephole, dt), zflat, _mask2(mask, T, B, dt), bool(p.coupled), act,
