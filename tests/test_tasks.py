@@ -75,7 +75,7 @@ def test_temporal_order_sequences_follow_experiment_6a():
     assert b.lengths.min() >= 100 and b.lengths.max() <= 110 and b.x.shape[0] == 110
     assert len(np.unique(b.lengths)) > 5
     for k in range(400):
-        L, seq = b.lengths[k], ids[:b.lengths[k], k]
+        seq = ids[:b.lengths[k], k]
         assert seq[0] == E and seq[-1] == B
         xy = np.flatnonzero(seq >= X)
         assert len(xy) == 2 and 10 <= xy[0] <= 20 and 50 <= xy[1] <= 60

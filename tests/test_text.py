@@ -1,7 +1,6 @@
 """Text: vocabularies, reading files, the language model estimator, and the train-text / generate / demo commands."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -14,7 +14,6 @@ import pytest
 
 from lstm.data import ShuffledBatches, StreamBatches
 from lstm.io import FileFormatError
-from lstm.nn import LSTM
 from lstm.optim import SGD, Adam
 from lstm.train import Trainer, TrainingDiverged, checkpoint
 

@@ -74,7 +74,6 @@ def gru_forward_loop(W_hh, b_hn, mask, act, hs, hn, hw, y):
     h_{t-1} W_hnᵀ + b_hn; hw (B, 3H) is scratch; b_hn is zeros without bias."""
     T, B, G = act.shape
     H = G // 3
-    one = one_like(act)
     for t in range(T):
         gemm(hs[t], False, W_hh, True, hw, False)
         for b in range(B):

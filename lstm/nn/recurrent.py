@@ -121,7 +121,7 @@ class _Recurrent(Module):
 
     def _param_shapes(self, k: int) -> dict:
         """{stem: shape} for layer k, in PyTorch's order."""
-        G, H = self.gates * self.hidden_size, self.hidden_size
+        G = self.gates * self.hidden_size
         shapes = {"weight_ih": (G, self._layer_input_size(k)), "weight_hh": (G, self.output_size)}
         if self.bias:
             shapes.update(bias_ih=(G,), bias_hh=(G,))
