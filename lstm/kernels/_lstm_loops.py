@@ -39,26 +39,17 @@ def _bounds(B, chunks, c):
 
 
 @njit(**JIT)
-def pack_gate_weights(W_ih, W_hh, b_ih, b_hh, Wp, bias):
+def pack_gate_weights(W_ih, W_hh, b, Wp, bias):
     """The forward's weights in one call: Wp (n_panels, I+P, NR) ← [W_ih | W_hh]ᵀ packed gate-major (gate blocks
-    of H columns padded to Hp, :func:`._microkernel.pack_panels`), and bias (4·Hp,) ← b_ih + b_hh gate-major,
-    zero in the padding.  An empty b_ih or b_hh is absent."""
+    of H columns padded to Hp, :func:`._microkernel.pack_panels`), and bias (4·Hp,) ← b (4H,) gate-major, zero in
+    the padding and everywhere when b is empty (no bias)."""
     I, G = W_ih.shape[1], W_hh.shape[0]
     H, Hp = G // 4, bias.shape[0] // 4
     pack_panels(W_ih, True, H, Hp, Wp[:, :I])
     pack_panels(W_hh, True, H, Hp, Wp[:, I:])
-    has_ih, has_hh = b_ih.shape[0] > 0, b_hh.shape[0] > 0
     for k in range(4):
         for u in range(Hp):
-            bias[k * Hp + u] = 0
-        for u in range(H):
-            j = k * H + u
-            if has_ih and has_hh:
-                bias[k * Hp + u] = b_ih[j] + b_hh[j]
-            elif has_ih:
-                bias[k * Hp + u] = b_ih[j]
-            elif has_hh:
-                bias[k * Hp + u] = b_hh[j]
+            bias[k * Hp + u] = b[k * H + u] if u < H and b.shape[0] > 0 else 0
 
 
 @njit(**JIT)

@@ -109,10 +109,6 @@ def _empty(dt, ndim):
     return out
 
 
-def _c_or_empty(a, dt):
-    return _empty(dt, 1) if a is None else _c(a, dt)
-
-
 def _threads(macs: int) -> None:
     set_threads(THREADS if macs >= PARALLEL_MACS else 1)
 
@@ -269,14 +265,15 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     cs[0] = c0
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
-    bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major, like act
-    pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _c_or_empty(p.b_ih, dt), _c_or_empty(p.b_hh, dt), Wp, bias)
+    bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
+    pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _bias_sum(dt, p.b_ih, p.b_hh), Wp, bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
     Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
-    args = (x, Wp, bias, Wrp, _c_or_empty(p.peephole, dt), zflat, _mask2(mask, T, B, dt), bool(p.coupled), act,
-            xh, cs, tc, y, m, _scratch(B, P, dt) if proj else _empty(dt, 2))
+    peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
+    args = (x, Wp, bias, Wrp, peep, zflat, _mask2(mask, T, B, dt), bool(p.coupled), act, xh, cs, tc, y, m,
+            _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
