@@ -278,6 +278,80 @@ def test_dropout_only_in_training_and_backward_uses_the_same_mask():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Inputs by lookup: layer(table, ids=ids) is layer(table[ids]), and backward gives the table's gradient
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize("cls", [LSTM, GRU, RNN])
+@pytest.mark.parametrize("batch_first,bidirectional,with_lengths", [(False, False, False), (True, True, True),
+                                                                    (False, True, False), (True, False, True)])
+def test_lookup_equals_the_layer_on_the_looked_up_rows(cls, backend, batch_first, bidirectional, with_lengths):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    kw = dict(num_layers=2, batch_first=batch_first, bidirectional=bidirectional, dtype=F64, seed=4, backend=backend)
+    a, b = cls(3, 5, **kw), cls(3, 5, **kw)
+    table = rand(rng, 6, 3)
+    ids = rng.integers(0, 5, size=(4, 7) if batch_first else (7, 4))               # row 5 never looked up
+    lengths = [7, 2, 5, 1] if with_lengths else None
+    y, state = a(table, ids=ids, lengths=lengths)
+    y_ref, state_ref = b(table[ids], lengths=lengths)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-13)
+    both = (state, state_ref) if cls is LSTM else ((state,), (state_ref,))
+    for s, r in zip(*both):
+        np.testing.assert_allclose(s, r, rtol=0, atol=1e-13)
+    dy = rand(rng, *y.shape)
+    dtable, _ = a.backward(dy)
+    dx, _ = b.backward(dy)
+    expected = np.zeros_like(table)
+    np.add.at(expected, ids, dx)
+    assert dtable.shape == table.shape and not dtable[5].any()
+    np.testing.assert_allclose(dtable, expected, rtol=0, atol=1e-12)
+    for name in a.grads:
+        np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=0, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_lookup_table_gradient_matches_finite_differences(backend):
+    """The table's gradient (and W_ih's, which the compiled kernel gets as δtabᵀ table) against central
+    differences, with biases, a non-zero initial state, lengths and both directions."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    from fd import max_rel_error, numeric_grad
+
+    rng = np.random.default_rng(5)
+    layer = LSTM(3, 4, 2, bidirectional=True, batch_first=True, dtype=F64, seed=6, backend=backend)
+    table, ids, lengths = rand(rng, 5, 3), rng.integers(0, 5, size=(3, 6)), [6, 2, 4]
+    state = (rand(rng, 4, 3, 4), rand(rng, 4, 3, 4))
+    R_y = rand(rng, 3, 6, 8)
+
+    def loss():
+        return float(np.sum(layer(table, state, lengths, ids=ids)[0] * R_y))
+
+    loss()
+    dtable, _ = layer.backward(R_y)
+    assert max_rel_error(dtable, numeric_grad(loss, table)) < 1e-7
+    w = layer._params["weight_ih_l0"]
+    analytic = layer.grads["weight_ih_l0"].copy()
+    assert max_rel_error(analytic, numeric_grad(loss, w)) < 1e-7
+
+
+def test_lookup_errors():
+    layer = LSTM(3, 4, batch_first=True)
+    table = np.zeros((5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"table \(V, 3\) of input vectors, got shape \(5, 4\)"):
+        layer(np.zeros((5, 4), np.float32), ids=[[0, 1]])
+    with pytest.raises(ValueError, match=r"2-D integer array \(B, T\), got float64"):
+        layer(table, ids=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"index the table's 5 rows, got 5; map them into \[0, 4\]"):
+        layer(table, ids=[[0, 5]])
+    with pytest.raises(ValueError, match="got -1"):
+        layer(table, ids=[[-1, 2]])
+    with pytest.raises(ValueError, match="at least one step"):
+        layer(table, ids=np.zeros((2, 0), np.int64))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Errors say what was expected and what was given
 # ---------------------------------------------------------------------------------------------------------------
 

@@ -170,14 +170,17 @@ def _net(dtype, tie, seed=0):
 
 
 @pytest.mark.parametrize("tie", [False, True])
-def test_language_model_net_matches_its_torch_twin_in_float64(tie):
+@pytest.mark.parametrize("batch,steps", [(3, 7), (4, 12)], ids=["embedded", "lookup"])
+def test_language_model_net_matches_its_torch_twin_in_float64(tie, batch, steps):
+    """At 4 × 12 tokens against 11 ids the first layer reads the embedding table through the ids instead."""
     net = _net(np.float64, tie)
     mod = to_torch(net)
     assert [n for n, _ in mod.named_children()] == ["emb", "rnn", "drop", "head"]
-    ids = np.random.default_rng(0).integers(0, 11, size=(3, 7))
+    ids = np.random.default_rng(0).integers(0, 11, size=(batch, steps))
     rng = np.random.default_rng(1)
-    state = (rng.normal(size=(2, 3, 6)), rng.normal(size=(2, 3, 6)))
+    state = (rng.normal(size=(2, batch, 6)), rng.normal(size=(2, batch, 6)))
     logits, (h, c) = net.forward(ids, state)
+    assert net._lookup == (batch * steps >= 44)
     with torch.no_grad():
         tl, (th, tc) = mod(torch.from_numpy(ids), tuple(torch.from_numpy(s) for s in state))
     np.testing.assert_allclose(logits, tl.numpy(), rtol=0, atol=1e-10)

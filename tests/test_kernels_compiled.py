@@ -290,6 +290,48 @@ def test_lstm_threaded_paths_match_reference(batch, rows, streamed, option, dt, 
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("option", ["plain", "bias-hh-only", "all"])
+@pytest.mark.parametrize("batch,hidden,threads", [(B, H, 1), (20, H, 2), (9, 32, 2)])
+def test_lstm_inputs_by_lookup_match_reference(batch, hidden, threads, option, dt, monkeypatch):
+    """x a table (V, I) read through ids (T, B): the compiled kernel projects the table's rows once, gathers them
+    at each step and sums δa per row, the reference looks the rows up.  Repeated ids and rows never looked up
+    (zero gradient), masks, row chunks on one and two threads, the whole-block gate loop (H = 32), inference
+    without a cache, δtable skipped, and the compiled backward on a reference cache."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(batch + hidden)
+    p = lstm_params(rng, dt, hidden=hidden, **LSTM_OPTIONS[option])
+    Pw = p.W_hh.shape[1]
+    V = 9
+    table, ids = rnd(rng, dt, V, I), rng.integers(0, V - 2, size=(T, batch))     # rows V-2, V-1 unused
+    h0, c0 = rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, hidden)
+    lengths = rng.integers(1, T + 1, size=batch)
+    for m in (None, (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]):
+        ref, ours = R.lstm_forward(table, h0, c0, p, m, ids=ids), C.lstm_forward(table, h0, c0, p, m, ids=ids)
+        for name, a, b in zip(("y", "h_T", "c_T"), ours[:3], ref[:3]):
+            close(a, b, dt, name)
+        for field in ("i", "f", "g", "o", "c", "h"):
+            close(getattr(ours[3], field), getattr(ref[3], field), dt, f"cache.{field}")
+        inference = C.lstm_forward(table, h0, c0, p, m, keep_cache=False, ids=ids)
+        for name, a, b in zip(("y", "h_T", "c_T"), inference[:3], ours[:3]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name} without a cache")
+        dy, dhT, dcT = rnd(rng, dt, T, batch, Pw), rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, hidden)
+        gref, gours = R.lstm_backward(p, ref[3], dy, dhT, dcT), C.lstm_backward(p, ours[3], dy, dhT, dcT)
+        assert gours[0].shape == table.shape
+        for name, a, b in zip(("dtable", "dh0", "dc0"), gours[:3], gref[:3]):
+            close(a, b, dt, name)
+        assert not gours[0][V - 2:].any() and gours[0][:V - 2].any()
+        same_grads(gours[3], gref[3], dt)
+        part = C.lstm_backward(p, ours[3], dy, dhT, dcT, input_grad=False)
+        assert part[0] is None
+        same_grads(part[3], gref[3], dt)
+        cross = C.lstm_backward(p, ref[3], dy, dhT, dcT)
+        close(cross[0], gref[0], dt, "dtable from a reference cache")
+        same_grads(cross[3], gref[3], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("option", ["plain", "coupled", "no-bias", "peephole"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkeypatch):

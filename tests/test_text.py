@@ -161,6 +161,24 @@ def test_tied_weights_gradient_matches_finite_differences():
     assert np.max(np.abs(analytic - numeric)) / np.max(np.abs(numeric)) < 1e-7
 
 
+def test_embedding_folded_into_the_first_layer_matches_finite_differences():
+    """With a vocabulary well below the chunk's B·T tokens the first LSTM layer reads the embedding table through
+    the ids (the table's rows projected once); every gradient that path produces, against central differences."""
+    from fd import numeric_grad
+    from lstm.models.language_model import LanguageModelNet
+    from lstm.nn import cross_entropy
+
+    net = _as_float64(LanguageModelNet(5, 3, 4, 2, seed=1))
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 5, (3, 8)), rng.integers(0, 5, (3, 8))
+    state = (rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4)))
+    net.loss(x, y, state)
+    assert net._lookup
+    for name in ("emb.weight", "rnn.weight_ih_l0", "rnn.bias_hh_l0"):
+        numeric = numeric_grad(lambda: cross_entropy(net.forward(x, state)[0], y)[0], net.parameters()[name], eps=1e-5)
+        assert np.max(np.abs(net.grads[name] - numeric)) / np.max(np.abs(numeric)) < 1e-7, name
+
+
 def test_too_little_text_is_refused_with_the_numbers():
     with pytest.raises(ValueError, match=r"fewer than one batch needs \(8 × 20 \+ 1\)"):
         small_model().fit("short text " * 5, progress=False)

@@ -21,7 +21,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from ._gates import lstm_unit
-from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
+from ._microkernel import ACCUMULATE, BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
 from ._pool import claim, finish
 from ._shared import JIT
 from ._vmath import one_like
@@ -72,7 +72,7 @@ def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n)
 
 
 @njit(**JIT)
-def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
+def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
     """The whole time loop for batch rows [r0, r1).
 
     ``xh`` (T+1, B, I+P) holds [x_t | h_{t-1}] in row t: step t copies x_t in, runs one product
@@ -83,7 +83,10 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
     one GEMM, not two narrower ones.  Projecting step by step (not all steps first) keeps act[t] in cache: at the
     large size act is 52 MB, and the all-steps-first order measured 69 GF/s against ~100 for the products alone.
     Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
-    gate-major.  peep (3H,) or empty; zflat: ≥ B·H zeros standing in for absent peepholes.  m (B, H) receives
+    gate-major.  Inputs by lookup: ``ids`` (T, B) and ``tab`` (4, V, Hp) = the table's rows projected,
+    x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, and step t copies rows tab[:, ids[t, b]]
+    into act[t] and adds h_{t-1} W_hhᵀ to them (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H
+    zeros standing in for absent peepholes.  m (B, H) receives
     o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch.  act, tc, cs and xh are indexed modulo
     their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
     T = y.shape[0]
@@ -95,6 +98,7 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
     has_proj = Wrp.shape[0] > 0
     has_mask = mask.shape[0] > 0
     has_peep = peep.shape[0] > 0
+    has_ids = ids.shape[0] > 0
     flat = Hp == H and not has_peep                                    # all rows' units in one gate loop
     pv = peep if has_peep else zflat
     p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
@@ -102,11 +106,21 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
     for t in range(T):
         ta, tc0, tc1, tx0, tx1 = t % na, t % nc, (t + 1) % nc, t % nx, (t + 1) % nx
         a, xt, xht = act[ta], x[t], xh[tx0]
-        for b in range(r0, r1):
-            xb, xhb = xt[b], xht[b]
-            for k in range(I):
-                xhb[k] = xb[k]
-        matmul_packed_blocks(xht, r0, r1, Wp, a, BIAS, bias)          # a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b
+        if has_ids:
+            it = ids[t]
+            for k in range(4):
+                ak, tk = a[k], tab[k]
+                for b in range(r0, r1):
+                    row, dst = tk[it[b]], ak[b]
+                    for u in range(Hp):
+                        dst[u] = row[u]
+            matmul_packed_blocks(xht, r0, r1, Wp, a, ACCUMULATE, bias)  # a_t = (x W_ihᵀ + b)[ids_t] + h_{t-1} W_hhᵀ
+        else:
+            for b in range(r0, r1):
+                xb, xhb = xt[b], xht[b]
+                for k in range(I):
+                    xhb[k] = xb[k]
+            matmul_packed_blocks(xht, r0, r1, Wp, a, BIAS, bias)      # a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b
         if flat:
             lo, hi = r0 * H, r1 * H
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],
@@ -138,7 +152,8 @@ def _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc,
 
 
 @njit(**JIT)
-def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2):
+def lstm_forward_worker(ctl, gen, chunks, x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y,
+                        m, S2):
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
     B = y.shape[1]
     while True:
@@ -146,7 +161,7 @@ def lstm_forward_worker(ctl, gen, chunks, x, Wp, bias, Wrp, peep, zflat, mask, c
         if c < 0:
             return
         r0, r1 = _bounds(B, chunks, c)
-        _forward_rows(x, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
+        _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
         finish(ctl)
 
 
@@ -222,7 +237,7 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
 
 @njit(**JIT)
 def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm, dpeep,
-                   db, keep_h, keep_c, S, Sm, dx, dg4, r0, r1):
+                   db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1):
     """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o.
 
     dh (B, P), dc (B, H) hold the upstream final-state gradients on entry and δh0, δc0 on exit; da (T, B, 4H)
@@ -231,7 +246,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are
     scratch, and so is dg4 (4, B, H), where a layer without peepholes or projection gets its δa gate-major from
     :func:`_cell_span_backward` before the copy into da; dpeep (3H,) (when ``has_peep``) and db (4H,)
-    accumulate."""
+    accumulate.  After a forward by lookup, dtab (V, 4H) accumulates δa_t[b] into row ids[t, b]: the gradient of
+    the projected table (ids and dtab empty otherwise)."""
     T = act.shape[0]
     H = cs.shape[2]
     P = dh.shape[1]
@@ -240,6 +256,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     plain = not has_proj and not has_peep
     flat = plain and act.shape[3] == H                                 # all rows' units in one gate loop
     need_dx = Wip.shape[0] > 0
+    has_ids = ids.shape[0] > 0
+    G = da.shape[2]
     one = one_like(act)
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:]
     dp_i, dp_f, dp_o = dpeep[:H], dpeep[H:2 * H], dpeep[2 * H:]
@@ -295,6 +313,12 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
         matmul_packed(da[t], r0, r1, Wp, S)                            # δh_{t-1} = δa_t W_hh
         if need_dx:
             matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)            # δx_t = δa_t W_ih, while δa_t is hot
+        if has_ids:
+            it = ids[t]
+            for b in range(r0, r1):                                    # δtab[ids_t] += δa_t, likewise
+                row, dab = dtab[it[b]], da[t, b]
+                for j in range(G):
+                    row[j] += dab[j]
         for b in range(r0, r1):
             dhb, sb = dh[b], S[b]
             if has_mask:
@@ -310,9 +334,9 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 @njit(**JIT)
 def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da,
-                         dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4):
-    """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H) and db
-    (chunks, 4H) get one partial sum per chunk."""
+                         dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab):
+    """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H), db (chunks, 4H)
+    and dtab (chunks, V, 4H) get one partial sum per chunk."""
     B = act.shape[2]
     while True:
         c = claim(ctl, gen, chunks)
@@ -320,5 +344,5 @@ def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, c
             return
         r0, r1 = _bounds(B, chunks, c)
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm,
-                       dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, r0, r1)
+                       dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1)
         finish(ctl)

@@ -109,6 +109,11 @@ def _empty(dt, ndim):
     return out
 
 
+def _no_ids():
+    """The (0, 0) ids of an input that is not a lookup."""
+    return _empty(np.dtype(np.int64), 2)
+
+
 def _threads(macs: int) -> None:
     set_threads(THREADS if macs >= PARALLEL_MACS else 1)
 
@@ -247,12 +252,20 @@ def _colsum(d, dt):
 # ================================================================================================================
 # LSTM
 # ================================================================================================================
-def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
+def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None):
     """As :func:`lstm.kernels.reference.lstm_forward`.  Without ``keep_cache`` the per-step buffers (gates, cell
     states, [x_t | h_{t-1}] rows) are rings of one or two steps that stay in cache, instead of T steps kept for
-    backward: 3–5% faster at the grid sizes, up to 10% at small (``benchmarks/KERNELS.md``)."""
+    backward: 3–5% faster at the grid sizes, up to 10% at small (``benchmarks/KERNELS.md``).
+
+    Inputs by lookup (``ids`` (T, B), x the table (V, I)): the V table rows are projected once, tab = x W_ihᵀ + b
+    (V·I·4H multiply-adds instead of T·B·I·4H), and each step gathers its rows of tab and adds h_{t-1} W_hhᵀ; the
+    loop's own input is then empty (I = 0)."""
     dt = _dtype(x)
-    x = _c(x, dt)
+    x = table = _c(x, dt)
+    W_ih = _c(p.W_ih, dt)
+    if ids is not None:
+        ids = np.ascontiguousarray(ids, np.int64)
+        x, W_ih = np.empty(ids.shape + (0,), dt), _empty(dt, 2)   # (T, B, 0); [W_ih | W_hh] packs W_hh alone
     T, B, I = x.shape
     G, P = p.W_hh.shape
     H, nr = G // 4, panel_width(dt)
@@ -266,21 +279,31 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
-    pack_gate_weights(_c(p.W_ih, dt), _c(p.W_hh, dt), _bias_sum(dt, p.b_ih, p.b_hh), Wp, bias)
+    pack_gate_weights(W_ih, _c(p.W_hh, dt), _bias_sum(dt, p.b_ih, p.b_hh), Wp, bias)
+    tab = _lookup_table(table, _c(p.W_ih, dt), bias, H, Hp) if ids is not None else _empty(dt, 3)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
     Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
     peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
-    args = (x, Wp, bias, Wrp, peep, zflat, _mask2(mask, T, B, dt), bool(p.coupled), act, xh, cs, tc, y, m,
-            _scratch(B, P, dt) if proj else _empty(dt, 2))
+    args = (x, _no_ids() if ids is None else ids, tab, Wp, bias, Wrp, peep, zflat, _mask2(mask, T, B, dt),
+            bool(p.coupled), act, xh, cs, tc, y, m, _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
         return y, h_T, c_T, None
-    cache = LSTMCache(x=x, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H], g=act[:, 2, :, :H],
-                      o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc, xh=xh)
+    cache = LSTMCache(x=table, ids=ids, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H],
+                      g=act[:, 2, :, :H], o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc, xh=xh)
     return y, h_T, c_T, cache
+
+
+def _lookup_table(table, W_ih, bias, H, Hp):
+    """tab (4, V, Hp): the table's rows projected, table W_ihᵀ + b, gate-major and padded like ``act``."""
+    V = table.shape[0]
+    tab = workspace.empty((4, V, Hp), table.dtype)
+    tab[...] = bias.reshape(4, 1, Hp)
+    tab[:, :, :H] += (table @ W_ih.T).reshape(V, 4, H).transpose(1, 0, 2)   # (V, 4H) → (4, V, H)
+    return tab
 
 
 def _xh(cache, x, dt):
@@ -298,9 +321,13 @@ def _xh(cache, x, dt):
 
 
 def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True):
-    """As :func:`lstm.kernels.reference.lstm_backward`."""
+    """As :func:`lstm.kernels.reference.lstm_backward`.  After a forward by lookup the loop sums δa per table row
+    (δtab, (V, 4H)), and δW_ih = δtabᵀ table, δtable = δtab W_ih replace the products over all T·B inputs."""
     dt = _dtype(cache.x)
-    x, cs = _c(cache.x, dt), _c(cache.c, dt)
+    x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
+    table = x
+    if ids is not None:
+        x = np.empty(ids.shape + (0,), dt)                    # the loop's input was empty (I = 0)
     act = getattr(cache, "act", None)
     act = _c(np.stack([cache.i, cache.f, cache.g, cache.o], axis=1) if act is None else act, dt)  # (T, 4, B, ≥H)
     xh = _xh(cache, x, dt)                                                                 # (≥T, B, I+P)
@@ -325,18 +352,28 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     S, Sm = _scratch(B, P, dt), (_scratch(B, H, dt) if proj else _empty(dt, 2))
     dxp = workspace.empty((T, B, _padded(I, dt)), dt) if input_grad else _empty(dt, 3)
     packed = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3),
-              _packed(W_ih, False, dt) if input_grad else _empty(dt, 3))
+              _packed(W_ih, False, dt) if input_grad and ids is None else _empty(dt, 3))
     chunks = _chunks(B, T * B * G * (I + P), sum(w.nbytes for w in packed))
     dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
     dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
     plain = not proj and p.peephole is None
     dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
+    dtabs = workspace.zeros((chunks,) + ((table.shape[0], G) if ids is not None else (0, 0)), dt)
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
-            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4)
+            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4,
+            _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
     _pool().run(lstm_backward_worker, chunks, *args)
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     dW = workspace.empty((G, I + P), dt)                  # δ[W_ih | W_hh]; the two are views of it
     _matmul_into(da.reshape(T * B, G), True, xh[:T].reshape(T * B, I + P), False, dW)
+    dW_ih = dW[:, :I]
+    if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
+        dtab = dtabs.sum(axis=0) if chunks > 1 else dtabs[0]
+        dW_ih = workspace.empty((G, table.shape[1]), dt)
+        _matmul_into(dtab, True, table, False, dW_ih)
+        if input_grad:
+            dx = workspace.empty(table.shape, dt)
+            _matmul_into(dtab, False, W_ih, False, dx)
     db = None
     if p.b_ih is not None or p.b_hh is not None:
         db = dbs.sum(axis=0) if chunks > 1 else dbs[0]
@@ -345,7 +382,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         dW_hr = workspace.empty((P, H), dt)
         matmul_tn(dhp.reshape(T * B, P), mbuf.reshape(T * B, H), dW_hr)
     grads = {
-        "W_ih": dW[:, :I], "W_hh": dW[:, I:],
+        "W_ih": dW_ih, "W_hh": dW[:, I:],
         "b_ih": None if p.b_ih is None else db,
         "b_hh": None if p.b_hh is None else (db.copy() if p.b_ih is not None else db),
         "W_hr": dW_hr, "peephole": None if p.peephole is None else dpeeps.sum(axis=0),

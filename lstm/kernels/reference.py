@@ -13,6 +13,11 @@ sequence's last real step).  At a padded step the state is carried unchanged and
 
 so the final state is the state at each sequence's last real step and padded steps contribute to no gradient.
 
+Inputs by lookup (LSTM): with ``ids`` (T, B) integers, ``x`` is a table (V, I) of input vectors and step t of
+sequence b reads x[ids[t, b]] — an embedding followed by the layer.  Backward then returns δx of the table,
+δx[v] = Σ_{t,b: ids[t,b] = v} δx_t[b].  Here that is literally the lookup and the scatter; a compiled kernel may
+instead project the V table rows once (x W_ihᵀ, V·I·4H multiply-adds instead of T·B·I·4H) and gather rows of it.
+
 LSTM (gate order i, f, g, o as PyTorch packs them)::
 
     a_t = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh                   (B, 4H)
@@ -82,6 +87,18 @@ def _input_and_weight_grads(da: np.ndarray, x: np.ndarray, W_ih: np.ndarray, has
     return dx, dW_ih, db_ih
 
 
+def lookup_rows(table: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+    """table[ids]: the (T, B, I) inputs a lookup stands for (the table itself without ``ids``)."""
+    return table if ids is None else table[ids]
+
+
+def scatter_rows(dx: np.ndarray, ids: np.ndarray, n_rows: int) -> np.ndarray:
+    """The gradient of :func:`lookup_rows` w.r.t. its table: out[v] = Σ_{s: ids[s] = v} dx[s], (n_rows, I)."""
+    out = np.zeros((n_rows, dx.shape[-1]), dx.dtype)
+    np.add.at(out, ids.reshape(-1), dx.reshape(-1, dx.shape[-1]))
+    return out
+
+
 def _blend(m: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
     """m ⊙ new + (1 − m) ⊙ old: keep the old state at padded steps."""
     return new if m is None else np.where(m > 0, new, old)
@@ -117,6 +134,7 @@ class LSTMCache:
     g: np.ndarray          # (T, B, H)
     o: np.ndarray          # (T, B, H)
     mask: np.ndarray | None  # (T, B, 1)
+    ids: np.ndarray | None = None   # (T, B) when the input is a lookup: x is then the table (V, I)
 
 
 def lstm_step(xw_t, h_prev, c_prev, p: LSTMParams):
@@ -146,12 +164,14 @@ def lstm_step(xw_t, h_prev, c_prev, p: LSTMParams):
     return h, c, i, f, g, o
 
 
-def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
-    """Run T steps.  x (T, B, I), h0 (B, P), c0 (B, H), mask (T, B, 1) or None.
+def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None):
+    """Run T steps.  x (T, B, I), h0 (B, P), c0 (B, H), mask (T, B, 1) or None; or x a table (V, I) read
+    through ``ids`` (T, B) (see "Inputs by lookup" above).
 
     Returns y (T, B, P), h_T (B, P), c_T (B, H), cache (None unless ``keep_cache``: inference, no backward; every
     forward kernel takes it, and a backend may then skip keeping per-step values).
     """
+    table, x = x, lookup_rows(x, ids)
     T, B, _ = x.shape
     H = c0.shape[-1]
     dt = x.dtype
@@ -168,7 +188,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True):
         y[t] = h if m is None else h * m
         for k, v in zip("ifgo", (i, f, g, o)):
             gates[k][t] = v
-    cache = LSTMCache(x=x, h=hs, c=cs, mask=mask, **gates) if keep_cache else None
+    cache = LSTMCache(x=table, h=hs, c=cs, mask=mask, ids=ids, **gates) if keep_cache else None
     return y, hs[T].copy(), cs[T].copy(), cache
 
 
@@ -177,9 +197,10 @@ def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, inp
 
     Returns dx (T, B, I), dh0 (B, P), dc0 (B, H), grads {W_ih, W_hh, b_ih, b_hh, W_hr, peephole} (None if unused).
     dx is None without ``input_grad`` (every backward kernel takes it: the input is data, not a layer's output, so
-    δx = δa W_ih need not be computed — a third of the backward loop's products at the medium size).
+    δx = δa W_ih need not be computed — a third of the backward loop's products at the medium size).  After a
+    forward by lookup, dx is the table's gradient (V, I).
     """
-    x, hs, cs, mask = cache.x, cache.h, cache.c, cache.mask
+    x, hs, cs, mask = lookup_rows(cache.x, cache.ids), cache.h, cache.c, cache.mask
     T, B, _ = x.shape
     H = cs.shape[-1]
     dt = x.dtype
@@ -222,6 +243,8 @@ def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, inp
         if m is not None:
             dh, dc = dh + dh_keep, dc + dc_keep
     dx, dW_ih, db_ih = _input_and_weight_grads(da, x, p.W_ih, p.b_ih is not None, input_grad)
+    if dx is not None and cache.ids is not None:
+        dx = scatter_rows(dx, cache.ids, cache.x.shape[0])      # (V, I)
     grads = {
         "W_ih": dW_ih, "W_hh": dW_hh,
         "b_ih": db_ih, "b_hh": None if p.b_hh is None else da.sum(axis=(0, 1)),

@@ -14,6 +14,8 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
     _, (dh0, dc0) = lstm.backward(dy, input_grad=False)     # x is data: skip δx (faster), dx is None
     y, h_n = gru(x, ...);  dx, dh0 = gru.backward(dy, dh_n)
     y, state, trace = layer(x, return_trace=True)          # trace[k] (num_layers, D, T, B, ·), time-major
+    y, state = layer(table, ids=ids)                        # = layer(table[ids]): an embedding, then the layer
+    dtable, dstate0 = layer.backward(dy)                    # after a lookup: δ of the table (V, I)
     with lstm.nn.no_grad(): y, state = lstm(x)             # inference: nothing kept for backward (faster)
 """
 
@@ -55,6 +57,9 @@ def _describe(value) -> str:
 class _Run:
     """What the most recent forward call kept for backward."""
 
+    ids: np.ndarray | None             # (T, B) when the input was a lookup into a table of V rows
+    table_rows: int
+
     caches: list                       # [k][d] kernel caches
     drop_masks: list                   # [k] dropout mask applied to layer k's output (or None)
     rev: tuple | None                  # reverse-within-length index
@@ -80,6 +85,7 @@ class _Recurrent(Module):
     """
 
     gates = 1                      # gate blocks in weight_ih (4 LSTM, 3 GRU, 1 RNN)
+    lookup_kernel = False          # the kernels take inputs by lookup (ids into a table) themselves
     state_names = ("h",)           # carry order
     trace_names = ("h",)
 
@@ -162,6 +168,25 @@ class _Recurrent(Module):
             raise ValueError(f"input x must have at least one step and one sequence, got shape {x.shape}")
         return x                                                  # (T, B, I)
 
+    def _prepare_lookup(self, table, ids) -> tuple:
+        """(table (V, input_size), time-major ids (T, B) int64), checked."""
+        table = as_float_array(table, self.dtype, "input table")
+        if table.ndim != 2 or table.shape[1] != self.input_size:
+            raise ValueError(f"with ids, the input must be a table (V, {self.input_size}) of input vectors, "
+                             f"got shape {table.shape}")
+        ids = np.asarray(ids)
+        layout = "(B, T)" if self.batch_first else "(T, B)"
+        if ids.ndim != 2 or ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be a 2-D integer array {layout}, got {ids.dtype} of shape {ids.shape}")
+        if ids.shape[0] == 0 or ids.shape[1] == 0:
+            raise ValueError(f"ids must have at least one step and one sequence, got shape {ids.shape}")
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= table.shape[0]:
+            raise ValueError(f"ids must index the table's {table.shape[0]} rows, got {lo if lo < 0 else hi}; "
+                             f"map them into [0, {table.shape[0] - 1}]")
+        ids = ids.T if self.batch_first else ids
+        return table, np.ascontiguousarray(ids, np.int64)
+
     def _prepare_state(self, state, batch: int, what: str = "state") -> tuple:
         shapes = self._state_shapes(batch)
         if state is None:
@@ -186,15 +211,29 @@ class _Recurrent(Module):
         return "an array h of shape (num_layers * num_directions, B, H)"
 
     # -- forward -----------------------------------------------------------------------------------------------
-    def __call__(self, x, state=None, lengths=None, return_trace: bool = False):
-        x = self._prepare_input(x)
-        T, B, _ = x.shape
+    def __call__(self, x, state=None, lengths=None, return_trace: bool = False, ids=None):
+        """y, state = layer(x, state, lengths); see the module docstring.
+
+        ``ids`` (B, T) with ``batch_first``, else (T, B), integers: ``x`` is then a table (V, input_size) of input
+        vectors and step t of sequence b reads x[ids[t, b]] — exactly ``layer(x[ids])``, an embedding followed by
+        the layer, and ``backward`` returns the gradient of the table (V, input_size).  The LSTM kernels project the
+        V table rows once instead of all T·B inputs, which is faster when V is well below T·B (a character model:
+        ~100 rows against 3,200 inputs per chunk)."""
+        lookup = None
+        if ids is not None:
+            table, lookup = self._prepare_lookup(x, ids)
+            T, B = lookup.shape
+            x = table if self.lookup_kernel else table[lookup]      # (V, I), or (T, B, I) for the layer itself
+        else:
+            x = self._prepare_input(x)
+            T, B, _ = x.shape
         lengths = check_lengths(lengths, B, T)
         state0 = self._prepare_state(state, B)
         mask = None if lengths is None else (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
         rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
         keep = is_grad_enabled() or return_trace
-        run = _Run(caches=[], drop_masks=[], rev=rev, mask=mask, y_shape=(), batch=B, kept=keep)
+        run = _Run(ids=lookup, table_rows=0 if lookup is None else table.shape[0], caches=[], drop_masks=[], rev=rev,
+                   mask=mask, y_shape=(), batch=B, kept=keep)
         finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
         inp = x
         for k in range(self.num_layers):
@@ -206,8 +245,12 @@ class _Recurrent(Module):
                 if hh_mask is not None:
                     p = dataclasses.replace(p, W_hh=p.W_hh * hh_mask)
                 hh_masks.append(hh_mask)
-                xin = inp if d == 0 else inp[rev]
-                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask, keep)
+                kids = lookup if k == 0 and self.lookup_kernel else None
+                if kids is not None:                                # the table, read through (reversed) ids
+                    xin, kids = inp, (kids if d == 0 else kids[rev])
+                else:
+                    xin = inp if d == 0 else inp[rev]
+                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask, keep, kids)
                 outs.append(y if d == 0 else y[rev])
                 caches.append(cache)
                 params.append(p)
@@ -272,6 +315,7 @@ class _Recurrent(Module):
         ``input_grad=False`` dx is None and is not computed — for an input that is data rather than the output of
         another layer (PyTorch skips it likewise when x does not require grad); the first layer then skips
         δx = δa W_ih at every step, a third of its backward loop's products when the input is half as wide as H.
+        After a forward with ``ids``, dx is the gradient of the table (V, input_size).
         """
         run = self._run
         if run is None:
@@ -301,7 +345,8 @@ class _Recurrent(Module):
                 dx, ds0, g = self._backward_kernel(run.params[k][d], run.caches[k][d], dyd,
                                                    tuple(s[idx] for s in dfinal), input_grad or k > 0)
                 if dx is not None:
-                    dx = dx if d == 0 else dx[run.rev]
+                    table_grad = k == 0 and run.ids is not None and self.lookup_kernel
+                    dx = dx if d == 0 or table_grad else dx[run.rev]
                     dx_sum = dx if dx_sum is None else dx_sum + dx
                 for j, s in enumerate(ds0):
                     dstate0[j][idx] = s
@@ -311,7 +356,10 @@ class _Recurrent(Module):
                     if value is not None:
                         write_grad(grads[_PARAM_STEMS[key] + suffix], value, accumulate)
             d_inp = dx_sum
-        dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first and d_inp is not None else d_inp
+        if d_inp is not None and run.ids is not None:
+            dx = d_inp if self.lookup_kernel else ref.scatter_rows(d_inp, run.ids, run.table_rows)   # (V, I)
+        else:
+            dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first and d_inp is not None else d_inp
         return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
 
     # -- streaming (see lstm/nn/stepper.py) -------------------------------------------------------------------
@@ -326,7 +374,7 @@ class _Recurrent(Module):
         return step(self, x_t, state)
 
     # -- kernels (subclass hooks) ------------------------------------------------------------------------------
-    def _forward_kernel(self, x, state, p, mask, keep_cache):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
         raise NotImplementedError
 
     def _backward_kernel(self, p, cache, dy, dstate, input_grad):
@@ -363,6 +411,7 @@ class LSTM(_Recurrent):
     gates = 4
     state_names = ("h", "c")
     trace_names = ("i", "f", "g", "o", "c", "h")
+    lookup_kernel = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0, **options):
@@ -402,8 +451,8 @@ class LSTM(_Recurrent):
         return ref.LSTMParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"], W_hr=a["W_hr"],
                               peephole=a["peephole"], coupled=self.coupled)
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache):
-        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask, keep_cache)
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
+        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask, keep_cache, ids)
         return y, (h, c), cache
 
     def _backward_kernel(self, p, cache, dy, dstate, input_grad):
@@ -436,7 +485,7 @@ class GRU(_Recurrent):
         a = self._kernel_arrays(suffix)
         return ref.GRUParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"])
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
         y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
@@ -462,7 +511,7 @@ class RNN(_Recurrent):
         return ref.RNNParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"],
                              nonlinearity=self.nonlinearity)
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
         y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
