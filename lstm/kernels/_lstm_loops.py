@@ -21,7 +21,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from ._gates import lstm_unit
-from ._microkernel import ACCUMULATE, BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
+from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
 from ._pool import claim, finish
 from ._shared import JIT
 from ._vmath import one_like
@@ -84,8 +84,8 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     large size act is 52 MB, and the all-steps-first order measured 69 GF/s against ~100 for the products alone.
     Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
     gate-major.  Inputs by lookup: ``ids`` (T, B) and ``tab`` (4, V, Hp) = the table's rows projected,
-    x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, and step t copies rows tab[:, ids[t, b]]
-    into act[t] and adds h_{t-1} W_hhᵀ to them (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H
+    x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, bias is zero, and step t adds rows
+    tab[:, ids[t, b]] to h_{t-1} W_hhᵀ (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H
     zeros standing in for absent peepholes.  m (B, H) receives
     o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch.  act, tc, cs and xh are indexed modulo
     their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
@@ -106,21 +106,19 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     for t in range(T):
         ta, tc0, tc1, tx0, tx1 = t % na, t % nc, (t + 1) % nc, t % nx, (t + 1) % nx
         a, xt, xht = act[ta], x[t], xh[tx0]
-        if has_ids:
+        for b in range(r0, r1):
+            xb, xhb = xt[b], xht[b]
+            for k in range(I):
+                xhb[k] = xb[k]
+        matmul_packed_blocks(xht, r0, r1, Wp, a, BIAS, bias)          # a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b
+        if has_ids:                                                    # (by lookup: h_{t-1} W_hhᵀ + tab[ids_t])
             it = ids[t]
             for k in range(4):
                 ak, tk = a[k], tab[k]
                 for b in range(r0, r1):
                     row, dst = tk[it[b]], ak[b]
                     for u in range(Hp):
-                        dst[u] = row[u]
-            matmul_packed_blocks(xht, r0, r1, Wp, a, ACCUMULATE, bias)  # a_t = (x W_ihᵀ + b)[ids_t] + h_{t-1} W_hhᵀ
-        else:
-            for b in range(r0, r1):
-                xb, xhb = xt[b], xht[b]
-                for k in range(I):
-                    xhb[k] = xb[k]
-            matmul_packed_blocks(xht, r0, r1, Wp, a, BIAS, bias)      # a_t = [x_t | h_{t-1}] [W_ih | W_hh]ᵀ + b
+                        dst[u] += row[u]
         if flat:
             lo, hi = r0 * H, r1 * H
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],

@@ -280,7 +280,10 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
     pack_gate_weights(W_ih, _c(p.W_hh, dt), _bias_sum(dt, p.b_ih, p.b_hh), Wp, bias)
-    tab = _lookup_table(table, _c(p.W_ih, dt), bias, H, Hp) if ids is not None else _empty(dt, 3)
+    tab = _empty(dt, 3)
+    if ids is not None:                                   # the bias goes into tab, the loop adds tab's rows
+        tab = _lookup_table(table, _c(p.W_ih, dt), bias, H, Hp)
+        bias[:] = 0
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
