@@ -226,25 +226,36 @@ def pack_panels(W, transpose, H, Hp, Bp):
     """
     n_panels, K, NR = Bp.shape
     N = W.shape[0] if transpose else W.shape[1]
-    src = np.empty(NR, np.int64)                       # column of op(W) behind each panel column, -1 for padding
+    src = np.empty((n_panels, NR), np.int64)           # column of op(W) behind each panel column, -1 for padding
+    first = np.empty(n_panels, np.int64)               # a panel's first column if its NR columns are consecutive
     for p in range(n_panels):
         for c in range(NR):
             jp = p * NR + c
             k, u = jp // Hp, jp % Hp
             j = k * H + u
-            src[c] = j if u < H and j < N else -1
-        if transpose:                                  # gather a row of the panel from NR rows of W
+            src[p, c] = j if u < H and j < N else -1
+        first[p] = src[p, 0] if src[p, 0] >= 0 and src[p, NR - 1] == src[p, 0] + NR - 1 else -1
+    if transpose:                                      # gather a row of the panel from NR rows of W
+        for p in range(n_panels):
+            sp = src[p]
             for kk in range(K):
                 out = Bp[p, kk]
                 for c in range(NR):
-                    j = src[c]
+                    j = sp[c]
                     out[c] = W[j, kk] if j >= 0 else 0
-        else:                                          # rows of W and of the panel both contiguous
-            for kk in range(K):
-                w, out = W[kk], Bp[p, kk]
-                for c in range(NR):
-                    j = src[c]
-                    out[c] = w[j] if j >= 0 else 0
+    else:                                              # W read once, row by row, into every panel's row kk
+        for kk in range(K):
+            w = W[kk]
+            for p in range(n_panels):
+                out, j0 = Bp[p, kk], first[p]
+                if j0 >= 0:
+                    for c in range(NR):
+                        out[c] = w[j0 + c]
+                else:
+                    sp = src[p]
+                    for c in range(NR):
+                        j = sp[c]
+                        out[c] = w[j] if j >= 0 else 0
 
 
 @njit(**_JIT)
