@@ -360,9 +360,15 @@ def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkey
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (9, 5, 3), (3, 17, 10), (0, 4, 3), (4, 0, 3)])
-def test_matmul_matches_reference(m, k, n, threads, dt, monkeypatch):
-    """The dense product on the kernel threads (output rows split over the pool): every transpose combination,
-    odd sizes, empty operands."""
+@pytest.mark.parametrize("blas", ["numpy", "scipy"])
+def test_matmul_matches_reference(blas, m, k, n, threads, dt, monkeypatch):
+    """The dense product on the kernel threads (output rows split over the pool), through NumPy's bundled
+    OpenBLAS and through SciPy's (the fallback): every transpose combination, odd sizes, empty operands."""
+    from lstm.kernels._blas import numpy_blas
+
+    if blas == "numpy" and numpy_blas() is None:
+        pytest.skip("NumPy's BLAS is not its bundled OpenBLAS here")
+    monkeypatch.setattr(C, "USE_NUMPY_BLAS", blas == "numpy")
     monkeypatch.setattr(C, "PARALLEL_MACS", 0)
     monkeypatch.setattr(C, "THREADS", threads)
     rng = np.random.default_rng(m * 100 + k * 10 + n)
@@ -373,6 +379,23 @@ def test_matmul_matches_reference(m, k, n, threads, dt, monkeypatch):
             ours, ref = C.matmul(A, Bm, ta, tb), R.matmul(A, Bm, ta, tb)
             assert ours.shape == (m, n) and ours.dtype == dt
             close(ours, ref, dt, f"matmul ta={ta} tb={tb}")
+
+
+def test_matmul_leaves_numpys_blas_thread_count_as_it_found_it(monkeypatch):
+    """The pool's threads call NumPy's OpenBLAS one thread each; its own thread count is restored afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from lstm.kernels._blas import numpy_blas
+
+    if numpy_blas() is None:
+        pytest.skip("NumPy's BLAS is not its bundled OpenBLAS here")
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    A = np.ones((64, 32), np.float32)
+    for n in (1, 2):
+        with threadpool_limits(n, user_api="blas"):
+            before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+            np.testing.assert_array_equal(C.matmul(A, A, tb=True), np.full((64, 64), 32, np.float32))
+            assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
 
 
 @pytest.mark.parametrize("dt", DTYPES)

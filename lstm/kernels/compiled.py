@@ -38,7 +38,7 @@ import numpy as np
 
 from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
-from ._blas import set_threads
+from ._blas import numpy_blas, set_threads
 from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_loop, rnn_forward_loop
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights
 from ._microkernel import pack_panels, panel_width
@@ -59,6 +59,8 @@ CHUNK_ROWS = 8
 # Packed weights larger than this are streamed from memory at every step rather than from L3 (32 MB here, shared):
 # then each thread takes one chunk of B/THREADS rows, so every weight panel it loads serves all of its rows.
 STREAMED_WEIGHT_BYTES = 12 << 20
+# Products split over the pool call NumPy's bundled OpenBLAS when there is one (see _blas.numpy_blas).
+USE_NUMPY_BLAS = True
 # A fused Adam update of at least this many elements is split over THREADS threads.
 PARALLEL_ADAM = 1 << 16
 _pools: dict[int, Pool] = {}
@@ -205,15 +207,27 @@ def _matmul_into(A, ta, B, tb, C):
     PARALLEL_MACS on the caller alone."""
     m, n = C.shape
     k = A.shape[0] if ta else A.shape[1]
-    set_threads(1)
-    _pool().run(matmul_rows_worker, THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1,
-                ta, tb, A, B, C)
+    nb = numpy_blas() if USE_NUMPY_BLAS else None
+    chunks = THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
+    if nb is None:
+        set_threads(1)
+        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, 0)
+        return
+    before = nb[3]()
+    if before != 1:
+        nb[2](1)                                          # one thread per call: the pool's threads make the calls
+    try:
+        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, nb[0] if C.dtype == np.float32 else nb[1])
+    finally:
+        if before != 1:
+            nb[2](before)
 
 
 def matmul(A, B, ta=False, tb=False):
     """op(A) @ op(B) for 2-D float32/float64 arrays of one dtype (op = transpose where ``ta``/``tb``), as
     :func:`lstm.kernels.reference.matmul`, on the kernels' threads: the output rows are split over THREADS
-    threads, each a single-threaded BLAS call.  For the layers around the recurrent ones (the language model's
+    threads, each a single-threaded BLAS call (NumPy's bundled OpenBLAS, held to one thread meanwhile, else
+    SciPy's).  For the layers around the recurrent ones (the language model's
     output layer: three products of ~80M multiply-adds per training step), which NumPy's BLAS would run on one
     thread while training (see :mod:`lstm.train.trainer`) or with a second pool of spinning threads."""
     dt = _dtype(A)
