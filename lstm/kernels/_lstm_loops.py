@@ -85,9 +85,9 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     Wp: [W_ih | W_hh]ᵀ packed gate-major; Wrp: W_hrᵀ packed (empty without a projection); bias (4·Hp,)
     gate-major.  Inputs by lookup: ``ids`` (T, B) and ``tab`` (4, V, Hp) = the table's rows projected,
     x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, bias is zero, and step t adds rows
-    tab[:, ids[t, b]] to h_{t-1} W_hhᵀ (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H
-    zeros standing in for absent peepholes.  m (B, H) receives
-    o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P) is scratch.  act, tc, cs and xh are indexed modulo
+    tab[:, ids[t, b]] to h_{t-1} W_hhᵀ (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H zeros
+    standing in for absent peepholes.  m (B, H) receives o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P)
+    is scratch.  act, tc, cs and xh are indexed modulo
     their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
     T = y.shape[0]
     na, nc, nt, nx = act.shape[0], cs.shape[0], tc.shape[0], xh.shape[0]

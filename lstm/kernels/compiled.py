@@ -116,6 +116,11 @@ def _no_ids():
     return _empty(np.dtype(np.int64), 2)
 
 
+def _lookup_input(ids, dt):
+    """The LSTM loop's own input after a lookup: (T, B, 0), the table's rows coming in through ``tab``."""
+    return np.empty(ids.shape + (0,), dt)
+
+
 def _threads(macs: int) -> None:
     set_threads(THREADS if macs >= PARALLEL_MACS else 1)
 
@@ -276,10 +281,12 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     loop's own input is then empty (I = 0)."""
     dt = _dtype(x)
     x = table = _c(x, dt)
-    W_ih = _c(p.W_ih, dt)
-    if ids is not None:
+    W_ih, b = _c(p.W_ih, dt), _bias_sum(dt, p.b_ih, p.b_hh)
+    tab = _empty(dt, 3)
+    if ids is not None:                                   # the table's rows projected, bias included
         ids = np.ascontiguousarray(ids, np.int64)
-        x, W_ih = np.empty(ids.shape + (0,), dt), _empty(dt, 2)   # (T, B, 0); [W_ih | W_hh] packs W_hh alone
+        tab = _lookup_table(table, W_ih, b, _padded(W_ih.shape[0] // 4, dt))
+        x, W_ih, b = _lookup_input(ids, dt), _empty(dt, 2), _empty(dt, 1)   # [W_ih | W_hh] packs W_hh alone
     T, B, I = x.shape
     G, P = p.W_hh.shape
     H, nr = G // 4, panel_width(dt)
@@ -293,11 +300,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
-    pack_gate_weights(W_ih, _c(p.W_hh, dt), _bias_sum(dt, p.b_ih, p.b_hh), Wp, bias)
-    tab = _empty(dt, 3)
-    if ids is not None:                                   # the bias goes into tab, the loop adds tab's rows
-        tab = _lookup_table(table, _c(p.W_ih, dt), bias, H, Hp)
-        bias[:] = 0
+    pack_gate_weights(W_ih, _c(p.W_hh, dt), b, Wp, bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
@@ -314,12 +317,15 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     return y, h_T, c_T, cache
 
 
-def _lookup_table(table, W_ih, bias, H, Hp):
-    """tab (4, V, Hp): the table's rows projected, table W_ihᵀ + b, gate-major and padded like ``act``."""
-    V = table.shape[0]
-    tab = workspace.empty((4, V, Hp), table.dtype)
-    tab[...] = bias.reshape(4, 1, Hp)
-    tab[:, :, :H] += (table @ W_ih.T).reshape(V, 4, H).transpose(1, 0, 2)   # (V, 4H) → (4, V, H)
+def _lookup_table(table, W_ih, b, Hp):
+    """tab (4, V, Hp): the table's rows projected, table W_ihᵀ + b (b (4H,) or empty), gate-major and padded like
+    ``act``."""
+    (V, _), H = table.shape, W_ih.shape[0] // 4
+    proj = table @ W_ih.T                                 # (V, 4H)
+    if b.shape[0]:
+        proj += b
+    tab = workspace.zeros((4, V, Hp), table.dtype)
+    tab[:, :, :H] = proj.reshape(V, 4, H).transpose(1, 0, 2)
     return tab
 
 
@@ -344,7 +350,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
     table = x
     if ids is not None:
-        x = np.empty(ids.shape + (0,), dt)                    # the loop's input was empty (I = 0)
+        x = _lookup_input(ids, dt)
     act = getattr(cache, "act", None)
     act = _c(np.stack([cache.i, cache.f, cache.g, cache.o], axis=1) if act is None else act, dt)  # (T, 4, B, ≥H)
     xh = _xh(cache, x, dt)                                                                 # (≥T, B, I+P)

@@ -22,7 +22,7 @@ from .module import Module, resolve_dtype, resolve_rng
 __all__ = ["Embedding"]
 
 
-def _scatter_add(g, ids, rows) -> None:
+def scatter_add_rows(g, ids, rows) -> None:
     """g[v] += Σ_{s: ids[s] = v} rows[s] for every id v: the rows sorted by id (stably), summed per run of equal
     ids with one ``np.add.reduceat``, and each sum added once: ``np.add.at(g, ids, rows)`` up to rounding (the
     same sums, added in another order), 5× faster at the language model's 3,200 positions (0.56 against 3.0 ms)."""
@@ -111,7 +111,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             keep = flat != self.padding_idx
             flat, rows = flat[keep], rows[keep]
-        _scatter_add(g, flat, rows)
+        scatter_add_rows(g, flat, rows)
         return None
 
     def extra_repr(self) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..kernels import get_backend, reference as ref
 from .checks import as_float_array, check_lengths, check_shape
+from .embedding import scatter_add_rows
 from .grad_mode import is_grad_enabled
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
@@ -357,7 +358,11 @@ class _Recurrent(Module):
                         write_grad(grads[_PARAM_STEMS[key] + suffix], value, accumulate)
             d_inp = dx_sum
         if d_inp is not None and run.ids is not None:
-            dx = d_inp if self.lookup_kernel else ref.scatter_rows(d_inp, run.ids, run.table_rows)   # (V, I)
+            if self.lookup_kernel:                                 # the kernel's δx is the table's already
+                dx = d_inp
+            else:                                                  # δ of the rows looked up, summed per row
+                dx = np.zeros((run.table_rows, d_inp.shape[-1]), d_inp.dtype)
+                scatter_add_rows(dx, run.ids.reshape(-1), d_inp.reshape(-1, d_inp.shape[-1]))
         else:
             dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first and d_inp is not None else d_inp
         return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
