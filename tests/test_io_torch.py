@@ -180,7 +180,7 @@ def test_language_model_net_matches_its_torch_twin_in_float64(tie, batch, steps)
     rng = np.random.default_rng(1)
     state = (rng.normal(size=(2, batch, 6)), rng.normal(size=(2, batch, 6)))
     logits, (h, c) = net.forward(ids, state)
-    assert net._lookup == (batch * steps >= 44)
+    assert net.emb._folded == (batch * steps >= 44)
     with torch.no_grad():
         tl, (th, tc) = mod(torch.from_numpy(ids), tuple(torch.from_numpy(s) for s in state))
     np.testing.assert_allclose(logits, tl.numpy(), rtol=0, atol=1e-10)

@@ -268,6 +268,36 @@ def test_embedding_errors():
         emb.backward(np.ones((2, 5), np.float32))
 
 
+@pytest.mark.parametrize("positions,folded", [((2, 3), False), ((4, 5), True)], ids=["embedded", "folded"])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding_feed_is_the_layer_on_the_embedded_ids(positions, folded, padding_idx):
+    """feed = rnn(emb(ids)) and feed_backward = emb.backward(rnn's δx), whether or not the lookup is folded into
+    the layer (4·V ≤ positions); the padding row gets no gradient either way, even where the padding id is read."""
+    from lstm.nn import LSTM
+
+    rng = np.random.default_rng(1)
+    emb = Embedding(5, 3, padding_idx=padding_idx, dtype=np.float64, seed=2)
+    ref = Embedding(5, 3, padding_idx=padding_idx, dtype=np.float64, seed=2)
+    rnn_a = LSTM(3, 4, batch_first=True, dtype=np.float64, seed=3)
+    rnn_b = LSTM(3, 4, batch_first=True, dtype=np.float64, seed=3)
+    ids = rng.integers(0, 5, size=positions)
+    ids[0, 0] = 0                                                    # the padding id at a real position
+    with pytest.raises(RuntimeError, match="before feed"):
+        emb.feed_backward(np.zeros((5, 3)))
+    y, (h, c) = emb.feed(rnn_a, ids)
+    assert emb._folded == folded
+    y_ref, (h_ref, c_ref) = rnn_b(ref(ids))
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(c, c_ref, rtol=0, atol=1e-13)
+    dy = rng.normal(size=y.shape)
+    emb.feed_backward(rnn_a.backward(dy)[0])
+    ref.backward(rnn_b.backward(dy)[0])
+    np.testing.assert_allclose(emb.grads["weight"], ref.grads["weight"], rtol=0, atol=1e-12)
+    assert emb.grads["weight"].any()
+    if padding_idx is not None:
+        assert not emb.grads["weight"][padding_idx].any()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Dropout
 # ---------------------------------------------------------------------------------------------------------------

@@ -142,12 +142,14 @@ def tiny_batch(rng, src_lens=(4, 2, 5), tgt_lens=(3, 1, 2), Vs=9, Vt=7):
 
 @pytest.mark.parametrize("attention", ["luong", "dot", "bahdanau", "none"])
 @pytest.mark.parametrize("bidirectional,layers", [(True, 2), (False, 1)])
-def test_full_encoder_decoder_loss_gradients_float64(attention, bidirectional, layers):
+@pytest.mark.parametrize("rows", [1, 4], ids=["embedded", "folded"])
+def test_full_encoder_decoder_loss_gradients_float64(rows, attention, bidirectional, layers):
+    """With 4 copies of the batch (12 sequences) both embeddings are folded into their LSTM (Embedding.feed)."""
     rng = np.random.default_rng(0)
     net = Seq2SeqNet(9, 7, 5, 6, layers, bidirectional, attention, seed=1, dtype=np.float64)
     for p in net.parameters().values():
         p *= 2.0                                     # larger weights: gradients well above FD noise everywhere
-    s, sl, ti, to, tl = tiny_batch(rng)
+    s, sl, ti, to, tl = tiny_batch(rng, src_lens=(4, 2, 5) * rows, tgt_lens=(3, 1, 2) * rows)
 
     def f():
         logits, _ = net.forward(s, sl, ti, tl)
@@ -167,6 +169,7 @@ def test_full_encoder_decoder_loss_gradients_float64(attention, bidirectional, l
         scale = max(np.abs(grads[name]).max(), 1e-12)
         assert np.abs(ana - num).max() / scale < 1e-7, name
     assert np.abs(grads["src_emb.weight"][PAD_ID]).max() == 0
+    assert net.src_emb._folded == net.tgt_emb._folded == (rows > 1)
 
 
 def test_extra_padding_changes_nothing():

@@ -173,7 +173,7 @@ def test_embedding_folded_into_the_first_layer_matches_finite_differences():
     x, y = rng.integers(0, 5, (3, 8)), rng.integers(0, 5, (3, 8))
     state = (rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4)))
     net.loss(x, y, state)
-    assert net._lookup
+    assert net.emb._folded
     for name in ("emb.weight", "rnn.weight_ih_l0", "rnn.bias_hh_l0"):
         numeric = numeric_grad(lambda: cross_entropy(net.forward(x, state)[0], y)[0], net.parameters()[name], eps=1e-5)
         assert np.max(np.abs(net.grads[name] - numeric)) / np.max(np.abs(numeric)) < 1e-7, name

@@ -124,7 +124,7 @@ class Seq2SeqNet(Module):
     # -- encoder -----------------------------------------------------------------------------------------------
     def start(self, src, src_len):
         """Encode: src (N, Ts) ids, src_len (N,) → Memory, decoder initial state (h0, c0) each (L, N, H)."""
-        keys, (h, c) = self.encoder(self.src_emb(src), lengths=src_len)          # (N, Ts, H)
+        keys, (h, c) = self.src_emb.feed(self.encoder, src, lengths=src_len)     # (N, Ts, H)
         mask = np.arange(src.shape[1])[None, :] < np.asarray(src_len)[:, None]   # (N, Ts)
         projected = self.attn.project_keys(keys) if self.has_attention else None
         return Memory(keys, projected, mask), (self._bridge(h), self._bridge(c))
@@ -148,7 +148,7 @@ class Seq2SeqNet(Module):
     def forward(self, src, src_len, tgt_in, tgt_len):
         """Logits (B, Tt, V) for targets fed one step behind (tgt_in starts with <s>), and the attention weights."""
         memory, state = self.start(src, src_len)
-        hdec, _ = self.decoder(self.tgt_emb(tgt_in), state, lengths=tgt_len)     # (B, Tt, H)
+        hdec, _ = self.tgt_emb.feed(self.decoder, tgt_in, state, tgt_len)        # (B, Tt, H)
         a = None
         ht = hdec
         if self.has_attention:
@@ -169,9 +169,9 @@ class Seq2SeqNet(Module):
         else:
             dh, dkeys = dht, np.zeros(key_shape, self.dtype)
         demb, (dh0, dc0) = self.decoder.backward(dh)
-        self.tgt_emb.backward(demb)
+        self.tgt_emb.feed_backward(demb)
         dsrc, _ = self.encoder.backward(dkeys, (self._unbridge(dh0), self._unbridge(dc0)))
-        self.src_emb.backward(dsrc)
+        self.src_emb.feed_backward(dsrc)
 
     def loss(self, src, src_len, tgt_in, tgt_out, tgt_len) -> float:
         """Forward + backward on one batch; returns the mean nats per target token (</s> included)."""

@@ -10,6 +10,10 @@ position that looked it up (repeated ids accumulate)::
     dL/dW[v, :] = sum_{s : ids[s] = v} dy[s, :]        (and 0 for v = padding_idx)
 
 There is no gradient with respect to the (integer) ids, so ``backward`` returns ``None``.
+
+Into a recurrent layer, ``emb.feed(rnn, ids, state, lengths)`` is ``rnn(emb(ids), state, lengths)``, and
+``emb.feed_backward(dx)`` after ``dx, _ = rnn.backward(dy)`` fills the weight gradient.  When the table is small
+against the positions it folds the lookup into the layer (``rnn(weight, ids=ids)``, see :class:`lstm.nn.LSTM`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .linear import _check_grad_output
-from .module import Module, resolve_dtype, resolve_rng
+from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 __all__ = ["Embedding"]
 
@@ -71,6 +75,7 @@ class Embedding(Module):
             weight[padding_idx] = 0
         self.register_parameter("weight", weight)
         self._ids = None  # ids of the last forward, any shape S
+        self._folded = None  # whether the last feed() folded the lookup into the layer
 
     @property
     def weight(self) -> np.ndarray:
@@ -112,6 +117,33 @@ class Embedding(Module):
             keep = flat != self.padding_idx
             flat, rows = flat[keep], rows[keep]
         scatter_add_rows(g, flat, rows)
+        return None
+
+    def feed(self, rnn, ids, state=None, lengths=None):
+        """``rnn(self(ids), state, lengths)``: the embedded ids through a recurrent layer, and what it returns.
+
+        When the table is small against the positions (4·V ≤ ids.size, e.g. ~100 characters against 3,200 per
+        chunk) the layer reads the table through the ids instead (``rnn(weight, state, lengths, ids=ids)``): the
+        same function, but an LSTM projects the V rows once rather than every embedded input.  Follow the layer's
+        backward with :meth:`feed_backward`."""
+        ids = self._check_ids(ids)
+        self._folded = 4 * self.num_embeddings <= ids.size
+        if self._folded:
+            return rnn(self.weight, state, lengths, ids=ids)
+        return rnn(self(ids), state, lengths)
+
+    def feed_backward(self, dx, accumulate: bool = False) -> None:
+        """Write ``grads["weight"]`` from the input gradient ``rnn.backward`` returned after :meth:`feed`: already
+        the table's (V, D) when the lookup was folded in (the padding row still gets none), else as :meth:`backward`."""
+        if self._folded is None:
+            raise RuntimeError("Embedding.feed_backward called before feed; call emb.feed(rnn, ids) first")
+        if not self._folded:
+            return self.backward(dx, accumulate)
+        dx = _check_grad_output(dx, self.weight.shape, self.dtype, "Embedding.feed_backward")
+        if self.padding_idx is not None:
+            dx = dx.copy()
+            dx[self.padding_idx] = 0
+        write_grad(self._grads["weight"], dx, accumulate)
         return None
 
     def extra_repr(self) -> str:
