@@ -130,7 +130,8 @@ class Embedding(Module):
         self._folded = 4 * self.num_embeddings <= ids.size
         if self._folded:
             return rnn(self.weight, state, lengths, ids=ids)
-        return rnn(self(ids), state, lengths)
+        self._ids = ids                                      # as __call__, without checking the ids again
+        return rnn(self.weight[ids], state, lengths)
 
     def feed_backward(self, dx, accumulate: bool = False) -> None:
         """Write ``grads["weight"]`` from the input gradient ``rnn.backward`` returned after :meth:`feed`: already
