@@ -425,6 +425,27 @@ def test_packed_micro_kernel_matches_matmul(rows, K, N, dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("H,Hp,K", [(5, None, 3), (32, None, 512), (40, None, 17), (7, 7, 9)])
+def test_pack_panels_layout(H, Hp, K, dt):
+    """Panel p, row k, lane c holds column p·NR + c of op(W) (gate blocks of H padded to Hp), zero in padding —
+    exactly, for both source layouts."""
+    from lstm.kernels._microkernel import pack_panels, panel_width
+    nr = panel_width(dt)
+    gates = 4 if Hp is None else 1
+    Hp = (H + nr - 1) // nr * nr if Hp is None else Hp
+    n_p = (gates * Hp + nr - 1) // nr
+    W = rnd(np.random.default_rng(K), dt, gates * H, K)                 # (N, K): op(W) = Wᵀ
+    cols = np.zeros((K, n_p * nr), dt)                                   # op(W) with padded gate blocks
+    for k in range(gates):
+        cols[:, k * Hp:k * Hp + H] = W[k * H:(k + 1) * H].T
+    want = cols.reshape(K, n_p, nr).transpose(1, 0, 2)
+    for transpose, src in ((True, W), (False, np.ascontiguousarray(W.T))):
+        Bp = np.full((n_p, K, nr), 7.0, dt)
+        pack_panels(src, transpose, H, Hp, Bp)
+        np.testing.assert_array_equal(Bp, want)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("Hg", [5, 32])
 def test_gate_major_packing_and_product(Hg, dt):
     """Gate blocks of H columns padded to Hp land in S3[k, r, :H]; the padding stays zero."""
