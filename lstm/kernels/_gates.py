@@ -1,4 +1,4 @@
-r"""σ and tanh for the LSTM gate loop: a cheaper float32 form, the exact Cephes form for float64 (private).
+r"""σ and tanh for the LSTM gate loop: a cheaper float32 form, ._vmath's ~1e-16-accurate one for float64 (private).
 
 The gate loop evaluates five of these per hidden unit and is instruction-bound (Zen 4 issues one 512-bit FP
 operation per cycle).  The float32 forms avoid exp altogether — the rational approximation Eigen and TensorFlow
@@ -10,7 +10,7 @@ use for float tanh:
 about 13 operations and one division, against ~30 for exp-based tanh (exp, division, the small-|x| polynomial
 and the selects between them).  Error: ≤ 3.5e-7 absolute (tested), inside the float32 tolerance of the backend
 (1e-5 of each array's scale); σ near 0 is absolute- rather than relative-accurate.  float64 keeps
-:func:`._vmath.sigmoid` / :func:`._vmath.tanh` (~1 ulp) so float64 results match the reference to ~1e-15.
+:func:`._vmath.sigmoid` / :func:`._vmath.tanh` (a few ulp) so float64 results match the reference to ~1e-15.
 """
 
 from __future__ import annotations
