@@ -99,3 +99,38 @@ def test_pool_runs_every_chunk_exactly_once_back_to_back_and_after_sleeping(n):
         assert np.array_equal(out, np.arange(n) ** 2.0), rep
         if rep in (100, 200):
             time.sleep(0.05)                         # the helper gives up polling and sleeps on its event
+
+
+@njit(nogil=True)
+def _chunks_by_thread(ctl, gen, n, ran_on_caller, sink, spin):
+    while True:
+        c = claim(ctl, gen, n)
+        if c < 0:
+            return
+        s = float(c)
+        for _ in range(spin):                        # ~1 ns each, kept: the result is stored
+            s = s * 0.999 + 1.0
+        sink[c] = s
+        ran_on_caller[c] = 1.0 if ctl.shape[0] > 3 else 0.0       # only the caller's ctl has state words
+        finish(ctl)
+
+
+def test_helper_joins_a_call_published_while_it_waited_for_the_gil(monkeypatch):
+    """The helper stops polling while the caller runs Python (holding the GIL), so it cannot mark itself asleep
+    until the caller has published the next call and found nobody asleep to wake.  It must look for that call
+    once more before sleeping, or the call runs on the caller alone."""
+    import lstm.kernels._pool as pool_mod
+    monkeypatch.setattr(pool_mod, "SPINS", 20_000)   # polling ends ~0.5 ms after a call, inside the pause below
+    pool = Pool(2)
+    ran, sink = np.zeros(16), np.zeros(16)
+    pool.run(_chunks_by_thread, 16, ran, sink, 1)   # starts the helper
+    joined = 0
+    for _ in range(20):
+        t = time.perf_counter()
+        while time.perf_counter() - t < 2e-3:       # Python, holding the GIL, while the helper's polling ends
+            pass
+        ran[:] = -1
+        pool.run(_chunks_by_thread, 16, ran, sink, 200_000)   # ~0.2 ms per chunk
+        assert (ran >= 0).all()
+        joined += (ran == 0).any()
+    assert joined >= 15, f"the helper took part in only {joined} of 20 calls"

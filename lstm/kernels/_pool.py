@@ -21,8 +21,10 @@ The GIL is never handed over in the hot path.  Handing it to a thread blocked on
 claimed a chunk: the caller is then inside its compiled worker, which has released the GIL, and the helper takes
 it uncontended.  A call whose chunks are all claimed already is skipped without touching the GIL at all.  The
 caller, symmetrically, waits until every helper is back in its GIL-free polling (IDLE) before it returns.
-After a call a helper polls for ~1 ms before sleeping on its Event, so back-to-back calls find it awake, as
-OpenMP and onnxruntime pools spin for theirs.
+After a call a helper polls for ~4 ms before sleeping on its Event, so the calls of a training loop, with a
+millisecond or so of Python between them, find it awake, as OpenMP and onnxruntime pools spin for theirs.  Waking
+a sleeping helper costs more than the wake-up itself on a virtual machine: a vCPU that went idle is placed again by
+the host, and the next few milliseconds on both threads ran at about half speed here (see ``SPINS``).
 """
 
 from __future__ import annotations
@@ -159,10 +161,16 @@ def _spin_for_call(ctl, slot, last_gen, spins):
 
 # How long the caller waits inside its worker for the call to settle (~0.1 ms) before returning to Python.
 SETTLE_SPINS = 4_000                 # polls of ~25 ns (PAUSE)
-# How long a helper keeps polling for the next call before it sleeps (~1 ms): back-to-back kernel calls (forward,
+# How long a helper keeps polling for the next call before it sleeps (~4 ms): back-to-back kernel calls (forward,
 # backward, the next batch) then find it awake, as OpenMP and onnxruntime pools spin for theirs.  With ~0.2 ms it
-# fell asleep before every second small forward pass of a loop, and each wake-up cost more than its help.
-SPINS = 40_000
+# fell asleep before every second small forward pass of a loop, and each wake-up cost more than its help.  With
+# ~1 ms it fell asleep in the ~1 ms of Python between a language model's training steps (batch, lookup table,
+# packing): the first forward after a wake-up then ran its two threads at about half speed each (a (64, 256, 32,
+# 50) forward after a 0.5 ms pause: 11 ms against 6.6 ms when the helper stayed awake; the woken helper on the
+# other vCPU, so the host's placement of a vCPU that had gone idle, not the guest's).  Character-model training
+# step (2 × 256, batch 32, seq 100), settings alternated in one process: ~1 ms 102.7–105.4 ms, ~4 ms 98.0–98.2,
+# ~11 ms 98.2–99.1.  The cost: a core spent polling for up to ~4 ms after the last call.
+SPINS = 150_000
 
 
 class Pool:
@@ -194,7 +202,11 @@ class Pool:
             if g <= 0:                                            # nothing for a while: sleep until the next call
                 last = -g
                 ctl[slot] = ASLEEP
-                ev.wait()
+                # A call published after the polling ended but before ASLEEP was written (while this thread waited
+                # for the GIL) saw no sleeper to wake: look once more, with the GIL, before sleeping.
+                v = int(ctl[NEXT])
+                if (v >> 32) == last or (v & _MASK) >= ctl[CHUNKS]:
+                    ev.wait()
                 ev.clear()
                 continue
             last = g
