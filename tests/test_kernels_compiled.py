@@ -257,10 +257,11 @@ def test_backend_names():
                                                  (13, 7, True)])
 def test_lstm_threaded_paths_match_reference(batch, rows, streamed, option, dt, monkeypatch):
     """Batches split into row chunks shared by the threads (4 rows below 16, else 8; 9, 13 and 20 rows leave a
-    partial chunk; one chunk per thread when the weights are "streamed"), and the weight-gradient products split
-    over threads, give the reference results."""
+    partial chunk; one chunk per thread when the weights are "streamed"), and the weight packs and weight-gradient
+    products split over threads, give the reference results."""
     monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
     monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_PACK", 0)                # weight packs split over the threads too
     monkeypatch.setattr(C, "THREADS", 2)
     assert C._chunks(64, 1) == 8 and C._chunks(64, 1, C.STREAMED_WEIGHT_BYTES + 1) == 2   # one chunk per thread
     if streamed:
@@ -428,7 +429,7 @@ def test_packed_micro_kernel_matches_matmul(rows, K, N, dt):
 @pytest.mark.parametrize("H,Hp,K", [(5, None, 3), (32, None, 512), (40, None, 17), (7, 7, 9)])
 def test_pack_panels_layout(H, Hp, K, dt):
     """Panel p, row k, lane c holds column p·NR + c of op(W) (gate blocks of H padded to Hp), zero in padding —
-    exactly, for both source layouts."""
+    exactly, for both source layouts, packed whole or a panel range at a time."""
     from lstm.kernels._microkernel import pack_panels, panel_width
     nr = panel_width(dt)
     gates = 4 if Hp is None else 1
@@ -442,6 +443,11 @@ def test_pack_panels_layout(H, Hp, K, dt):
     for transpose, src in ((True, W), (False, np.ascontiguousarray(W.T))):
         Bp = np.full((n_p, K, nr), 7.0, dt)
         pack_panels(src, transpose, H, Hp, Bp)
+        np.testing.assert_array_equal(Bp, want)
+        Bp[:] = 7.0                                                      # in two panel ranges, as threads do
+        pack_panels(src, transpose, H, Hp, Bp, 0, n_p // 2)
+        assert (Bp[n_p // 2:] == 7.0).all()
+        pack_panels(src, transpose, H, Hp, Bp, n_p // 2, n_p)
         np.testing.assert_array_equal(Bp, want)
 
 

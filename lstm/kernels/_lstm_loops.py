@@ -39,17 +39,32 @@ def _bounds(B, chunks, c):
 
 
 @njit(**JIT)
-def pack_gate_weights(W_ih, W_hh, b, Wp, bias):
+def pack_gate_weights(W_ih, W_hh, b, Wp, bias, p0=0, p1=-1):
     """The forward's weights in one call: Wp (n_panels, I+P, NR) ← [W_ih | W_hh]ᵀ packed gate-major (gate blocks
     of H columns padded to Hp, :func:`._microkernel.pack_panels`), and bias (4·Hp,) ← b (4H,) gate-major, zero in
-    the padding and everywhere when b is empty (no bias)."""
+    the padding and everywhere when b is empty (no bias).  Panels [p0, p1) only (all by default); the bias with
+    panel 0."""
     I, G = W_ih.shape[1], W_hh.shape[0]
     H, Hp = G // 4, bias.shape[0] // 4
-    pack_panels(W_ih, True, H, Hp, Wp[:, :I])
-    pack_panels(W_hh, True, H, Hp, Wp[:, I:])
-    for k in range(4):
-        for u in range(Hp):
-            bias[k * Hp + u] = b[k * H + u] if u < H and b.shape[0] > 0 else 0
+    pack_panels(W_ih, True, H, Hp, Wp[:, :I], p0, p1)
+    pack_panels(W_hh, True, H, Hp, Wp[:, I:], p0, p1)
+    if p0 == 0:
+        for k in range(4):
+            for u in range(Hp):
+                bias[k * Hp + u] = b[k * H + u] if u < H and b.shape[0] > 0 else 0
+
+
+@njit(**JIT)
+def pack_gate_worker(ctl, gen, chunks, W_ih, W_hh, b, Wp, bias):
+    """:func:`pack_gate_weights` on the threads of :mod:`._pool`: chunk c packs its share of the panels."""
+    n = Wp.shape[0]
+    per = (n + chunks - 1) // chunks
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        pack_gate_weights(W_ih, W_hh, b, Wp, bias, min(n, c * per), min(n, (c + 1) * per))
+        finish(ctl)
 
 
 @njit(**JIT)

@@ -35,6 +35,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from ._pool import claim, finish
+
 MR = 4           # rows per register tile
 NV = 2           # vectors per tile row
 VL32, VL64 = 16, 8
@@ -224,18 +226,20 @@ PACK_ROWS = 8
 
 
 @njit(**_JIT)
-def pack_panels(W, transpose, H, Hp, Bp):
+def pack_panels(W, transpose, H, Hp, Bp, p0=0, p1=-1):
     """Pack a weight for :func:`matmul_packed`: Bp (n_panels, K, NR) ← the columns of op(W) (K, N), zero-padded.
 
     op(W) = Wᵀ when ``transpose`` (W is (N, K), e.g. W_hh for h W_hhᵀ), else W (K, N) (e.g. W_hh for δa W_hh).
     The N columns are taken as blocks of H (the gates); each block is padded to Hp columns, so packed column
-    k·Hp + u holds column k·H + u (u < H) and zero otherwise.  H = Hp = N packs plainly.
+    k·Hp + u holds column k·H + u (u < H) and zero otherwise.  H = Hp = N packs plainly.  Only panels [p0, p1)
+    are written (all by default), so threads can share a large pack (:func:`pack_worker`).
     """
     n_panels, K, NR = Bp.shape
+    p1 = n_panels if p1 < 0 else p1
     N = W.shape[0] if transpose else W.shape[1]
     src = np.empty((n_panels, NR), np.int64)           # column of op(W) behind each panel column, -1 for padding
     first = np.empty(n_panels, np.int64)               # a panel's first column if its NR columns are consecutive
-    for p in range(n_panels):
+    for p in range(p0, p1):
         for c in range(NR):
             jp = p * NR + c
             k, u = jp // Hp, jp % Hp
@@ -243,7 +247,7 @@ def pack_panels(W, transpose, H, Hp, Bp):
             src[p, c] = j if u < H and j < N else -1
         first[p] = src[p, 0] if src[p, 0] >= 0 and src[p, NR - 1] == src[p, 0] + NR - 1 else -1
     if transpose:                                      # gather each panel row from rows of W, PACK_ROWS at a time
-        for p in range(n_panels):
+        for p in range(p0, p1):
             sp = src[p]
             for c0 in range(0, NR, PACK_ROWS):
                 for kk in range(K):
@@ -254,7 +258,7 @@ def pack_panels(W, transpose, H, Hp, Bp):
     else:                                              # W read once, row by row, into every panel's row kk
         for kk in range(K):
             w = W[kk]
-            for p in range(n_panels):
+            for p in range(p0, p1):
                 out, j0 = Bp[p, kk], first[p]
                 if j0 >= 0:
                     for c in range(NR):
@@ -264,6 +268,19 @@ def pack_panels(W, transpose, H, Hp, Bp):
                     for c in range(NR):
                         j = sp[c]
                         out[c] = w[j] if j >= 0 else 0
+
+
+@njit(**_JIT)
+def pack_worker(ctl, gen, chunks, W, transpose, H, Hp, Bp):
+    """:func:`pack_panels` on the threads of :mod:`._pool`: chunk c packs its share of the panels."""
+    n = Bp.shape[0]
+    per = (n + chunks - 1) // chunks
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        pack_panels(W, transpose, H, Hp, Bp, min(n, c * per), min(n, (c + 1) * per))
+        finish(ctl)
 
 
 @njit(**_JIT)
