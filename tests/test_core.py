@@ -438,6 +438,30 @@ def test_cli_bad_input_exits_2_without_traceback(capsys):
     assert "positive integer" in err and "Traceback" not in err
 
 
+def test_cli_every_help_page_reads_clean_and_shows_an_example():
+    """Every command's --help, nested ones included: no argparse escapes left over (a literal '%%' shows as
+    '%%' in a description), and an example to copy."""
+    import argparse
+
+    from lstm.cli import build_parser
+
+    def pages(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from pages(child, path + [name])
+
+    seen = 0
+    for path, parser in pages(build_parser(), ["lstm"]):
+        text = parser.format_help()
+        assert "%%" not in text and "%(" not in text, (path, text)
+        if len(path) > 1 and not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+            assert "example" in text.lower(), path
+            seen += 1
+    assert seen >= 15
+
+
 def test_variational_dropout_uses_one_mask_for_every_step():
     layer = LSTM(3, 4, 3, dropout=0.5, variational_dropout=True, dtype=F64, seed=0)
     x = np.random.default_rng(0).normal(size=(6, 2, 3))

@@ -10,7 +10,8 @@ from .common import positive_int
 def add_parser(sub) -> None:
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against finite differences",
                        description="Compare the hand-written backward pass of LSTM, GRU, RNN and their cells with "
-                                   "central finite differences in float64; exit 1 if any error is >= 1e-7.")
+                                   "central finite differences in float64; exit 1 if any error is >= 1e-7.",
+                       epilog="example: lstm gradcheck --hidden 8 --steps 12 --seed 1")
     p.add_argument("--hidden", type=positive_int, default=4, help="hidden size (default 4)")
     p.add_argument("--input", type=positive_int, default=3, help="input size (default 3)")
     p.add_argument("--steps", type=positive_int, default=6, help="sequence length (default 6)")

@@ -19,7 +19,9 @@ def add_parsers(sub) -> None:
         "demo", help="train a small character model on Python's own help text, watch it learn (about 2 minutes)",
         description="Train a character-level LSTM on the English text that ships with every CPython "
                     "(pydoc_data.topics), print samples as it learns, save the model, and say where to look next. "
-                    "No downloads.")
+                    "No downloads.",
+        epilog="example: lstm demo --steps 500 --out runs/quick   (a shorter run; then: lstm generate "
+               "runs/quick/model.safetensors)")
     p.add_argument("--steps", type=positive_int, default=DEMO["steps"], help=f"training steps (default {DEMO['steps']})")
     p.add_argument("--out", type=Path, default=DEMO_OUT, help=f"output folder (default {DEMO_OUT})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -28,7 +30,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser(
         "train-text", help="train a character or word language model on text files",
-        description="Train an Embedding → LSTM → Linear language model with truncated BPTT. The last 10%% of the "
+        description="Train an Embedding → LSTM → Linear language model with truncated BPTT. The last 10% of the "
                     "text is held out for validation (reported in nats and bits/char, or perplexity for words). "
                     "Writes OUT/model.safetensors (best weights), OUT/last.safetensors (resumable checkpoint) and "
                     "OUT/metrics.jsonl.",
