@@ -173,6 +173,38 @@ def test_rnn_forward_and_backward_match_reference(nonlinearity, bias, masked, dt
     same_grads(part[2], gref[2], dt)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kind", ["gru", "rnn-tanh", "rnn-relu"])
+@pytest.mark.parametrize("batch,hidden", [(9, 6), (13, 40), (20, 33)])
+def test_gru_rnn_threaded_paths_match_reference(batch, hidden, kind, dt, monkeypatch):
+    """GRU and RNN batches cut into row chunks shared by two threads (9 and 13 rows leave a partial chunk), hidden
+    sizes that are not whole micro-kernel panels, with and without lengths: the reference results."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", 2)
+    assert C._chunks(batch, 1) > 1
+    rng = np.random.default_rng(batch + hidden)
+    G = 3 * hidden if kind == "gru" else hidden
+    args = dict(W_ih=rnd(rng, dt, G, I) * 0.5, W_hh=rnd(rng, dt, G, hidden) * 0.5, b_ih=rnd(rng, dt, G),
+                b_hh=rnd(rng, dt, G))
+    if kind == "gru":
+        p, fwd, bwd = R.GRUParams(**args), "gru_forward", "gru_backward"
+    else:
+        p, fwd, bwd = R.RNNParams(**args, nonlinearity=kind[4:]), "rnn_forward", "rnn_backward"
+    x, h0 = rnd(rng, dt, T, batch, I), rnd(rng, dt, batch, hidden)
+    lengths = rng.integers(1, T + 1, size=batch)
+    mask = (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]
+    for m in (None, mask):
+        ref, ours = getattr(R, fwd)(x, h0, p, m), getattr(C, fwd)(x, h0, p, m)
+        close(ours[0], ref[0], dt, "y")
+        close(ours[1], ref[1], dt, "h_T")
+        dy, dhT = rnd(rng, dt, T, batch, hidden), rnd(rng, dt, batch, hidden)
+        gref, gours = getattr(R, bwd)(p, ref[2], dy, dhT), getattr(C, bwd)(p, ours[2], dy, dhT)
+        close(gours[0], gref[0], dt, "dx")
+        close(gours[1], gref[1], dt, "dh0")
+        assert gours[1].shape == (batch, hidden)
+        same_grads(gours[2], gref[2], dt)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The vectorised transcendental functions, over their whole range
 # ---------------------------------------------------------------------------------------------------------------

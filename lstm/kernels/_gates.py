@@ -1,4 +1,4 @@
-r"""σ and tanh for the LSTM gate loop: a cheaper float32 form, ._vmath's ~1e-16-accurate one for float64 (private).
+r"""σ and tanh for the recurrent gate loops: a cheap float32 form, ._vmath's ~1e-16-accurate one for float64 (private).
 
 The gate loop evaluates five of these per hidden unit and is instruction-bound (Zen 4 issues one 512-bit FP
 operation per cycle).  The float32 forms avoid exp altogether — the rational approximation Eigen and TensorFlow

@@ -1,24 +1,31 @@
 """Numba loops of the compiled GRU and RNN kernels (private; see ``compiled.py`` for the wrappers).
 
 As for the LSTM, ``act`` enters holding the hoisted input projection and leaves holding the activations
-(GRU: [r, z, n]; RNN: the pre-activation, unused after the forward call); the only GEMM per step is with W_hh.
+(GRU: [r, z, n]; RNN: the pre-activation, unused after the forward call); the only product per step is with W_hh,
+on the weight packed once per call (:mod:`._microkernel`), and the batch rows are cut into chunks that each run
+the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains).  ``Wp`` is W_hhᵀ packed (the
+forward's h W_hhᵀ), ``Wb`` W_hh packed (the backward's δa W_hh); results come in whole panels, so the scratch
+``S`` (B, ≥G) and the backward's δh (B, ≥H) are padded to them.  σ and tanh are the LSTM's (:mod:`._gates`: the
+exp-free rational form in float32, ~1e-16-accurate in float64).
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from ._blas import gemm
+from ._microkernel import ACCUMULATE, matmul_packed
+from ._pool import claim, finish, row_bounds
 from ._shared import JIT
-from ._vmath import one_like, sigmoid, tanh
+from ._gates import gate_sigmoid, gate_tanh
+from ._vmath import one_like
 
 
 @njit(**JIT)
-def _emit(hs, y, mask, t):
-    """y_t = m ⊙ h_t, and at padded steps carry h_{t-1} into h_t."""
-    B, P = hs.shape[1], hs.shape[2]
+def _emit(hs, y, mask, t, r0, r1):
+    """y_t = m ⊙ h_t for rows [r0, r1), and at padded steps carry h_{t-1} into h_t."""
+    P = hs.shape[2]
     has_mask = mask.shape[0] > 0
-    for b in range(B):
+    for b in range(r0, r1):
         hn, yt = hs[t + 1, b], y[t, b]
         if has_mask:
             m = mask[t, b]
@@ -38,10 +45,10 @@ def _gru_row(a, w, hp, hnew, hn_row, b_hn, H):
     """GRU gate math for one sequence at one step (H passed in: that keeps the loop vectorised)."""
     one = one_like(a)
     for j in range(H):
-        r = sigmoid(a[j] + w[j])
-        z = sigmoid(a[H + j] + w[H + j])
+        r = gate_sigmoid(a[j] + w[j])
+        z = gate_sigmoid(a[H + j] + w[H + j])
         hnv = w[2 * H + j] + b_hn[j]
-        n = tanh(a[2 * H + j] + r * hnv)
+        n = gate_tanh(a[2 * H + j] + r * hnv)
         a[j] = r
         a[H + j] = z
         a[2 * H + j] = n
@@ -69,62 +76,95 @@ def _gru_row_backward(a, hp, hn_row, dyt, dhb, dx_row, dh_row, m, km, H):
 
 
 @njit(**JIT)
-def gru_forward_loop(W_hh, b_hn, mask, act, hs, hn, hw, y):
-    """act (T, B, 3H) enters as x W_ihᵀ + b_ih + [b_hr, b_hz, 0] and leaves as [r, z, n]; hn (T, B, H) receives
-    h_{t-1} W_hnᵀ + b_hn; hw (B, 3H) is scratch; b_hn is zeros without bias."""
-    T, B, G = act.shape
-    H = G // 3
+def _gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1):
+    """Rows [r0, r1) through all steps: act (T, B, 3H) enters as x W_ihᵀ + b_ih + [b_hr, b_hz, 0] and leaves as
+    [r, z, n]; hn (T, B, H) receives h_{t-1} W_hnᵀ + b_hn; b_hn is zeros without bias."""
+    T, H = act.shape[0], act.shape[2] // 3
     for t in range(T):
-        gemm(hs[t], False, W_hh, True, hw, False)
-        for b in range(B):
-            a, w, hp, hnew, hn_row = act[t, b], hw[b], hs[t, b], hs[t + 1, b], hn[t, b]
-            _gru_row(a, w, hp, hnew, hn_row, b_hn, H)
-        _emit(hs, y, mask, t)
+        matmul_packed(hs[t], r0, r1, Wp, S)                             # S = h_{t-1} W_hhᵀ
+        for b in range(r0, r1):
+            _gru_row(act[t, b], S[b], hs[t, b], hs[t + 1, b], hn[t, b], b_hn, H)
+        _emit(hs, y, mask, t, r0, r1)
 
 
 @njit(**JIT)
-def gru_backward_loop(W_hh, mask, act, hs, hn, dy, dh, dxa, dha):
-    """dh (B, H) enters as δh_T and leaves as δh_0; dxa, dha (T, B, 3H) receive the δ of the input-side and
-    hidden-side pre-activations (they differ in the n block by the factor r)."""
-    T, B, G = act.shape
-    H = G // 3
+def gru_forward_worker(ctl, gen, chunks, Wp, b_hn, mask, act, hs, hn, S, y):
+    """Claims row chunks (see :mod:`._pool`) and runs the GRU forward for each."""
+    B = act.shape[1]
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        r0, r1 = row_bounds(B, chunks, c)
+        _gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1)
+        finish(ctl)
+
+
+@njit(**JIT)
+def _gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1):
+    """Rows [r0, r1) back through all steps: dh (B, ≥H) enters as δh_T and leaves as δh_0; dxa, dha (T, B, 3H)
+    receive the δ of the input-side and hidden-side pre-activations (they differ in the n block by the factor r)."""
+    T, H = act.shape[0], act.shape[2] // 3
     has_mask = mask.shape[0] > 0
     one = one_like(act)
     for t in range(T - 1, -1, -1):
-        for b in range(B):
-            a, hp, hn_row, dyt, dhb = act[t, b], hs[t, b], hn[t, b], dy[t, b], dh[b]
-            dx_row, dh_row = dxa[t, b], dha[t, b]
+        for b in range(r0, r1):
             m = mask[t, b] if has_mask else one
-            km = one - m
-            _gru_row_backward(a, hp, hn_row, dyt, dhb, dx_row, dh_row, m, km, H)
-        gemm(dha[t], False, W_hh, False, dh, True)                      # δh_{t-1} += δa_h W_hh
+            _gru_row_backward(act[t, b], hs[t, b], hn[t, b], dy[t, b], dh[b], dxa[t, b], dha[t, b], m, one - m, H)
+        matmul_packed(dha[t], r0, r1, Wb, dh, ACCUMULATE)               # δh_{t-1} += δa_h W_hh
 
 
 @njit(**JIT)
-def rnn_forward_loop(W_hh, mask, relu, act, hs, y):
-    """act (T, B, H) enters as x W_ihᵀ + b_ih + b_hh; h_t = φ(act_t + h_{t-1} W_hhᵀ)."""
-    T, B, H = act.shape
+def gru_backward_worker(ctl, gen, chunks, Wb, mask, act, hs, hn, dy, dh, dxa, dha):
+    """Claims row chunks (see :mod:`._pool`) and runs the GRU backward for each."""
+    B = act.shape[1]
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        r0, r1 = row_bounds(B, chunks, c)
+        _gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1)
+        finish(ctl)
+
+
+@njit(**JIT)
+def _rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
+    """Rows [r0, r1): act (T, B, H) enters as x W_ihᵀ + b_ih + b_hh; h_t = φ(act_t + h_{t-1} W_hhᵀ)."""
+    T, H = act.shape[0], act.shape[2]
     zero = one_like(act) - one_like(act)
     for t in range(T):
-        a_t = act[t]
-        gemm(hs[t], False, W_hh, True, a_t, True)
-        for b in range(B):
-            a, hnew = a_t[b], hs[t + 1, b]
+        matmul_packed(hs[t], r0, r1, Wp, S)                             # S = h_{t-1} W_hhᵀ
+        for b in range(r0, r1):
+            a, s, hnew = act[t, b], S[b], hs[t + 1, b]
             for j in range(H):
-                v = a[j]
-                hnew[j] = (v if v > zero else zero) if relu else tanh(v)
-        _emit(hs, y, mask, t)
+                v = a[j] + s[j]
+                a[j] = v
+                hnew[j] = (v if v > zero else zero) if relu else gate_tanh(v)
+        _emit(hs, y, mask, t, r0, r1)
 
 
 @njit(**JIT)
-def rnn_backward_loop(W_hh, mask, relu, hs, dy, dh, da):
-    """dh (B, H) enters as δh_T and leaves as δh_0; da (T, B, H) receives δ pre-activations."""
-    T, B, H = da.shape
+def rnn_forward_worker(ctl, gen, chunks, Wp, mask, relu, act, hs, S, y):
+    """Claims row chunks (see :mod:`._pool`) and runs the RNN forward for each."""
+    B = act.shape[1]
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        r0, r1 = row_bounds(B, chunks, c)
+        _rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1)
+        finish(ctl)
+
+
+@njit(**JIT)
+def _rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1):
+    """Rows [r0, r1): dh (B, ≥H) enters as δh_T and leaves as δh_0; da (T, B, H) receives δ pre-activations."""
+    T, H = da.shape[0], da.shape[2]
     has_mask = mask.shape[0] > 0
     one = one_like(da)
     zero = one - one
     for t in range(T - 1, -1, -1):
-        for b in range(B):
+        for b in range(r0, r1):
             h_row, dyt, dhb, d = hs[t + 1, b], dy[t, b], dh[b], da[t, b]
             m = mask[t, b] if has_mask else one
             km = one - m
@@ -134,4 +174,17 @@ def rnn_backward_loop(W_hh, mask, relu, hs, dy, dh, da):
                 h = h_row[j]
                 d[j] = (dhv if h > zero else zero) if relu else dhv * (one - h * h)
                 dhb[j] = carry * km
-        gemm(da[t], False, W_hh, False, dh, True)                       # δh_{t-1} = δa W_hh (+ padded carry)
+        matmul_packed(da[t], r0, r1, Wb, dh, ACCUMULATE)                # δh_{t-1} = δa W_hh (+ padded carry)
+
+
+@njit(**JIT)
+def rnn_backward_worker(ctl, gen, chunks, Wb, mask, relu, hs, dy, dh, da):
+    """Claims row chunks (see :mod:`._pool`) and runs the RNN backward for each."""
+    B = da.shape[1]
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        r0, r1 = row_bounds(B, chunks, c)
+        _rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1)
+        finish(ctl)

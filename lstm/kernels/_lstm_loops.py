@@ -22,20 +22,9 @@ from numba.extending import register_jitable
 
 from ._gates import lstm_unit
 from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
-from ._pool import claim, finish
+from ._pool import claim, finish, row_bounds
 from ._shared import JIT
 from ._vmath import one_like
-
-
-@njit(**JIT)
-def _bounds(B, chunks, c):
-    """Rows [r0, r1) of chunk c of ``chunks`` near-equal blocks (sizes multiples of 4, the micro-kernel tile,
-    where the batch allows)."""
-    per = (B + chunks - 1) // chunks
-    per = ((per + 3) // 4) * 4 if per > 4 else per
-    r0 = min(B, c * per)
-    r1 = B if c == chunks - 1 else min(B, r0 + per)
-    return r0, r1
 
 
 @njit(**JIT)
@@ -173,7 +162,7 @@ def lstm_forward_worker(ctl, gen, chunks, x, ids, tab, Wp, bias, Wrp, peep, zfla
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
-        r0, r1 = _bounds(B, chunks, c)
+        r0, r1 = row_bounds(B, chunks, c)
         _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
         finish(ctl)
 
@@ -355,7 +344,7 @@ def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, c
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
-        r0, r1 = _bounds(B, chunks, c)
+        r0, r1 = row_bounds(B, chunks, c)
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm,
                        dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1)
         finish(ctl)

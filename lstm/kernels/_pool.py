@@ -120,6 +120,17 @@ def claim(ctl, gen, n):
 
 
 @njit(cache=True, nogil=True)
+def row_bounds(B, chunks, c):
+    """Rows [r0, r1) of chunk c when B batch rows are cut into ``chunks`` near-equal blocks (sizes multiples of 4,
+    the micro-kernel's tile, where the batch allows)."""
+    per = (B + chunks - 1) // chunks
+    per = ((per + 3) // 4) * 4 if per > 4 else per
+    r0 = min(B, c * per)
+    r1 = B if c == chunks - 1 else min(B, r0 + per)
+    return r0, r1
+
+
+@njit(cache=True, nogil=True)
 def finish(ctl):
     """Mark one claimed chunk as done."""
     _atomic_add(ctl, DONE, 1)

@@ -1,32 +1,21 @@
 """The GEMM phases every compiled kernel shares: the hoisted input projection and the weight gradients (private).
 
-Only h_{t-1} W_hhᵀ is sequential.  The input side x W_ihᵀ for all T steps is one GEMM before the loop, and after
-the backward loop δx, δW_ih, δW_hh and the bias gradients are GEMMs (or column sums) over all T·B rows at once.
+Only h_{t-1} W_hhᵀ is sequential.  The input side x W_ihᵀ + b for all T steps is one GEMM before the loop (GRU,
+RNN), and after the backward loop δx, δW_ih, δW_hh and the bias gradients are GEMMs (or column sums) over all T·B
+rows at once, all through :func:`matmul_rows_worker` on the kernel pool's threads.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from ._blas import cblas_gemm, gemm, gemm_raw
+from ._blas import cblas_gemm, gemm_raw
 from ._pool import claim, finish
 
 # No reassociation and no NaN/Inf assumptions, so float64 results stay within a few ulp of the NumPy reference;
 # error_model="numpy" drops Python's ZeroDivisionError check, which otherwise blocks vectorisation of divisions.
 FASTMATH = {"nsz", "contract", "arcp"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
-
-
-@njit(**JIT)
-def project(x2, W_ih, bias, out2):
-    """out2 (N, G) = x2 (N, I) @ W_ihᵀ + bias (bias may be empty)."""
-    gemm(x2, False, W_ih, True, out2, False)
-    if bias.shape[0] > 0:
-        N, G = out2.shape
-        for r in range(N):
-            row = out2[r]
-            for j in range(G):
-                row[j] += bias[j]
 
 
 @njit(**JIT)
@@ -42,27 +31,9 @@ def sum_rows(d2, out):
 
 
 @njit(**JIT)
-def param_grads(dxa2, dha2, x2, h2, W_ih, dx2, dW_ih, dW_hh):
-    """δx = δa_x W_ih, δW_ih = δa_xᵀ x, δW_hh = δa_hᵀ h_{t-1}, all rows (T·B) at once.
-
-    dxa2/dha2 (T·B, G) are the δ of the input-side and hidden-side pre-activations (the same array for LSTM and
-    RNN; GRU's differ in the n block); h2 (T·B, P) are the states h_{t-1}; dx2 with no rows: δx not wanted.
-    """
-    if dx2.shape[0] > 0:
-        gemm(dxa2, False, W_ih, False, dx2, False)
-    gemm(dxa2, True, x2, False, dW_ih, False)
-    gemm(dha2, True, h2, False, dW_hh, False)
-
-
-@njit(**JIT)
-def matmul_tn(A, B, out):
-    """out = Aᵀ @ B (used for δW_hr = Σ_t δh_tᵀ m_t over all T·B rows)."""
-    gemm(A, True, B, False, out, False)
-
-
-@njit(**JIT)
-def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn):
-    """C (m, n) = op(A) @ op(B) (op = transpose where ``ta``/``tb``; all C-contiguous), C's rows split into
+def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias):
+    """C (m, n) = op(A) @ op(B) (+ bias (n,) on every row unless bias is empty) (op = transpose where
+    ``ta``/``tb``; all C-contiguous), C's rows split into
     ``chunks`` blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call per block: the CBLAS
     ``?gemm`` at address ``fn`` (NumPy's OpenBLAS, see :func:`._blas.numpy_blas`), or SciPy's when ``fn`` is 0.
     Neither library's own thread pool is woken: its workers kept spinning into the next forward pass, which then
@@ -87,4 +58,9 @@ def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn):
             cblas_gemm(fn, ta, tb, r1 - r0, n, k, A, a0, lda, B, ldb, C, r0 * n, n)
         else:
             gemm_raw(ta, tb, r1 - r0, n, k, A.reshape(-1)[a0:], lda, B.reshape(-1), ldb, C.reshape(-1)[r0 * n:], n)
+        if bias.shape[0] > 0:                                       # + bias on every row, while they are in cache
+            for r in range(r0, r1):
+                row = C[r]
+                for j in range(n):
+                    row[j] += bias[j]
         finish(ctl)

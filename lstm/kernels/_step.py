@@ -32,7 +32,8 @@ Why it is fast from Python (numbers in ``benchmarks/STREAMING.md``):
   products, 4 rows at a time (one load of x serves four rows), ``reassoc`` allowed so LLVM vectorises each dot.
 - Absent biases and peepholes point at a block of zeros in ``buf`` (x + 0·c is exactly x), so the gate loops have
   no branches and vectorise.  The LSTM unit is :func:`._gates.lstm_unit`, the one the sequence kernel uses (so a
-  step equals the full forward pass at t to rounding); GRU and RNN use the Cephes-style σ/tanh of :mod:`._vmath`.
+  step equals the full forward pass at t to rounding); GRU and RNN use its σ/tanh (:mod:`._gates`) as their
+  sequence kernels do.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from __future__ import annotations
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
-from ._gates import lstm_unit
+from ._gates import gate_sigmoid, gate_tanh, lstm_unit
 from ._microkernel import matvec_packed, pack_row_panels, packed_size, row_nr, row_panel_width  # noqa: F401
-from ._vmath import one_like, sigmoid, tanh
+from ._vmath import one_like
 
 # No NaN/Inf assumptions; ``reassoc`` only in the dot products (a different but fixed summation order: float64
 # results stay within ~1e-15 relative of the reference, float32 within ~1e-6).
@@ -173,9 +174,9 @@ def _gru_gates(ax, ah, h):
     h_r, h_z, h_n = ah[:H], ah[H:2 * H], ah[2 * H:3 * H]
     one = one_like(ax)
     for u in range(H):
-        r = sigmoid(x_r[u] + h_r[u])
-        z = sigmoid(x_z[u] + h_z[u])
-        n = tanh(x_n[u] + r * h_n[u])
+        r = gate_sigmoid(x_r[u] + h_r[u])
+        z = gate_sigmoid(x_z[u] + h_z[u])
+        n = gate_tanh(x_n[u] + r * h_n[u])
         h[u] = (one - z) * n + z * h[u]
 
 
@@ -186,7 +187,7 @@ def _rnn_act(a, h, relu):
     zero = one - one
     for u in range(h.shape[0]):
         v = a[u]
-        h[u] = max(v, zero) if relu else tanh(v)
+        h[u] = max(v, zero) if relu else gate_tanh(v)
 
 
 @njit(**JIT)

@@ -20,9 +20,11 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
 - Threads: the sequences of a batch are independent, so the batch is cut into 8-row chunks (4 below 16 rows;
   one per thread when the packed weights are too large to stay in L3), each running the whole time loop, shared
   by THREADS threads through a work-sharing pool (:mod:`._pool`) — no per-step barrier, and the caller never
-  waits for a thread the OS has not scheduled.  The weight gradients are
-  split by output rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS pool is never
-  woken (its spinning workers took a core from the next forward pass).  GRU and RNN still call BLAS per step.
+  waits for a thread the OS has not scheduled.  GRU and RNN run the same way: their per-step product on the
+  packed micro-kernel, their batch in row chunks on the pool.  The weight gradients and the GRU/RNN input
+  projection are split by output rows over the same threads with single-threaded BLAS calls; SciPy's OpenBLAS
+  pool is never woken (its spinning workers took a core from the next forward pass: the GRU forward after a
+  2-thread SciPy projection waited ~2.5 ms for its helper).
 - Buffers come from a pool kept between calls (:mod:`._workspace`): fresh ``mmap`` pages faulted by two threads
   at once cost more than the small forward pass itself, and every array starts on a cache line so neighbouring
   row chunks never share one.  The loops allocate nothing.
@@ -39,11 +41,11 @@ import numpy as np
 from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
 from ._blas import numpy_blas, set_threads
-from ._gru_rnn_loops import gru_backward_loop, gru_forward_loop, rnn_backward_loop, rnn_forward_loop
+from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backward_worker, rnn_forward_worker
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_worker
 from ._microkernel import pack_worker, panel_width
 from ._pool import Pool
-from ._shared import matmul_rows_worker, matmul_tn, param_grads, project, sum_rows
+from ._shared import matmul_rows_worker, sum_rows
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
 
@@ -124,10 +126,6 @@ def _lookup_input(ids, dt):
     return np.empty(ids.shape + (0,), dt)
 
 
-def _threads(macs: int) -> None:
-    set_threads(THREADS if macs >= PARALLEL_MACS else 1)
-
-
 def _chunks(B, macs, weight_bytes=0) -> int:
     """Row chunks for a time loop: 1 (caller only) for small loops, else blocks of CHUNK_ROWS rows.
 
@@ -184,11 +182,20 @@ def _state(v, shape, dt):
     return out
 
 
+def _padded_state(v, B, H, dt):
+    """A δ state (B, H) (zeros when ``v`` is None) in a (B, H rounded up to whole panels) buffer, zero-padded: the
+    micro-kernel accumulates whole panels into it."""
+    out = workspace.zeros((B, _padded(H, dt)), dt)
+    if v is not None:
+        out[:, :H] = np.asarray(v, dtype=dt).reshape(B, H)
+    return out
+
+
 def _project(x, W_ih, bias, G, dt):
+    """act (T, B, G) = x W_ihᵀ + bias over all T·B rows at once, on the pool's threads."""
     T, B, I = x.shape
     act = workspace.empty((T, B, G), dt)
-    _threads(T * B * I * G)
-    project(x.reshape(T * B, I), W_ih, bias, act.reshape(T * B, G))
+    _matmul_into(x.reshape(T * B, I), False, W_ih, True, act.reshape(T * B, G), bias)
     return act
 
 
@@ -206,31 +213,35 @@ def _input_side(dxa, dha, x, hs, W_ih, dt, input_grad):
     """dx (None without ``input_grad``), dW_ih, dW_hh from the δ pre-activations (T, B, G) of both sides."""
     T, B, I = x.shape
     G, P = dxa.shape[2], hs.shape[2]
-    dx = workspace.empty((T, B, I) if input_grad else (0, 0, I), dt)
+    dxa2, dha2 = dxa.reshape(T * B, G), dha.reshape(T * B, G)
+    dx = None
+    if input_grad:
+        dx = workspace.empty((T, B, I), dt)
+        _matmul_into(dxa2, False, W_ih, False, dx.reshape(T * B, I))         # δx = δa_x W_ih
     dW_ih = workspace.empty((G, I), dt)
+    _matmul_into(dxa2, True, x.reshape(T * B, I), False, dW_ih)               # δW_ih = δa_xᵀ x
     dW_hh = workspace.empty((G, P), dt)
-    _threads(T * B * G * max(I, P))
-    param_grads(dxa.reshape(T * B, G), dha.reshape(T * B, G), x.reshape(T * B, I), hs[:T].reshape(T * B, P),
-                W_ih, dx.reshape(-1, I), dW_ih, dW_hh)
-    return (dx if input_grad else None), dW_ih, dW_hh
+    _matmul_into(dha2, True, hs[:T].reshape(T * B, P), False, dW_hh)          # δW_hh = δa_hᵀ h_{t-1}
+    return dx, dW_ih, dW_hh
 
 
-def _matmul_into(A, ta, B, tb, C):
-    """C = op(A) @ op(B) on the pool's threads (:func:`._shared.matmul_rows_worker`), products below
-    PARALLEL_MACS on the caller alone."""
+def _matmul_into(A, ta, B, tb, C, bias=None):
+    """C = op(A) @ op(B) (+ bias on every row) on the pool's threads (:func:`._shared.matmul_rows_worker`),
+    products below PARALLEL_MACS on the caller alone."""
     m, n = C.shape
     k = A.shape[0] if ta else A.shape[1]
     nb = numpy_blas() if USE_NUMPY_BLAS else None
     chunks = THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
+    bias = _empty(C.dtype, 1) if bias is None or bias.shape[0] == 0 else bias
     if nb is None:
         set_threads(1)
-        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, 0)
+        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, 0, bias)
         return
     before = nb[3]()
     if before != 1:
         nb[2](1)                                          # one thread per call: the pool's threads make the calls
     try:
-        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, nb[0] if C.dtype == np.float32 else nb[1])
+        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, nb[0] if C.dtype == np.float32 else nb[1], bias)
     finally:
         if before != 1:
             nb[2](before)
@@ -411,7 +422,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     dW_hr = None
     if proj:
         dW_hr = workspace.empty((P, H), dt)
-        matmul_tn(dhp.reshape(T * B, P), mbuf.reshape(T * B, H), dW_hr)
+        _matmul_into(dhp.reshape(T * B, P), True, mbuf.reshape(T * B, H), False, dW_hr)
     grads = {
         "W_ih": dW_ih, "W_hh": dW[:, I:],
         "b_ih": None if p.b_ih is None else db,
@@ -439,8 +450,9 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     hs[0] = h0
     hn = workspace.empty((T, B, H), dt)
     y = workspace.empty((T, B, H), dt)
-    _threads(B * G * H)
-    gru_forward_loop(W_hh, b_hn, _mask2(mask, T, B, dt), act, hs, hn, workspace.empty((B, G), dt), y)
+    Wp = _packed(W_hh, True, dt)                          # W_hhᵀ in panels: S = h_{t-1} W_hhᵀ
+    _pool().run(gru_forward_worker, _chunks(B, T * B * G * H, Wp.nbytes), Wp, b_hn, _mask2(mask, T, B, dt), act,
+                hs, hn, _scratch(B, G, dt), y)
     cache = GRUCache(x=x, h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn, mask=mask,
                      act=act) if keep_cache else None
     return y, hs[T].copy(), cache
@@ -455,11 +467,13 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, H = W_hh.shape
-    dh = _state(dh_T, (B, H), dt)
+    dh = _padded_state(dh_T, B, H, dt)                   # (B, H rounded up to whole panels)
     dxa = workspace.empty((T, B, G), dt)
     dha = workspace.empty((T, B, G), dt)
-    _threads(B * G * H)
-    gru_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
+    Wb = _packed(W_hh, False, dt)                         # W_hh in panels: δh += δa_h W_hh
+    _pool().run(gru_backward_worker, _chunks(B, T * B * G * H, Wb.nbytes), Wb, _mask2(cache.mask, T, B, dt), act,
+                hs, hn, _c(dy, dt), dh, dxa, dha)
+    dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
              "b_ih": None if p.b_ih is None else _colsum(dxa, dt),
@@ -487,8 +501,9 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     hs = workspace.empty((T + 1, B, H), dt)
     hs[0] = h0
     y = workspace.empty((T, B, H), dt)
-    _threads(B * H * H)
-    rnn_forward_loop(W_hh, _mask2(mask, T, B, dt), _relu(p), act, hs, y)
+    Wp = _packed(W_hh, True, dt)
+    _pool().run(rnn_forward_worker, _chunks(B, T * B * H * H, Wp.nbytes), Wp, _mask2(mask, T, B, dt), _relu(p),
+                act, hs, _scratch(B, H, dt), y)
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
 
@@ -499,10 +514,12 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     H = W_hh.shape[0]
-    dh = _state(dh_T, (B, H), dt)
+    dh = _padded_state(dh_T, B, H, dt)
     da = workspace.empty((T, B, H), dt)
-    _threads(B * H * H)
-    rnn_backward_loop(W_hh, _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
+    Wb = _packed(W_hh, False, dt)
+    _pool().run(rnn_backward_worker, _chunks(B, T * B * H * H, Wb.nbytes), Wb, _mask2(cache.mask, T, B, dt),
+                _relu(p), hs, _c(dy, dt), dh, da)
+    dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt, input_grad)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
