@@ -3,7 +3,8 @@
 As for the LSTM, ``act`` enters holding the hoisted input projection and leaves holding the activations
 (GRU: [r, z, n]; RNN: the pre-activation, unused after the forward call); the only product per step is with W_hh,
 on the weight packed once per call (:mod:`._microkernel`), and the batch rows are cut into chunks that each run
-the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains).  ``Wp`` is W_hhᵀ packed (the
+the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains): each ``*_rows`` function runs
+rows [r0, r1), through :func:`._pool.rows_worker`.  ``Wp`` is W_hhᵀ packed (the
 forward's h W_hhᵀ), ``Wb`` W_hh packed (the backward's δa W_hh); results come in whole panels, so the scratch
 ``S`` (B, ≥G) and the backward's δh (B, ≥H) are padded to them.  σ and tanh are the LSTM's (:mod:`._gates`: the
 exp-free rational form in float32, ~1e-16-accurate in float64).
@@ -14,7 +15,6 @@ from __future__ import annotations
 from numba import njit
 
 from ._microkernel import ACCUMULATE, matmul_packed
-from ._pool import claim, finish, row_bounds
 from ._shared import JIT
 from ._gates import gate_sigmoid, gate_tanh
 from ._vmath import one_like
@@ -76,7 +76,7 @@ def _gru_row_backward(a, hp, hn_row, dyt, dhb, dx_row, dh_row, m, km, H):
 
 
 @njit(**JIT)
-def _gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1):
+def gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1):
     """Rows [r0, r1) through all steps: act (T, B, 3H) enters as x W_ihᵀ + b_ih + [b_hr, b_hz, 0] and leaves as
     [r, z, n]; hn (T, B, H) receives h_{t-1} W_hnᵀ + b_hn; b_hn is zeros without bias."""
     T, H = act.shape[0], act.shape[2] // 3
@@ -88,20 +88,7 @@ def _gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1):
 
 
 @njit(**JIT)
-def gru_forward_worker(ctl, gen, chunks, Wp, b_hn, mask, act, hs, hn, S, y):
-    """Claims row chunks (see :mod:`._pool`) and runs the GRU forward for each."""
-    B = act.shape[1]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        r0, r1 = row_bounds(B, chunks, c)
-        _gru_forward_rows(Wp, b_hn, mask, act, hs, hn, S, y, r0, r1)
-        finish(ctl)
-
-
-@njit(**JIT)
-def _gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1):
+def gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1):
     """Rows [r0, r1) back through all steps: dh (B, ≥H) enters as δh_T and leaves as δh_0; dxa, dha (T, B, 3H)
     receive the δ of the input-side and hidden-side pre-activations (they differ in the n block by the factor r)."""
     T, H = act.shape[0], act.shape[2] // 3
@@ -115,20 +102,7 @@ def _gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1):
 
 
 @njit(**JIT)
-def gru_backward_worker(ctl, gen, chunks, Wb, mask, act, hs, hn, dy, dh, dxa, dha):
-    """Claims row chunks (see :mod:`._pool`) and runs the GRU backward for each."""
-    B = act.shape[1]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        r0, r1 = row_bounds(B, chunks, c)
-        _gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1)
-        finish(ctl)
-
-
-@njit(**JIT)
-def _rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
+def rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
     """Rows [r0, r1): act (T, B, H) enters as x W_ihᵀ + b_ih + b_hh; h_t = φ(act_t + h_{t-1} W_hhᵀ)."""
     T, H = act.shape[0], act.shape[2]
     zero = one_like(act) - one_like(act)
@@ -144,20 +118,7 @@ def _rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
 
 
 @njit(**JIT)
-def rnn_forward_worker(ctl, gen, chunks, Wp, mask, relu, act, hs, S, y):
-    """Claims row chunks (see :mod:`._pool`) and runs the RNN forward for each."""
-    B = act.shape[1]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        r0, r1 = row_bounds(B, chunks, c)
-        _rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1)
-        finish(ctl)
-
-
-@njit(**JIT)
-def _rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1):
+def rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1):
     """Rows [r0, r1): dh (B, ≥H) enters as δh_T and leaves as δh_0; da (T, B, H) receives δ pre-activations."""
     T, H = da.shape[0], da.shape[2]
     has_mask = mask.shape[0] > 0
@@ -175,16 +136,3 @@ def _rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1):
                 d[j] = (dhv if h > zero else zero) if relu else dhv * (one - h * h)
                 dhb[j] = carry * km
         matmul_packed(da[t], r0, r1, Wb, dh, ACCUMULATE)                # δh_{t-1} = δa W_hh (+ padded carry)
-
-
-@njit(**JIT)
-def rnn_backward_worker(ctl, gen, chunks, Wb, mask, relu, hs, dy, dh, da):
-    """Claims row chunks (see :mod:`._pool`) and runs the RNN backward for each."""
-    B = da.shape[1]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        r0, r1 = row_bounds(B, chunks, c)
-        _rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1)
-        finish(ctl)

@@ -131,6 +131,19 @@ def row_bounds(B, chunks, c):
 
 
 @njit(cache=True, nogil=True)
+def rows_worker(ctl, gen, chunks, rows, B, *args):
+    """A worker for :meth:`Pool.run` that cuts B batch rows into ``chunks`` blocks (:func:`row_bounds`) and runs
+    the compiled ``rows(*args, r0, r1)`` for each block it claims."""
+    while True:
+        c = claim(ctl, gen, chunks)
+        if c < 0:
+            return
+        r0, r1 = row_bounds(B, chunks, c)
+        rows(*args, r0, r1)
+        finish(ctl)
+
+
+@njit(cache=True, nogil=True)
 def finish(ctl):
     """Mark one claimed chunk as done."""
     _atomic_add(ctl, DONE, 1)

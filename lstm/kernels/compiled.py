@@ -41,10 +41,10 @@ import numpy as np
 from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
 from ._blas import numpy_blas, set_threads
-from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backward_worker, rnn_forward_worker
+from ._gru_rnn_loops import gru_backward_rows, gru_forward_rows, rnn_backward_rows, rnn_forward_rows
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_worker
 from ._microkernel import pack_worker, panel_width
-from ._pool import Pool
+from ._pool import Pool, rows_worker
 from ._shared import matmul_rows_worker, sum_rows
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
@@ -451,8 +451,8 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     hn = workspace.empty((T, B, H), dt)
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)                          # W_hhᵀ in panels: S = h_{t-1} W_hhᵀ
-    _pool().run(gru_forward_worker, _chunks(B, T * B * G * H, Wp.nbytes), Wp, b_hn, _mask2(mask, T, B, dt), act,
-                hs, hn, _scratch(B, G, dt), y)
+    _pool().run(rows_worker, _chunks(B, T * B * G * H, Wp.nbytes), gru_forward_rows, B, Wp, b_hn,
+                _mask2(mask, T, B, dt), act, hs, hn, _scratch(B, G, dt), y)
     cache = GRUCache(x=x, h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn, mask=mask,
                      act=act) if keep_cache else None
     return y, hs[T].copy(), cache
@@ -471,8 +471,8 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     dxa = workspace.empty((T, B, G), dt)
     dha = workspace.empty((T, B, G), dt)
     Wb = _packed(W_hh, False, dt)                         # W_hh in panels: δh += δa_h W_hh
-    _pool().run(gru_backward_worker, _chunks(B, T * B * G * H, Wb.nbytes), Wb, _mask2(cache.mask, T, B, dt), act,
-                hs, hn, _c(dy, dt), dh, dxa, dha)
+    _pool().run(rows_worker, _chunks(B, T * B * G * H, Wb.nbytes), gru_backward_rows, B, Wb,
+                _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
@@ -502,8 +502,8 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     hs[0] = h0
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)
-    _pool().run(rnn_forward_worker, _chunks(B, T * B * H * H, Wp.nbytes), Wp, _mask2(mask, T, B, dt), _relu(p),
-                act, hs, _scratch(B, H, dt), y)
+    _pool().run(rows_worker, _chunks(B, T * B * H * H, Wp.nbytes), rnn_forward_rows, B, Wp, _mask2(mask, T, B, dt),
+                _relu(p), act, hs, _scratch(B, H, dt), y)
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
 
@@ -517,8 +517,8 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     dh = _padded_state(dh_T, B, H, dt)
     da = workspace.empty((T, B, H), dt)
     Wb = _packed(W_hh, False, dt)
-    _pool().run(rnn_backward_worker, _chunks(B, T * B * H * H, Wb.nbytes), Wb, _mask2(cache.mask, T, B, dt),
-                _relu(p), hs, _c(dy, dt), dh, da)
+    _pool().run(rows_worker, _chunks(B, T * B * H * H, Wb.nbytes), rnn_backward_rows, B, Wb,
+                _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt, input_grad)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
