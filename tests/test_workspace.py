@@ -134,3 +134,31 @@ def test_helper_joins_a_call_published_while_it_waited_for_the_gil(monkeypatch):
         assert (ran >= 0).all()
         joined += (ran == 0).any()
     assert joined >= 15, f"the helper took part in only {joined} of 20 calls"
+
+
+def test_kernel_caches_older_than_any_kernel_source_are_dropped(tmp_path):
+    """Kernels compile in functions of their sibling modules, which Numba's own check (a kernel's file only) does
+    not see: every cache older than the newest source goes."""
+    import os
+
+    from lstm.kernels import drop_stale_caches
+
+    assert drop_stale_caches(tmp_path) == 0                        # no sources, no __pycache__: nothing to do
+    (tmp_path / "_vmath.py").write_text("x = 1\n")
+    (tmp_path / "_loops.py").write_text("y = 2\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    now = time.time()
+    files = {"_loops.kernel-10.py311.nbi": now - 100, "_loops.kernel-10.py311.1.nbc": now - 100,
+             "_vmath.exp-5.py311.nbi": now + 100, "_loops.cpython-311.pyc": now - 100}
+    for name, stamp in files.items():
+        (cache / name).write_bytes(b"")
+        os.utime(cache / name, (stamp, stamp))
+    os.utime(tmp_path / "_vmath.py", (now, now))                   # an edit to one sibling...
+    assert drop_stale_caches(tmp_path) == 2                        # ...drops the older kernel caches of all
+    assert sorted(p.name for p in cache.iterdir()) == ["_loops.cpython-311.pyc", "_vmath.exp-5.py311.nbi"]
+    assert drop_stale_caches(tmp_path) == 0
+    os.utime(tmp_path / "_loops.py", (now + 3600, now + 3600))     # a source from the future: leave the caches
+    (cache / "_loops.kernel-10.py311.nbi").write_bytes(b"")
+    os.utime(cache / "_loops.kernel-10.py311.nbi", (now - 100, now - 100))
+    assert drop_stale_caches(tmp_path) == 0

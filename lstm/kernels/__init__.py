@@ -11,11 +11,38 @@ The compiled module is imported on first use, so ``import lstm`` stays fast and 
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from types import ModuleType
 
 from . import reference
 
 BACKENDS = ("auto", "reference", "numba")
+
+
+def drop_stale_caches(directory: Path) -> int:
+    """Delete Numba's cache files in ``directory/__pycache__`` that are older than the newest ``*.py`` beside them;
+    returns how many.
+
+    Numba checks a cached kernel against its own source file only, but the kernels here compile in functions of
+    their sibling modules (σ and tanh, the micro-kernel, the pool): after an edit to one of those, a kernel whose
+    own file did not change would load stale machine code.  So any cache older than any kernel source goes (the
+    next call compiles afresh).  A pip install writes all sources before any cache, so only edits trigger this.
+    Unreadable or read-only directories, and sources stamped in the future (a skewed clock would otherwise make
+    every process compile again), are left alone."""
+    try:
+        newest = max(p.stat().st_mtime for p in directory.glob("*.py"))
+        if newest > time.time():
+            return 0
+        stale = [f for f in (directory / "__pycache__").glob("*.nb[ic]") if f.stat().st_mtime < newest]
+        for f in stale:
+            f.unlink()
+        return len(stale)
+    except (OSError, ValueError):
+        return 0
+
+
+drop_stale_caches(Path(__file__).parent)
 
 _compiled: ModuleType | None = None
 _compiled_error: Exception | None = None

@@ -29,7 +29,9 @@ How the LSTM is fast (profile and numbers: ``benchmarks/bench_kernels.py``, ``be
   at once cost more than the small forward pass itself, and every array starts on a cache line so neighbouring
   row chunks never share one.  The loops allocate nothing.
 
-Compilation is lazy (first call) and cached on disk (``cache=True``), so only the first process ever compiles.
+Compilation is lazy (first call) and cached on disk (``cache=True``), so only the first process ever compiles;
+after an edit to any kernel source every cache is dropped (:func:`lstm.kernels.drop_stale_caches`), since kernels
+compile in functions of their sibling modules.
 """
 
 from __future__ import annotations
