@@ -44,19 +44,6 @@ def pack_gate_weights(W_ih, W_hh, b, Wp, bias, p0=0, p1=-1):
 
 
 @njit(**JIT)
-def pack_gate_worker(ctl, gen, chunks, W_ih, W_hh, b, Wp, bias):
-    """:func:`pack_gate_weights` on the threads of :mod:`._pool`: chunk c packs its share of the panels."""
-    n = Wp.shape[0]
-    per = (n + chunks - 1) // chunks
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        pack_gate_weights(W_ih, W_hh, b, Wp, bias, min(n, c * per), min(n, (c + 1) * per))
-        finish(ctl)
-
-
-@njit(**JIT)
 def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n):
     """Gate math for n units: pre-activations ai, af, ag, ao in, [i, f, g, o] out (in place); cn = c_t,
     th_row = tanh(c_t), m_row = o ⊙ tanh(c_t) (σ, tanh from :mod:`._gates`).  A separate function so LLVM

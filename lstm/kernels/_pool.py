@@ -132,8 +132,9 @@ def row_bounds(B, chunks, c):
 
 @njit(cache=True, nogil=True)
 def rows_worker(ctl, gen, chunks, rows, B, *args):
-    """A worker for :meth:`Pool.run` that cuts B batch rows into ``chunks`` blocks (:func:`row_bounds`) and runs
-    the compiled ``rows(*args, r0, r1)`` for each block it claims."""
+    """A worker for :meth:`Pool.run` that cuts B rows (batch rows of a time loop, or a weight's panels to pack)
+    into ``chunks`` blocks (:func:`row_bounds`) and runs the compiled ``rows(*args, r0, r1)`` for each block it
+    claims."""
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:

@@ -44,8 +44,8 @@ from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
 from ._blas import numpy_blas, set_threads
 from ._gru_rnn_loops import gru_backward_rows, gru_forward_rows, rnn_backward_rows, rnn_forward_rows
-from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_worker
-from ._microkernel import pack_worker, panel_width
+from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights
+from ._microkernel import pack_panels, panel_width
 from ._pool import Pool, rows_worker
 from ._shared import matmul_rows_worker, sum_rows
 
@@ -153,7 +153,7 @@ def _packed(W, transpose, dt):
     K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
     nr = panel_width(dt)
     Bp = workspace.empty(((N + nr - 1) // nr, K, nr), dt)
-    _pool().run(pack_worker, _pack_chunks(Bp.size), W, transpose, N, N, Bp)
+    _pool().run(rows_worker, _pack_chunks(Bp.size), pack_panels, Bp.shape[0], W, transpose, N, N, Bp)
     return Bp
 
 
@@ -321,7 +321,8 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
-    _pool().run(pack_gate_worker, _pack_chunks(Wp.size), W_ih, _c(p.W_hh, dt), b, Wp, bias)
+    _pool().run(rows_worker, _pack_chunks(Wp.size), pack_gate_weights, Wp.shape[0], W_ih, _c(p.W_hh, dt), b, Wp,
+                bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
     y = workspace.empty((T, B, P), dt)
