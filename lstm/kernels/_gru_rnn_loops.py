@@ -1,7 +1,7 @@
 """Numba loops of the compiled GRU and RNN kernels (private; see ``compiled.py`` for the wrappers).
 
-As for the LSTM, ``act`` enters holding the hoisted input projection and leaves holding the activations
-(GRU: [r, z, n]; RNN: the pre-activation, unused after the forward call); the only product per step is with W_hh,
+``act`` enters holding the hoisted input projection x W_ihᵀ + b and leaves holding the activations
+(GRU: [r, z, n]; RNN: unchanged, the backward needs only h); the only product per step is with W_hh,
 on the weight packed once per call (:mod:`._microkernel`), and the batch rows are cut into chunks that each run
 the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains): each ``*_rows`` function runs
 rows [r0, r1), through :func:`._pool.rows_worker`.  ``Wp`` is W_hhᵀ packed (the
@@ -103,7 +103,7 @@ def gru_backward_rows(Wb, mask, act, hs, hn, dy, dh, dxa, dha, r0, r1):
 
 @njit(**JIT)
 def rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
-    """Rows [r0, r1): act (T, B, H) enters as x W_ihᵀ + b_ih + b_hh; h_t = φ(act_t + h_{t-1} W_hhᵀ)."""
+    """Rows [r0, r1): act (T, B, H) holds x W_ihᵀ + b_ih + b_hh; h_t = φ(act_t + h_{t-1} W_hhᵀ)."""
     T, H = act.shape[0], act.shape[2]
     zero = one_like(act) - one_like(act)
     for t in range(T):
@@ -112,7 +112,6 @@ def rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
             a, s, hnew = act[t, b], S[b], hs[t + 1, b]
             for j in range(H):
                 v = a[j] + s[j]
-                a[j] = v
                 hnew[j] = (v if v > zero else zero) if relu else gate_tanh(v)
         _emit(hs, y, mask, t, r0, r1)
 

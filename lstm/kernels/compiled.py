@@ -177,19 +177,13 @@ def _mask2(mask, T, B, dt):
     return _empty(dt, 2) if mask is None else _c(np.asarray(mask).reshape(T, B), dt)
 
 
-def _state(v, shape, dt):
-    out = workspace.zeros(shape, dt)
+def _state(v, shape, dt, padded=False):
+    """A state (B, N) from ``v`` (zeros when None).  ``padded``: in a (B, N rounded up to whole panels) buffer,
+    zero past N, for the micro-kernel to accumulate whole panels into (the GRU/RNN backward's δh)."""
+    B, N = shape
+    out = workspace.zeros((B, _padded(N, dt) if padded else N), dt)
     if v is not None:
-        out[...] = np.asarray(v, dtype=dt).reshape(shape)
-    return out
-
-
-def _padded_state(v, B, H, dt):
-    """A δ state (B, H) (zeros when ``v`` is None) in a (B, H rounded up to whole panels) buffer, zero-padded: the
-    micro-kernel accumulates whole panels into it."""
-    out = workspace.zeros((B, _padded(H, dt)), dt)
-    if v is not None:
-        out[:, :H] = np.asarray(v, dtype=dt).reshape(B, H)
+        out[:, :N] = np.asarray(v, dtype=dt).reshape(shape)
     return out
 
 
@@ -470,7 +464,7 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, H = W_hh.shape
-    dh = _padded_state(dh_T, B, H, dt)                   # (B, H rounded up to whole panels)
+    dh = _state(dh_T, (B, H), dt, padded=True)           # (B, H rounded up to whole panels)
     dxa = workspace.empty((T, B, G), dt)
     dha = workspace.empty((T, B, G), dt)
     Wb = _packed(W_hh, False, dt)                         # W_hh in panels: δh += δa_h W_hh
@@ -517,7 +511,7 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     H = W_hh.shape[0]
-    dh = _padded_state(dh_T, B, H, dt)
+    dh = _state(dh_T, (B, H), dt, padded=True)
     da = workspace.empty((T, B, H), dt)
     Wb = _packed(W_hh, False, dt)
     _pool().run(rows_worker, _chunks(B, T * B * H * H, Wb.nbytes), rnn_backward_rows, B, Wb,
