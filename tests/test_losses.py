@@ -165,6 +165,31 @@ def test_cross_entropy_float32_and_wrapper():
                                                                  reduction="sum")[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_compiled_plain_case_matches_the_numpy_formulas(dtype, reduction):
+    """Without class weights or smoothing the loss runs as one compiled pass; all-ones class weights take the NumPy
+    formulas, which reduce to the same function."""
+    from lstm.nn import losses
+    if losses._compiled("softmax_cross_entropy") is None:
+        pytest.skip("the compiled backend is not available")
+    rng = np.random.default_rng(8)
+    C = 37
+    logits = (4 * rng.standard_normal((5, 9, C))).astype(dtype)
+    logits[0, 0] += 3e4                                            # huge logits: the row maximum is subtracted
+    target = rng.integers(0, C, size=(5, 9))
+    target[1, :3] = -100                                           # ignored rows get zero gradient
+    mask = rng.random((5, 9)) < 0.9
+    for kw in ({}, {"mask": mask}):
+        loss, grad = cross_entropy(logits, target, reduction=reduction, **kw)
+        ref_loss, ref_grad = cross_entropy(logits, target, weight=np.ones(C), reduction=reduction, **kw)
+        tol = 1e-13 if dtype == np.float64 else 2e-6
+        assert grad.dtype == dtype and grad.shape == logits.shape and np.all(np.isfinite(grad))
+        assert abs(loss - ref_loss) <= tol * abs(ref_loss)
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=tol * np.abs(ref_grad).max())
+        assert not grad[1, :3].any()
+
+
 def test_cross_entropy_errors():
     logits = np.zeros((4, 3))
     with pytest.raises(ValueError, match=r"target 3 is outside the class range \[0, 2\]"):

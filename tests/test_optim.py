@@ -285,6 +285,19 @@ def test_clip_grad_norm_matches_torch(norm_type, scale):
         assert all(np.array_equal(grads[k], before[k]) for k in grads)
 
 
+def test_clip_grad_norm_of_float32_gradients_is_accumulated_in_float64():
+    rng = np.random.default_rng(9)
+    grads = {k: (rng.standard_normal(s) * 3).astype(np.float32) for k, s in SHAPES.items()}
+    grads["big"] = (rng.standard_normal(300_001) * 1e-3).astype(np.float32)   # past any vector-lane remainder
+    flat = np.concatenate([g.ravel().astype(np.float64) for g in grads.values()])
+    before = {k: v.copy() for k, v in grads.items()}
+    total = O.clip_grad_norm(grads, 1e9)
+    assert abs(total - np.sqrt(flat @ flat)) <= 6e-8 * total                 # the float64 norm, rounded to float32
+    assert all(np.array_equal(grads[k], before[k]) for k in grads)       # under max_norm: untouched
+    total = O.clip_grad_norm(grads, 1.0)
+    assert abs(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values())) - 1.0) < 1e-5
+
+
 def test_clip_grad_norm_nonfinite():
     grads, tparams = _clip_case(6, 1.0)
     grads["bias"][2] = np.inf

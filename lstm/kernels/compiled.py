@@ -47,6 +47,7 @@ from ._gru_rnn_loops import gru_backward_rows, gru_forward_rows, rnn_backward_ro
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights
 from ._microkernel import pack_panels, panel_width
 from ._pool import Pool, rows_worker
+from ._reductions import softmax_cross_entropy_rows, sum_squares as _sum_squares
 from ._shared import matmul_rows_worker, sum_rows
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
@@ -275,6 +276,21 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, decay, weig
                 vmax, max_exp_avg_sq is not None, dt(-1 if maximize else 1), dt(decay), dt(weight_decay),
                 dt(lerp_weight if low else 1.0 - lerp_weight), low, dt(beta2), dt(1 - beta2), dt(-step_size),
                 dt(bias_correction2_sqrt), dt(eps))
+
+
+def softmax_cross_entropy(z, t, scale):
+    """(Σ −log softmax(z_n)[t_n] over rows with t_n ≥ 0, grad) for logits z (N, C) and int64 targets t (N,):
+    grad (N, C) = scale · (softmax(z_n) − onehot(t_n)), zero on rows with t_n < 0 — the plain case of
+    :func:`lstm.nn.cross_entropy` (no class weights, no smoothing) in one compiled pass (:mod:`._reductions`)."""
+    z = _c(z, _dtype(z))
+    grad = np.empty_like(z)
+    total = softmax_cross_entropy_rows(z, _c(t, np.int64), z.dtype.type(scale), grad)
+    return total, grad
+
+
+def sum_squares(x) -> float:
+    """Σ x² of a float32/float64 array, accumulated in float64 without a float64 copy (clipping's 2-norm)."""
+    return float(_sum_squares(np.ascontiguousarray(x).reshape(-1)))
 
 
 def _colsum(d, dt):

@@ -81,6 +81,12 @@ def _regression_inputs(fn: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
     return pred, target
 
 
+def _compiled(name: str):
+    """The compiled backend's ``name`` (:mod:`lstm.kernels.compiled`), or None where Numba is not available."""
+    from .. import kernels
+    return getattr(kernels.get_backend("auto"), name, None)
+
+
 def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> tuple[float, np.ndarray]:
     """Sum or mean of ``elementwise`` losses; ``grad`` holds d(sum)/d input and is rescaled in place for the mean."""
     total = float(np.sum(elementwise, dtype=np.float64))
@@ -165,6 +171,14 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
 
     z2 = z.reshape(-1, C)  # (N, C)
     r2 = real.reshape(-1)  # (N,)
+    fused = _compiled("softmax_cross_entropy") if w is None and e == 0.0 else None
+    if fused is not None:  # the plain case in one compiled pass: the same formulas with w = 1, e = 0
+        n_real = int(np.count_nonzero(r2))
+        if n_real == 0:
+            return 0.0, np.zeros_like(z)
+        denom = n_real if reduction == "mean" else 1
+        total, grad = fused(z2, np.where(r2, target.reshape(-1), -1), 1.0 / denom)
+        return total / denom, grad.reshape(z.shape)
     t2 = np.where(r2, target.reshape(-1), 0)  # (N,) safe index for non-real rows
     rows = np.arange(z2.shape[0])
     rf = r2.astype(dt)  # (N,) 1 for real rows

@@ -25,6 +25,12 @@ def _grad_arrays(grads, fn: str) -> list[np.ndarray]:
     return out
 
 
+def _compiled_sum_squares():
+    """The compiled Σ x² in float64 (:func:`lstm.kernels.compiled.sum_squares`), or None without Numba."""
+    from .. import kernels
+    return getattr(kernels.get_backend("auto"), "sum_squares", None)
+
+
 def _vector_norm(x: np.ndarray, p: float) -> float:
     """The p-norm of ``x`` viewed as one vector, accumulated in float64."""
     x = x.reshape(-1)
@@ -33,6 +39,9 @@ def _vector_norm(x: np.ndarray, p: float) -> float:
     if p == math.inf:
         return float(np.max(np.abs(x)))
     if p == 2.0:
+        squares = _compiled_sum_squares()
+        if squares is not None:        # one pass, no float64 copy of a float32 gradient
+            return math.sqrt(squares(x))
         x = x.astype(np.float64, copy=False)
         return float(np.sqrt(np.dot(x, x)))
     if p == 1.0:
@@ -51,7 +60,8 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float, norm_type: 
 
         c = \min\left(\frac{\text{max\_norm}}{\lVert g \rVert_p + 10^{-6}},\ 1\right)
 
-    (always multiplied, even when :math:`c = 1`; a NaN norm gives NaN gradients unless ``error_if_nonfinite``).
+    (when :math:`c = 1` nothing changes, so the multiplication is skipped; a NaN norm gives NaN gradients unless
+    ``error_if_nonfinite``).
     ``norm_type`` is any ``p > 0`` or ``float('inf')`` (max-abs); the coefficient is computed in the gradients'
     dtype (float64 if any gradient is float64).  ``None`` values in the dict are skipped.
     """
@@ -70,8 +80,8 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float, norm_type: 
             "pass error_if_nonfinite=False to scale by it anyway"
         )
     coef = dtype.type(max_norm) / (total + dtype.type(1e-6))
-    if coef > 1.0:
-        coef = dtype.type(1.0)
+    if coef >= 1.0:  # multiplying by 1 changes nothing (NaN stays NaN), so skip that pass over every gradient
+        return float(total)
     with np.errstate(invalid="ignore"):  # inf * 0 -> NaN, silently, as in torch
         for g in arrays:
             g *= coef
