@@ -162,3 +162,44 @@ def test_kernel_caches_older_than_any_kernel_source_are_dropped(tmp_path):
     (cache / "_loops.kernel-10.py311.nbi").write_bytes(b"")
     os.utime(cache / "_loops.kernel-10.py311.nbi", (now - 100, now - 100))
     assert drop_stale_caches(tmp_path) == 0
+
+
+_EVERY_KERNEL = """
+import json, sys
+import numpy as np
+import lstm
+from lstm.nn import GRU, LSTM, RNN
+rng = np.random.default_rng(0)
+for dt in (np.float32, np.float64):
+    for cls in (LSTM, GRU, RNN):
+        layer = cls(8, 40, seed=0, dtype=dt)
+        x = rng.standard_normal((6, 24, 8)).astype(dt)      # 24 rows: chunks on the pool's threads
+        y, _ = layer(x)
+        layer.backward(np.ones_like(y))
+    emb = LSTM(8, 40, seed=0, dtype=dt)
+    y, _ = emb(rng.standard_normal((5, 8)).astype(dt), ids=rng.integers(0, 5, (6, 24)))
+    emb.backward(np.ones_like(y))
+from numba.core.registry import CPUDispatcher
+misses = sorted(f"{m.__name__}.{name}" for m in list(sys.modules.values())
+                if getattr(m, "__name__", "").startswith("lstm.kernels")
+                for name, d in vars(m).items() if isinstance(d, CPUDispatcher) and d.stats.cache_misses)
+print(json.dumps(misses))
+"""
+
+
+def test_every_kernel_loads_from_the_disk_cache_in_a_second_process(tmp_path):
+    """A compiled function passed as an argument to a cached kernel has a type that differs in every process:
+    that kernel never loaded from the cache, compiled again in every process and grew its cache index by an entry
+    each time until saving failed (ReferenceError).  Two fresh processes running every kernel: the second
+    compiles nothing."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "every_kernel.py"
+    script.write_text(_EVERY_KERNEL)
+    runs = [subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
+            for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(runs[1].stdout) == []

@@ -35,6 +35,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from ._pool import claimed_rows
+
 
 MR = 4           # rows per register tile
 NV = 2           # vectors per tile row
@@ -231,7 +233,7 @@ def pack_panels(W, transpose, H, Hp, Bp, p0=0, p1=-1):
     op(W) = Wᵀ when ``transpose`` (W is (N, K), e.g. W_hh for h W_hhᵀ), else W (K, N) (e.g. W_hh for δa W_hh).
     The N columns are taken as blocks of H (the gates); each block is padded to Hp columns, so packed column
     k·Hp + u holds column k·H + u (u < H) and zero otherwise.  H = Hp = N packs plainly.  Only panels [p0, p1)
-    are written (all by default), so threads can share a large pack (:func:`._pool.rows_worker`).
+    are written (all by default), so threads can share a large pack (:func:`pack_panels_worker`).
     """
     n_panels, K, NR = Bp.shape
     p1 = n_panels if p1 < 0 else p1
@@ -267,6 +269,13 @@ def pack_panels(W, transpose, H, Hp, Bp, p0=0, p1=-1):
                     for c in range(NR):
                         j = sp[c]
                         out[c] = w[j] if j >= 0 else 0
+
+
+@njit(**_JIT)
+def pack_panels_worker(ctl, gen, chunks, n_panels, *args):
+    """:meth:`._pool.Pool.run` worker: :func:`pack_panels` (``*args`` = W, transpose, H, Hp, Bp) by panel ranges."""
+    for p0, p1 in claimed_rows(ctl, gen, chunks, n_panels):
+        pack_panels(*args, p0, p1)
 
 
 @njit(**_JIT)

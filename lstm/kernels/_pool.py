@@ -131,16 +131,22 @@ def row_bounds(B, chunks, c):
 
 
 @njit(cache=True, nogil=True)
-def rows_worker(ctl, gen, chunks, rows, B, *args):
-    """A worker for :meth:`Pool.run` that cuts B rows (batch rows of a time loop, or a weight's panels to pack)
-    into ``chunks`` blocks (:func:`row_bounds`) and runs the compiled ``rows(*args, r0, r1)`` for each block it
-    claims."""
+def claimed_rows(ctl, gen, chunks, B):
+    """The blocks [r0, r1) of B rows (batch rows of a time loop, or a weight's panels to pack), cut into ``chunks``
+    (:func:`row_bounds`), that this thread claims; each is marked done when the next is asked for.  A worker for
+    :meth:`Pool.run` over a compiled ``rows(..., r0, r1)`` is then
+
+        for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+            rows(*args, r0, r1)
+
+    Each worker names its ``rows`` function rather than taking it as an argument: a compiled function's type
+    differs in every process, so Numba's disk cache would never match it — every process compiled the worker
+    again and added an entry to its cache index, until the index overflowed (a ``ReferenceError`` when saving)."""
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
-        r0, r1 = row_bounds(B, chunks, c)
-        rows(*args, r0, r1)
+        yield row_bounds(B, chunks, c)
         finish(ctl)
 
 

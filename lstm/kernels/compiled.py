@@ -43,10 +43,10 @@ import numpy as np
 from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
 from ._blas import numpy_blas, set_threads
-from ._gru_rnn_loops import gru_backward_rows, gru_forward_rows, rnn_backward_rows, rnn_forward_rows
-from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights
-from ._microkernel import pack_panels, panel_width
-from ._pool import Pool, rows_worker
+from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backward_worker, rnn_forward_worker
+from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights_worker
+from ._microkernel import pack_panels_worker, panel_width
+from ._pool import Pool
 from ._reductions import softmax_cross_entropy_rows, sum_squares as _sum_squares
 from ._shared import matmul_rows_worker, sum_rows
 
@@ -154,7 +154,7 @@ def _packed(W, transpose, dt):
     K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
     nr = panel_width(dt)
     Bp = workspace.empty(((N + nr - 1) // nr, K, nr), dt)
-    _pool().run(rows_worker, _pack_chunks(Bp.size), pack_panels, Bp.shape[0], W, transpose, N, N, Bp)
+    _pool().run(pack_panels_worker, _pack_chunks(Bp.size), Bp.shape[0], W, transpose, N, N, Bp)
     return Bp
 
 
@@ -331,7 +331,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
-    _pool().run(rows_worker, _pack_chunks(Wp.size), pack_gate_weights, Wp.shape[0], W_ih, _c(p.W_hh, dt), b, Wp,
+    _pool().run(pack_gate_weights_worker, _pack_chunks(Wp.size), Wp.shape[0], W_ih, _c(p.W_hh, dt), b, Wp,
                 bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
@@ -464,7 +464,7 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     hn = workspace.empty((T, B, H), dt)
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)                          # W_hhᵀ in panels: S = h_{t-1} W_hhᵀ
-    _pool().run(rows_worker, _chunks(B, T * B * G * H, Wp.nbytes), gru_forward_rows, B, Wp, b_hn,
+    _pool().run(gru_forward_worker, _chunks(B, T * B * G * H, Wp.nbytes), B, Wp, b_hn,
                 _mask2(mask, T, B, dt), act, hs, hn, _scratch(B, G, dt), y)
     cache = GRUCache(x=x, h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn, mask=mask,
                      act=act) if keep_cache else None
@@ -484,7 +484,7 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     dxa = workspace.empty((T, B, G), dt)
     dha = workspace.empty((T, B, G), dt)
     Wb = _packed(W_hh, False, dt)                         # W_hh in panels: δh += δa_h W_hh
-    _pool().run(rows_worker, _chunks(B, T * B * G * H, Wb.nbytes), gru_backward_rows, B, Wb,
+    _pool().run(gru_backward_worker, _chunks(B, T * B * G * H, Wb.nbytes), B, Wb,
                 _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt, input_grad)
@@ -515,7 +515,7 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     hs[0] = h0
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)
-    _pool().run(rows_worker, _chunks(B, T * B * H * H, Wp.nbytes), rnn_forward_rows, B, Wp, _mask2(mask, T, B, dt),
+    _pool().run(rnn_forward_worker, _chunks(B, T * B * H * H, Wp.nbytes), B, Wp, _mask2(mask, T, B, dt),
                 _relu(p), act, hs, _scratch(B, H, dt), y)
     return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
 
@@ -530,7 +530,7 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     dh = _state(dh_T, (B, H), dt, padded=True)
     da = workspace.empty((T, B, H), dt)
     Wb = _packed(W_hh, False, dt)
-    _pool().run(rows_worker, _chunks(B, T * B * H * H, Wb.nbytes), rnn_backward_rows, B, Wb,
+    _pool().run(rnn_backward_worker, _chunks(B, T * B * H * H, Wb.nbytes), B, Wb,
                 _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt, input_grad)
