@@ -4,10 +4,10 @@
 (GRU: [r, z, n]; RNN: unchanged, the backward needs only h); the only product per step is with W_hh,
 on the weight packed once per call (:mod:`._microkernel`), and the batch rows are cut into chunks that each run
 the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains): each ``*_rows`` function runs
-rows [r0, r1), and its ``*_worker`` runs the row blocks a thread claims (:func:`._pool.claimed_rows`).  ``Wp`` is W_hhᵀ packed (the
-forward's h W_hhᵀ), ``Wb`` W_hh packed (the backward's δa W_hh); results come in whole panels, so the scratch
-``S`` (B, ≥G) and the backward's δh (B, ≥H) are padded to them.  σ and tanh are the LSTM's (:mod:`._gates`: the
-exp-free rational form in float32, ~1e-16-accurate in float64).
+rows [r0, r1), and its ``*_worker`` the row blocks a thread claims (:func:`._pool.claimed_rows`).  ``Wp`` is
+W_hhᵀ packed (the forward's h W_hhᵀ), ``Wb`` W_hh packed (the backward's δa W_hh); results come in whole panels,
+so the scratch ``S`` (B, ≥G) and the backward's δh (B, ≥H) are padded to them.  σ and tanh are the LSTM's
+(:mod:`._gates`: the exp-free rational form in float32, ~1e-16-accurate in float64).
 """
 
 from __future__ import annotations
