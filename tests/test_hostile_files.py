@@ -419,3 +419,44 @@ def test_a_changed_metadata_value_is_caught_by_the_checksum(tmp_path, files):
     tampered.write_bytes(data.replace(b'\\"seed\\": 0', b'\\"seed\\": 7', 1))
     assert tampered.read_bytes() != data
     _refused("model", tampered, "do not match the checksum")
+
+
+@pytest.mark.parametrize("header_bytes", [640, 896, 1152, 1408])
+def test_a_header_length_that_begins_like_a_pickle_still_loads(tmp_path, header_bytes):
+    """A header of 640 bytes makes the file begin 80 02, as a pickle of protocol 2 does."""
+    path = tmp_path / "m.safetensors"
+    for pad in range(1500):
+        safefile.save(path, {"w": np.arange(3.0)}, {"pad": "x" * pad}, kind="lstm.model")
+        if struct.unpack("<Q", path.read_bytes()[:8])[0] == header_bytes:
+            break
+    else:
+        pytest.skip(f"no padding gave a {header_bytes}-byte header")
+    assert path.read_bytes()[0] == 0x80
+    arrays, meta = safefile.load(path, kind="lstm.model")
+    assert np.array_equal(arrays["w"], np.arange(3.0)) and meta["pad"] == "x" * pad
+
+
+def test_writes_follow_symlinks_and_stream_into_pipes(tmp_path):
+    import os
+    import threading
+
+    target = tmp_path / "real" / "out.tsv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "link.tsv"
+    link.symlink_to(target)
+    safefile.write_atomic(link, b"new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"         # the link kept, its target replaced
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    safefile.write_atomic(fifo, b"streamed")
+    reader.join(10)
+    assert got == [b"streamed"] and fifo.is_fifo()                      # written through, not replaced
+
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        safefile.write_atomic(tmp_path / "real", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.tsv", "real"]   # no temporary left

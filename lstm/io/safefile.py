@@ -35,9 +35,32 @@ def _digest(arrays: dict[str, np.ndarray], meta_text: str) -> str:
     return h.hexdigest()
 
 
+def _resolve(path: Path) -> Path | None:
+    """The regular file ``path`` names, following symbolic links (so a link stays a link and its target is
+    replaced); None for a stream — a device, pipe or terminal, or a link into /dev or /proc such as /dev/stdout —
+    which is written through rather than replaced."""
+    for _ in range(40):
+        if str(path).startswith(("/dev/", "/proc/")):
+            return None
+        if not path.is_symlink():
+            break
+        path = path.parent / os.readlink(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        return None
+    return path
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a half-written target)."""
-    path = Path(path)
+    """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a half-written target).  A symbolic
+    link keeps pointing at its (replaced) target; a device or pipe (``/dev/null``, ``/dev/stdout``) is written to."""
+    target = _resolve(Path(path))
+    if target is None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return
+    path = target
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -80,7 +103,11 @@ _FOREIGN = (
 
 
 def _foreign(data: bytes) -> str | None:
-    """What the file is, when its first bytes say it is a known non-safetensors format."""
+    """What the file is, when its first bytes say it is a known non-safetensors format.  A safetensors file starts
+    with its header's length (8 bytes, little-endian) and then the header's "{": a header of 640 bytes begins
+    80 02, as a pickle does, so that shape is ruled out first."""
+    if len(data) >= 9 and data[8:9] == b"{" and struct.unpack("<Q", data[:8])[0] <= len(data) - 8:
+        return None
     if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
         return "a Python pickle"
     for magic, what in _FOREIGN:
