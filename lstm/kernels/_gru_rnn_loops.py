@@ -4,7 +4,7 @@
 (GRU: [r, z, n]; RNN: unchanged, the backward needs only h); the only product per step is with W_hh,
 on the weight packed once per call (:mod:`._microkernel`), and the batch rows are cut into chunks that each run
 the whole time loop on a thread of :mod:`._pool` (as ``_lstm_loops.py`` explains): each ``*_rows`` function runs
-rows [r0, r1), and its ``*_worker`` the row blocks a thread claims (:func:`._pool.claimed_rows`).  ``Wp`` is
+rows [r0, r1), and its ``*_worker`` the row blocks a thread claims (:func:`._pool.claim_rows`).  ``Wp`` is
 W_hhᵀ packed (the forward's h W_hhᵀ), ``Wb`` W_hh packed (the backward's δa W_hh); results come in whole panels,
 so the scratch ``S`` (B, ≥G) and the backward's δh (B, ≥H) are padded to them.  σ and tanh are the LSTM's
 (:mod:`._gates`: the exp-free rational form in float32, ~1e-16-accurate in float64).
@@ -15,7 +15,7 @@ from __future__ import annotations
 from numba import njit
 
 from ._microkernel import ACCUMULATE, matmul_packed
-from ._pool import claimed_rows
+from ._pool import claim_rows
 from ._shared import JIT
 from ._gates import gate_sigmoid, gate_tanh
 from ._vmath import one_like
@@ -140,23 +140,31 @@ def rnn_backward_rows(Wb, mask, relu, hs, dy, dh, da, r0, r1):
 
 @njit(**JIT)
 def gru_forward_worker(ctl, gen, chunks, B, *args):
-    for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+    r0, r1 = claim_rows(ctl, gen, chunks, B, False)
+    while r0 >= 0:
         gru_forward_rows(*args, r0, r1)
+        r0, r1 = claim_rows(ctl, gen, chunks, B, True)
 
 
 @njit(**JIT)
 def gru_backward_worker(ctl, gen, chunks, B, *args):
-    for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+    r0, r1 = claim_rows(ctl, gen, chunks, B, False)
+    while r0 >= 0:
         gru_backward_rows(*args, r0, r1)
+        r0, r1 = claim_rows(ctl, gen, chunks, B, True)
 
 
 @njit(**JIT)
 def rnn_forward_worker(ctl, gen, chunks, B, *args):
-    for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+    r0, r1 = claim_rows(ctl, gen, chunks, B, False)
+    while r0 >= 0:
         rnn_forward_rows(*args, r0, r1)
+        r0, r1 = claim_rows(ctl, gen, chunks, B, True)
 
 
 @njit(**JIT)
 def rnn_backward_worker(ctl, gen, chunks, B, *args):
-    for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+    r0, r1 = claim_rows(ctl, gen, chunks, B, False)
+    while r0 >= 0:
         rnn_backward_rows(*args, r0, r1)
+        r0, r1 = claim_rows(ctl, gen, chunks, B, True)

@@ -22,7 +22,7 @@ from numba.extending import register_jitable
 
 from ._gates import lstm_unit
 from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
-from ._pool import claim, claimed_rows, finish, row_bounds
+from ._pool import claim, claim_rows, finish, row_bounds
 from ._shared import JIT
 from ._vmath import one_like
 
@@ -47,8 +47,10 @@ def pack_gate_weights(W_ih, W_hh, b, Wp, bias, p0=0, p1=-1):
 def pack_gate_weights_worker(ctl, gen, chunks, n_panels, *args):
     """:meth:`._pool.Pool.run` worker: :func:`pack_gate_weights` (``*args`` = W_ih, W_hh, b, Wp, bias) by panel
     ranges."""
-    for p0, p1 in claimed_rows(ctl, gen, chunks, n_panels):
+    p0, p1 = claim_rows(ctl, gen, chunks, n_panels, False)
+    while p0 >= 0:
         pack_gate_weights(*args, p0, p1)
+        p0, p1 = claim_rows(ctl, gen, chunks, n_panels, True)
 
 
 @njit(**JIT)

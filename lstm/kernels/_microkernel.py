@@ -35,7 +35,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._pool import claimed_rows
+from ._pool import claim_rows
 
 
 MR = 4           # rows per register tile
@@ -274,8 +274,10 @@ def pack_panels(W, transpose, H, Hp, Bp, p0=0, p1=-1):
 @njit(**_JIT)
 def pack_panels_worker(ctl, gen, chunks, n_panels, *args):
     """:meth:`._pool.Pool.run` worker: :func:`pack_panels` (``*args`` = W, transpose, H, Hp, Bp) by panel ranges."""
-    for p0, p1 in claimed_rows(ctl, gen, chunks, n_panels):
+    p0, p1 = claim_rows(ctl, gen, chunks, n_panels, False)
+    while p0 >= 0:
         pack_panels(*args, p0, p1)
+        p0, p1 = claim_rows(ctl, gen, chunks, n_panels, True)
 
 
 @njit(**_JIT)

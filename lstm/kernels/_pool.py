@@ -131,23 +131,25 @@ def row_bounds(B, chunks, c):
 
 
 @njit(cache=True, nogil=True)
-def claimed_rows(ctl, gen, chunks, B):
-    """The blocks [r0, r1) of B rows (batch rows of a time loop, or a weight's panels to pack), cut into ``chunks``
-    (:func:`row_bounds`), that this thread claims; each is marked done when the next is asked for.  A worker for
-    :meth:`Pool.run` over a compiled ``rows(..., r0, r1)`` is then
+def claim_rows(ctl, gen, chunks, B, done):
+    """Mark this thread's previous block done (``done``) and claim the next of B rows (batch rows of a time loop,
+    or a weight's panels to pack) cut into ``chunks`` blocks (:func:`row_bounds`): (r0, r1), or (−1, −1) when none
+    is left.  A worker for :meth:`Pool.run` over a compiled ``rows(..., r0, r1)`` is then
 
-        for r0, r1 in claimed_rows(ctl, gen, chunks, B):
+        r0, r1 = claim_rows(ctl, gen, chunks, B, False)
+        while r0 >= 0:
             rows(*args, r0, r1)
+            r0, r1 = claim_rows(ctl, gen, chunks, B, True)
 
     Each worker names its ``rows`` function rather than taking it as an argument: a compiled function's type
     differs in every process, so Numba's disk cache would never match it — every process compiled the worker
     again and added an entry to its cache index, until the index overflowed (a ``ReferenceError`` when saving)."""
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        yield row_bounds(B, chunks, c)
+    if done:
         finish(ctl)
+    c = claim(ctl, gen, chunks)
+    if c < 0:
+        return -1, -1
+    return row_bounds(B, chunks, c)
 
 
 @njit(cache=True, nogil=True)
