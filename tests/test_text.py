@@ -221,6 +221,31 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
     assert "trained 18 steps" in out and "bits/char" in out
 
 
+@pytest.mark.parametrize("change, message", [
+    ("text", r"belongs to another run \(vocabulary: \d+ chars #\w+ there, \d+ chars #\w+ here\)"),
+    ("hidden", r"network does not fit this one \(shape mismatch"),
+])
+def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained_dir, tmp_path, capsys, change,
+                                                                          message):
+    """A checkpoint's embedding rows belong to its vocabulary: text whose characters differ (here one letter
+    replaced everywhere) would silently give every later character another's row."""
+    import re
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir / "run", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    src = tmp_path / "corpus.txt"
+    src.write_text(TEXT.replace("e", "é") if change == "text" else TEXT)
+    hidden = "24" if change == "hidden" else "16"
+    code = main(["train-text", str(src), "--hidden", hidden, "--layers", "1", "--seq-len", "16", "--batch", "4",
+                 "--steps", "18", "--out", str(run), "--quiet", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 def test_generate_streams_deterministic_text(trained_dir, capsys):
     model = str(trained_dir / "run" / "model.safetensors")
     assert main(["generate", model, "--prime", "The ", "--length", "30", "--seed", "5"]) == 0

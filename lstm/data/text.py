@@ -11,6 +11,8 @@ them back with single spaces (no space before punctuation or after a newline).
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from collections import Counter
 from pathlib import Path
@@ -59,6 +61,11 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def describe(self) -> str:
+        """Size and a digest of the tokens in order, e.g. "104 chars #3f2a9c01": equal only for the same map."""
+        digest = hashlib.sha256("\x00".join(self.tokens).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        return f"{len(self.tokens)} {self.level}s #{digest}"
 
     def unknown(self, text: str) -> list[str]:
         """Tokens of ``text`` this vocabulary has never seen, in order of first appearance."""

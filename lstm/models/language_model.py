@@ -147,7 +147,8 @@ class LanguageModel(Estimator):
         trainer = Trainer(net, opt, train_step, StreamBatches(train_ids, self.batch_size, self.seq_len),
                           steps=self.steps, minutes=self.minutes, evaluate=evaluate, eval_every=self.eval_every,
                           clip_norm=self.clip_norm, schedule=schedule, out_dir=out_dir, callbacks=callbacks,
-                          progress=progress, items_per_step=self.batch_size * self.seq_len)
+                          progress=progress, items_per_step=self.batch_size * self.seq_len,
+                          run_key={"vocabulary": vocab.describe()})
         result = trainer.fit(resume=resume)
         self.history_ = result.history
         self.train_result_ = result

@@ -55,14 +55,16 @@ class Trainer:
     validation loss); ``evaluate``/``eval_every``/``patience``/``restore_best``; ``out_dir``/``checkpoint_every``;
     ``callbacks``: callables ``cb(trainer, event, info)`` for events "step", "eval", "checkpoint", "end" — return
     ``False`` to stop; ``progress``: a progress bar (rich) with step, loss, throughput and ETA;
-    ``items_per_step``: for throughput in items/s (e.g. tokens per batch).
+    ``items_per_step``: for throughput in items/s (e.g. tokens per batch); ``run_key``: JSON-able facts a checkpoint
+    must share with this run to be resumed (e.g. a digest of the vocabulary whose rows the embedding holds), saved
+    with every checkpoint and compared on resume.
     """
 
     def __init__(self, model, optimizer, train_step, batches, *, steps: int | None = None,
                  minutes: float | None = None, evaluate=None, eval_every: int = 100, patience: int | None = None,
                  restore_best: bool = True, clip_norm: float | None = None, schedule=None, out_dir=None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 items_per_step: int | None = None, log_every: int = 1):
+                 items_per_step: int | None = None, log_every: int = 1, run_key: dict | None = None):
         if steps is None and minutes is None:
             raise ValueError("give a training budget: steps=N and/or minutes=M")
         if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
@@ -78,7 +80,7 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.checkpoint_every = checkpoint_every or eval_every
         self.callbacks, self.progress = list(callbacks), progress
-        self.items_per_step, self.log_every = items_per_step, log_every
+        self.items_per_step, self.log_every, self.run_key = items_per_step, log_every, run_key
         # run state (what a checkpoint saves)
         self.step = 0
         self.carry = None
@@ -102,7 +104,10 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _trainer_state(self) -> dict:
-        return {"step": self.step, "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals}
+        state = {"step": self.step, "best_val": self.best_val, "best_step": self.best_step, "bad_evals": self.bad_evals}
+        if self.run_key is not None:
+            state["run"] = self.run_key
+        return state
 
     def save_checkpoint(self, path=None) -> Path:
         path = Path(path) if path is not None else self.last_path
@@ -112,9 +117,20 @@ class Trainer:
 
     def load_checkpoint(self, path=None) -> None:
         """Restore model, optimizer, schedule, RNG states, carried state and counters from a checkpoint."""
-        c = ckpt.load(Path(path) if path is not None else self.last_path)
-        c.restore(self.model, self.optimizer, self.schedule)
+        path = Path(path) if path is not None else self.last_path
+        c = ckpt.load(path)
         t = c.trainer
+        saved = t.get("run")
+        if self.run_key is not None and saved is not None and saved != self.run_key:
+            differ = "; ".join(f"{k}: {saved.get(k)} there, {self.run_key.get(k)} here"
+                               for k in sorted(set(saved) | set(self.run_key)) if saved.get(k) != self.run_key.get(k))
+            raise ValueError(f"cannot resume from {path}: it belongs to another run ({differ}); resume with the data "
+                             "and options of that run, or train afresh elsewhere")
+        try:
+            c.restore(self.model, self.optimizer, self.schedule)
+        except ValueError as err:
+            raise ValueError(f"cannot resume from {path}: its network does not fit this one ({err}); resume with the "
+                             "options of the run that wrote it, or train afresh elsewhere") from None
         self.step, self.best_val, self.best_step = int(t["step"]), t.get("best_val"), t.get("best_step")
         self.bad_evals = int(t.get("bad_evals", 0))
         self.carry = None if c.carry is None else tuple(c.carry)
