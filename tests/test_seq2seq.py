@@ -414,6 +414,19 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cli_word_level_validation_reads_unseen_words_as_unk(tmp_path, capsys):
+    """Every source has a word of its own, so each held-out pair holds a word training never saw."""
+    data = tmp_path / "w.tsv"
+    data.write_text("".join(f"w{i} go home\tgo\n" for i in range(40)))
+    code, stdout, err = run(["train-seq2seq", str(data), "--source-level", "word", "--steps", "4", "--hidden", "8",
+                             "--embedding", "4", "--batch", "8", "--eval-every", "2", "--out", str(tmp_path / "o")],
+                            capsys)
+    assert code == 0, err
+    assert "validation exact match (greedy)" in stdout
+    with pytest.raises(ValueError, match="never saw: 'w999'"):
+        lstm.load(tmp_path / "o" / "model.safetensors").translate("w999 go home")       # strict outside validation
+
+
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("a\tb\n\nno tab\n")

@@ -101,11 +101,12 @@ def add_parsers(sub) -> None:
 
 # ------------------------------------------------------------------------------------------------------------------
 def _eval_printer(model, out=sys.stdout, limit: int = 500):
-    """A trainer callback: at each validation, greedy exact match on (up to ``limit``) validation pairs."""
+    """A trainer callback: at each validation, greedy exact match on (up to ``limit``) validation pairs (tokens
+    not seen in training read as <unk>, as in the validation loss)."""
     def callback(trainer, event, info):
         if event == "eval" and getattr(model, "validation_", None):
             pairs = model.validation_[:limit]
-            outs = model.translate([s for s, _ in pairs])
+            outs = model.translate([s for s, _ in pairs], errors="replace")    # held-out words may be new
             acc = sum(o == t for o, (_, t) in zip(outs, pairs)) / len(pairs)
             s, t = pairs[0]
             print(f"[step {info['step']}] val loss {info['val_loss']:.4f}  exact match {acc:.1%} on {len(pairs)}"
@@ -145,7 +146,7 @@ def run_train(args) -> int:
     if res.best_val is not None:
         lines.append(f"best validation loss {res.best_val:.4f} nats/token at step {res.best_step}")
         val = model.validation_[:2000]
-        acc = model.score(val)
+        acc = model.score(val, errors="replace")
         lines.append(f"validation exact match (greedy): {acc:.2%} on {len(val)} held-out pairs")
     lines.append(f"model saved to {path}")
     lines.append(f"next: lstm translate {path} 'SOME TEXT'   (or --file FILE --beam 4)")

@@ -414,12 +414,13 @@ class Seq2Seq(Estimator):
         return np.array(out)
 
     @no_grad()
-    def score(self, pairs, beam: int = 1, length_penalty: float = 0.0) -> float:
-        """Exact-match accuracy of ``translate`` on (source, target) pairs."""
+    def score(self, pairs, beam: int = 1, length_penalty: float = 0.0, *, errors: str = "strict") -> float:
+        """Exact-match accuracy of ``translate`` on (source, target) pairs (``errors="replace"``: source tokens
+        never seen in training read as <unk> instead of being refused — held-out words at word level)."""
         pairs = list(pairs)
         if not pairs:
             raise ValueError("score needs at least one (source, target) pair")
-        outs = self.translate([s for s, _ in pairs], beam, length_penalty)
+        outs = self.translate([s for s, _ in pairs], beam, length_penalty, errors=errors)
         return float(np.mean([o == t for o, (_, t) in zip(outs, pairs)]))
 
     # -- persistence -------------------------------------------------------------------------------------------
