@@ -460,3 +460,18 @@ def test_writes_follow_symlinks_and_stream_into_pipes(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a directory"):
         safefile.write_atomic(tmp_path / "real", b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.tsv", "real"]   # no temporary left
+
+
+def test_the_same_contents_give_the_same_bytes(tmp_path):
+    """safetensors writes its metadata in hash order, which changes from call to call."""
+    arrays = {"b": np.arange(5.0), "a": np.ones((2, 3), np.float32)}
+    meta = {"z": 1, "a": [1, 2], "é": "ü"}
+    files = []
+    for i in range(6):
+        safefile.save(tmp_path / f"{i}.safetensors", arrays, meta, kind="lstm.model")
+        files.append((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(set(files)) == 1
+    from safetensors.numpy import load as st_load
+    loaded = st_load(files[0])                                        # still a valid safetensors file
+    assert np.array_equal(loaded["b"], arrays["b"]) and loaded["a"].dtype == np.float32
+    assert safefile.load(tmp_path / "0.safetensors", kind="lstm.model")[1] == meta

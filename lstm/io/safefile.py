@@ -8,7 +8,8 @@ Layout: a standard safetensors file whose ``__metadata__`` holds
     sha256          digest over the meta text and every tensor's name, dtype, shape and bytes
 
 No pickle anywhere: reading a file never runs code.  Writing goes to a temporary file in the same folder, is
-flushed to disk, then renamed over the target, so a crash mid-write leaves the previous file intact.
+flushed to disk, then renamed over the target, so a crash mid-write leaves the previous file intact.  The same
+contents always give the same bytes.
 """
 
 from __future__ import annotations
@@ -91,7 +92,16 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict, *, 
     arrays = {name: np.asarray(a, order="C") for name, a in arrays.items()}  # keeps 0-d arrays 0-d
     meta_text = json.dumps(meta)
     header = {"format": kind, "format_version": str(version), "meta": meta_text, "sha256": _digest(arrays, meta_text)}
-    write_atomic(path, st_save(arrays, metadata=header))
+    write_atomic(path, _sorted_header(st_save(arrays, metadata=header)))
+
+
+def _sorted_header(data: bytes) -> bytes:
+    """The same safetensors file with its header's keys in sorted order (safetensors writes the metadata in hash
+    order, which differs between processes), so equal contents give equal bytes."""
+    (n,) = struct.unpack("<Q", data[:8])
+    text = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"))
+    text += " " * (-len(text) % 8)                          # the tensors stay 8-byte aligned, as safetensors pads
+    return struct.pack("<Q", len(text)) + text.encode() + data[8 + n:]
 
 
 # Leading bytes of formats people mistake for model files; the pickle-based ones can run code when loaded.
