@@ -167,7 +167,7 @@ def test_missing_paths_raise_file_not_found(tmp_path):
     for loader in LOADERS.values():
         with pytest.raises(FileNotFoundError, match="no such file"):
             loader(tmp_path / "nope.safetensors")
-        with pytest.raises(FileNotFoundError, match="no such file"):
+        with pytest.raises(IsADirectoryError, match="is a directory"):
             loader(tmp_path)                                      # a directory is not a model file
 
 

@@ -257,6 +257,7 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["generate", "{model}", "--prime", "日本"], "never saw: '日', '本'"),
     (["generate", "{dir}/missing.safetensors"], "no such file"),
+    (["generate", "{dir}"], "is a directory; give the lstm.model file in it"),
     (["generate", "{dir}/corpus.txt"], "truncated|not a lstm.model"),
     (["generate", "{model}", "--temperature", "-1"], "expected a number >= 0"),
     (["generate", "{model}", "--length", "0"], "expected a positive integer"),

@@ -131,6 +131,8 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     from safetensors.numpy import load as st_load
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give the {kind} file in it (e.g. model.safetensors)")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     data = path.read_bytes()
