@@ -226,6 +226,23 @@ def test_cli_train_then_predict(files, capsys):
     assert rows[0] == "id,predicted,p_down,p_up" and rows[1].startswith("w0,") and len(rows) == 81
 
 
+def test_cli_train_quiet_still_prints_the_results_and_the_model_path(files, capsys):
+    d, _, _ = files
+    model = d / "m.safetensors"
+    assert main(["classify", "train", str(d / "wide.csv"), "--hidden", "4", "--epochs", "1", "--out", str(model),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"model saved to {model}" in out and "test: accuracy" in out and "confusion matrix" in out
+    assert "lstm classify train:" not in out                              # the progress header is gone
+
+
+def test_cli_train_refuses_a_directory_as_out_before_training(files, capsys):
+    d, _, _ = files
+    assert main(["classify", "train", str(d / "wide.csv"), "--epochs", "1", "--out", str(d)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and f"--out {d} is a directory" in captured.err
+
+
 def test_cli_predict_refuses_unknown_labels(files, capsys):
     d, _, _ = files
     model = d / "m.safetensors"

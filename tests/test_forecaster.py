@@ -199,12 +199,40 @@ def test_cli_forecast_json_is_the_last_line(tmp_path, capsys):
     assert code == 0
     lines = out.out.strip().splitlines()
     obj = json.loads(lines[-1])
-    assert len(lines) == 1 and set(obj) == {"metrics", "coverage"}
+    assert len(lines) == 1 and set(obj) == {"metrics", "coverage", "forecast"}
     assert set(obj["metrics"]) == {"lstm", "naive", "seasonal_naive", "drift"}
+    assert obj["forecast"]["time"][0] == "2007-01" and len(obj["forecast"]["q0.9"]) == 6
     assert "season m=12 (monthly data)" in out.err
     rows = (tmp_path / "f.csv").read_text().splitlines()
     assert rows[0] == "time,forecast,q0.1,q0.5,q0.9" and rows[1].startswith("2007-01,") and len(rows) == 7
     assert isinstance(lstm.load(tmp_path / "m.safetensors"), LSTMForecaster)
+
+
+def test_cli_backtest_json_holds_the_forecast_even_without_out_or_plot(capsys):
+    assert main(["forecast", "airline", "--horizon", "3", "--backtest", "1", "--steps", "5", "--hidden", "4",
+                 "--quantiles", "none", "--json", "--quiet"]) == 0
+    obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(obj) == {"metrics", "forecast"} and obj["forecast"]["time"] == ["1961-01", "1961-02", "1961-03"]
+
+
+def test_cli_forecast_quiet_drops_the_progress_but_prints_the_forecast(tmp_path, capsys):
+    assert main(["forecast", "airline", "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet",
+                 "--out", str(tmp_path / "f.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "1961-03" in out and f"forecast written to {tmp_path / 'f.csv'}" in out
+    assert "fitting on" not in out and "lstm forecast:" not in out
+
+
+def test_cli_default_lookback_is_capped_to_the_data_but_an_explicit_one_is_not(capsys):
+    pytest.importorskip("plotly")                  # the stocks example: 105 weekly rows, season 52
+    argv = ["forecast", "stocks", "--target", "GOOG", "--horizon", "4", "--quantiles", "0.05,0.5,0.95",
+            "--steps", "5", "--hidden", "4"]
+    assert main(argv + ["--json"]) == 0
+    captured = capsys.readouterr()
+    obj = json.loads(captured.out.strip().splitlines()[-1])
+    assert len(obj["forecast"]["q0.05"]) == 4 and "lookback 50 (the default 104" in captured.err
+    assert main(argv + ["--lookback", "104"]) == 2
+    assert "105 rows, too few for lookback 104 + horizon 4" in capsys.readouterr().err
 
 
 def test_cli_forecast_without_backtest_prints_the_forecast_json(capsys):

@@ -2,6 +2,7 @@
 vanishing gradient itself — a tanh RNN's falls by orders of magnitude over 100 steps, a trained LSTM's does not."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,25 @@ def test_cli_gradients_writes_the_plot_and_json(tmp_path, capsys):
     assert {p["model"] for p in data["profiles"]} == {"rnn", "lstm"}
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert main(["gradients", "--steps", "-1"]) == 2
+
+
+def test_cli_gradients_measures_the_cell_from_lag_5_when_the_span_starts_at_lag_0(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no division by the zero cell gradient at lag 0
+        assert main(["gradients", "--length", "30", "--steps", "0", "--out", str(tmp_path / "g.png")]) == 0
+    line = [v for v in capsys.readouterr().out.splitlines() if v.startswith("  LSTM")][0]
+    ratio = float(line.split("relative to lag 5: ")[1].rstrip(")"))
+    assert 0 < ratio < 1
+    study = gradient_study(("lstm",), length=30, steps=0)
+    with pytest.raises(ValueError, match="is 0 at lag 0"):
+        study.profiles[0].ratio(25, 0, cell=True)
+
+
+def test_cli_gradients_refuses_a_directory_as_out_before_measuring(tmp_path, capsys):
+    assert main(["gradients", "--length", "30", "--steps", "0", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"--out {tmp_path} is a directory" in captured.err
 
 
 @pytest.mark.slow

@@ -192,8 +192,10 @@ def test_cli_explain_end_to_end_and_bad_input(tiny_lm, tmp_path, capsys):
     data = json.loads(re.search(r'<script id="lstm-data" type="application/json">(.*?)</script>',
                                 out.read_text(), re.S).group(1))
     assert data["initial"] == {"layer": 1, "kind": "f", "unit": 3}
+    (tmp_path / "d.html").mkdir()
     for argv, msg in ((["--unit", "0:c:99"], "unit must be in"), (["--unit", "zero"], "LAYER:KIND:UNIT"),
-                      (["--out", str(tmp_path / "r.txt")], "--out must end in .html")):
+                      (["--out", str(tmp_path / "r.txt")], "--out must end in .html"),
+                      (["--out", str(tmp_path / "d.html")], f"--out {tmp_path / 'd.html'} is a directory")):
         assert main(["explain", str(model), "--text", "abc"] + argv) == 2
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1

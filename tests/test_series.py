@@ -48,6 +48,16 @@ def test_bad_csv_is_refused_with_one_line(text, kw, message):
     assert "\n" not in str(err.value)
 
 
+def test_files_that_are_not_utf8_csv_text_are_named_with_the_fix(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("month,v\n2020-01,caf\xe9\n".encode("latin-1"))
+    (tmp_path / "bin.csv").write_bytes(b"\x7fELF\x02\x01\x00\x00" * 8)
+    for path, message in ((tmp_path / "latin.csv", "latin.csv is not UTF-8 text .*re-save it as UTF-8"),
+                          (tmp_path / "bin.csv", "bin.csv is not UTF-8 text .*NUL bytes"),
+                          (tmp_path, "is a directory; give a CSV file")):
+        with pytest.raises(ValueError, match=message):
+            read_series(path)
+
+
 def test_fill_methods():
     a = np.array([np.nan, 1.0, np.nan, 3.0, np.nan])
     assert fill_missing(a, "ffill").tolist() == [1, 1, 1, 3, 3]
@@ -208,7 +218,7 @@ def test_sunspots_and_stocks_come_from_installed_packages():
 @pytest.mark.parametrize("text,extra,message", [
     ("month,name\n2020-01,a\n2020-02,b\n", [], "it has no numeric column"),
     (MONTHLY, ["--target", "units"], "target column 'units' not found; the columns are: month, sales, price"),
-    (MONTHLY, ["--target", "sales"], "4 rows, too few for lookback 24 \\+ horizon 2: at least 26 are needed"),
+    (MONTHLY, ["--target", "sales"], "4 rows, too few for lookback 8 \\+ horizon 2: at least 10 are needed"),
     ("month,v\n2020-02,1\n2020-01,2\n", [], "not increasing"),
     ("month,v\n2020-01,1\n2020-01,2\n", [], "duplicate timestamp"),
     ("month,v\n" + "".join(f"20{k // 12 + 10}-{k % 12 + 1:02d},5\n" for k in range(30)), [],

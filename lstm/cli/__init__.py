@@ -2,8 +2,9 @@
 
 Each group of subcommands lives in its own module with an ``add_parser(s)`` function.  Bad input ends with one
 line on stderr and exit code 2, never a traceback: :class:`UsageError`, ``ValueError``, ``TypeError`` and
-``OSError`` (missing files) raised while handling user input become that line.  ``LSTM_DEBUG=1`` shows the
-traceback instead.
+``OSError`` (missing files) raised while handling user input become that line, and so does a training run that
+diverges (:class:`TrainingDiverged`).  ``LSTM_DEBUG=1`` shows the traceback instead.  A closed output pipe
+(``lstm ... | head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 
 from . import core, seq2seq, series, ship, text, understand
+from ..train.trainer import TrainingDiverged
 from .common import UsageError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -42,15 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()                     # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:                        # e.g. `lstm ... | head`: the reader has what it wanted
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141                                 # 128 + SIGPIPE, as a shell tool killed by the pipe
+
+
+def _run(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        seed = getattr(args, "seed", None)
+        if seed is not None and seed < 0:
+            raise UsageError(f"--seed: expected an integer >= 0, got {seed}")
         return args.func(args)
-    except (UsageError, ValueError, TypeError, OSError) as err:
+    except TrainingDiverged as err:
         if os.environ.get("LSTM_DEBUG"):
+            raise
+        where = str(err).split("; lower the learning rate")[0]       # the library's hint names clip_norm
+        lr = getattr(args, "lr", None)
+        print(f"lstm {args.command}: error: {where}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
+              file=sys.stderr)
+        return 2
+    except (UsageError, ValueError, TypeError, OSError) as err:
+        if isinstance(err, BrokenPipeError) or os.environ.get("LSTM_DEBUG"):
             raise
         print(f"lstm {args.command}: error: {err}", file=sys.stderr)
         return 2

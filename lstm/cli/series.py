@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import UsageError, positive_float, positive_int, probability
+from .common import UsageError, check_input, check_output, finite_float, positive_float, positive_int, probability
 
 EXAMPLES = ("airline", "sunspots", "stocks")
 
@@ -63,7 +63,7 @@ def add_parsers(sub) -> None:
     g.add_argument("--batch", type=positive_int, default=32, help="windows per step (default 32)")
     g.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 0.003)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", action="store_true", help="no progress output (the forecast is still printed)")
     p.set_defaults(func=run_forecast)
 
     p = sub.add_parser("classify", help="train or apply an LSTM sequence classifier",
@@ -91,7 +91,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
     t.add_argument("--bidirectional", action="store_true", help="read each sequence in both directions")
     t.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
-    t.add_argument("--forget-bias", type=float, default=1.0,
+    t.add_argument("--forget-bias", type=finite_float, default=1.0,
                    help="initial forget-gate bias: 1 keeps early memories (default 1; 0 = PyTorch's init)")
     t.add_argument("--class-weight", choices=("balanced",), help="weight classes by inverse frequency")
     t.add_argument("--epochs", type=positive_int, default=30, help="passes over the training data (default 30)")
@@ -101,7 +101,7 @@ def add_parsers(sub) -> None:
                    help="training sequences held out to keep the best epoch (default 0.1)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--json", action="store_true", help="print the test metrics as one JSON object on the last line")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--quiet", action="store_true", help="no progress output (the results are still printed)")
     t.set_defaults(func=run_classify_train)
 
     q = csub.add_parser(
@@ -150,7 +150,7 @@ def _load_series(args):
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     path = Path(args.file)
     opts = dict(target=args.target, time_col=args.time_col, features=features, fill=args.fill)
-    if path.is_file():
+    if path.exists():
         return read_series(path, **opts), None
     if args.file in EXAMPLES:
         name = args.file
@@ -197,13 +197,31 @@ def _clean(v):
     return v
 
 
+def _backtest_plot(path: Path) -> Path:
+    return path.with_name(path.stem + "-backtest.png")
+
+
+def _capped_lookback(probe, rows: int) -> int:
+    """--lookback as given, else the default (2 x season, ...) capped to half of ``rows`` minus the head (so the
+    first fit has more training windows than the lookback), but not below 8."""
+    if probe.lookback:
+        return int(probe.lookback)
+    return min(probe._default_lookback(), max(8, (rows - probe.steps_out) // 2))
+
+
 def run_forecast(args) -> int:
     from ..forecast import backtest
     from ..forecast.metrics import mase_scale
     from ..models.forecaster import LSTMForecaster
 
+    check_output(args.out, "--out")
+    check_output(args.plot, "--plot", ".png")
+    if args.plot and args.backtest:
+        check_output(_backtest_plot(args.plot), "--plot (its backtest plot)", ".png")
+    check_output(args.save, "--save")
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
     series, info = _load_series(args)
     y, X = series.y, series.X
     horizon = args.horizon or (info[3] if info else None)
@@ -228,15 +246,20 @@ def run_forecast(args) -> int:
                   batch_size=args.batch, lr=args.lr, seed=args.seed)
     probe = LSTMForecaster(**params)
     probe._check_params()
-    need = probe._default_lookback() + probe.steps_out
+    first_fit = len(y) - (args.backtest or 0) * horizon        # rows the first backtest window trains on
+    params["lookback"] = lookback = _capped_lookback(probe, first_fit)
+    need = lookback + probe.steps_out
     if len(y) < need:
-        raise UsageError(f"{series.source} has {len(y)} rows, too few for lookback {probe._default_lookback()} + "
+        raise UsageError(f"{series.source} has {len(y)} rows, too few for lookback {lookback} + "
                          f"horizon {probe.steps_out}: at least {need} are needed (use a shorter --lookback or "
                          "--horizon)")
     say(f"lstm forecast: {series.source}, target {series.target!r}, {len(y)} rows"
         + (f" ({series.time[0]} .. {series.time[-1]})" if series.time else "")
         + f", horizon {horizon}, season m={season} ({why})")
-    result_json = None
+    if lookback < probe._default_lookback():
+        say(f"lookback {lookback} (the default {probe._default_lookback()} would leave too few training windows "
+            f"in {first_fit} rows)")
+    result_json = {}
     bt = None
     if args.backtest:
         mase_scale(y, season)            # one line if the whole series is constant at lag m
@@ -260,12 +283,11 @@ def run_forecast(args) -> int:
         last = fitted[-1]
         say(f"model: LSTM {args.hidden} x {args.layers}, transform {last.transform_}, normalize {last.normalize_}, "
             f"lookback {last.lookback_}, {args.steps} steps per fit")
-        _print_backtest(bt, say)
+        _print_backtest(bt, show)
         for line in bt.warnings():
             print(line, file=sys.stderr)
-        result_json = bt.to_json()
-    forecast_needed = not args.backtest or args.out or args.plot or args.save
-    if forecast_needed:
+        result_json.update(bt.to_json())
+    if not args.backtest or args.json or args.out or args.plot or args.save:
         model = LSTMForecaster(**params)
         say(f"fitting on all {len(y)} rows ({args.steps} steps) ...")
         model.fit(y, X, progress=not (args.quiet or args.json))
@@ -278,10 +300,10 @@ def run_forecast(args) -> int:
         else:
             q, point = None, model.predict(horizon)
         say(f"transform {model.transform_}, normalize {model.normalize_}, lookback {model.lookback_}")
-        _print_forecast(labels, point, q, model.quantiles_, say)
+        _print_forecast(labels, point, q, model.quantiles_, show)
         if args.out:
             _write_forecast_csv(args.out, labels, point, q, model.quantiles_)
-            say(f"forecast written to {args.out}")
+            show(f"forecast written to {args.out}")
         if args.plot:
             from ..viz.forecast_plots import plot_backtest, plot_forecast
 
@@ -294,21 +316,20 @@ def run_forecast(args) -> int:
             plot_forecast(args.plot, y, point, lower=lo, upper=hi, labels=hist_labels + labels, interval=interval,
                           title=f"{series.target}: {horizon}-step LSTM forecast", ylabel=series.target,
                           show_last=max(4 * horizon, 60))
-            say(f"plot written to {args.plot}")
+            show(f"plot written to {args.plot}")
             if bt is not None:
-                bpath = args.plot.with_name(args.plot.stem + "-backtest.png")
+                bpath = _backtest_plot(args.plot)
                 plot_backtest(bpath, y, bt, labels=hist_labels, ylabel=series.target,
                               title=f"{series.target}: backtest, {len(bt.cutoffs)} windows of {horizon}")
-                say(f"backtest plot written to {bpath}")
+                show(f"backtest plot written to {bpath}")
         if args.save:
             model.save(args.save)
-            say(f"model saved to {args.save}")
-        if result_json is None:
-            fc = {"time": labels, "point": [float(v) for v in point]}
-            if q is not None:
-                for j, lev in enumerate(model.quantiles_):
-                    fc[f"q{lev:g}"] = [float(v) for v in q[:, j]]
-            result_json = {"forecast": fc}
+            show(f"model saved to {args.save}")
+        fc = {"time": labels, "point": [float(v) for v in point]}
+        if q is not None:
+            for j, lev in enumerate(model.quantiles_):
+                fc[f"q{lev:g}"] = [float(v) for v in q[:, j]]
+        result_json["forecast"] = fc
     if args.json:
         print(json.dumps(result_json, default=_clean))
     return 0
@@ -376,8 +397,11 @@ def _print_report(rep: dict, say, title: str) -> None:
 def run_classify_train(args) -> int:
     from ..models.classifier import LSTMClassifier, classification_report
 
+    outpath = args.out or Path("runs") / f"{Path(args.file).stem}-classifier.safetensors"
+    check_output(outpath, "--out")
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
+    show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
     if args.file == "mnist1d" and not Path(args.file).exists():
         from ..datasets import load_mnist1d
 
@@ -408,18 +432,17 @@ def run_classify_train(args) -> int:
     say(f"lstm classify train: {source}: {len(train_x)} training / {len(test_x)} test sequences, lengths "
         f"{min(lengths)}-{max(lengths)}, {len(set(train_y.tolist()))} classes")
     model.fit(train_x, train_y, progress=not (args.quiet or args.json))
-    outpath = args.out or Path("runs") / f"{Path(args.file).stem}-classifier.safetensors"
     model.save(outpath)
-    say(f"model saved to {outpath}")
+    show(f"model saved to {outpath}")
     rep = {"train_accuracy": float(np.mean(model.predict(train_x) == train_y))}
-    say(f"training accuracy {rep['train_accuracy']:.2%}")
+    show(f"training accuracy {rep['train_accuracy']:.2%}")
     if len(test_x):
         unknown = sorted(set(test_y.tolist()) - set(model.classes_.tolist()))
         if unknown:
             raise UsageError(f"the test sequences have label(s) {unknown[:10]} that no training sequence has; "
                              "use more training data or a different split (--seed)")
         test_rep = classification_report(test_y, model.predict(test_x), labels=model.classes_.tolist())
-        _print_report(test_rep, say, "test")
+        _print_report(test_rep, show, "test")
         rep.update(test_rep)
     if args.json:
         print(json.dumps(rep, default=_clean))
@@ -432,6 +455,8 @@ def run_classify_predict(args) -> int:
 
     out = sys.stderr if args.json else sys.stdout
     say = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
+    check_input(args.model, "a model file written by `lstm classify train`")
+    check_output(args.out, "--out")
     model = load(args.model)
     if not isinstance(model, LSTMClassifier):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a classifier from `lstm classify train`")

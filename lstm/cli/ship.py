@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import UsageError
+from .common import UsageError, check_input, check_output
 
 
 def add_parsers(sub) -> None:
@@ -73,9 +73,11 @@ def run_export(args) -> int:
 
     if args.onnx is None and args.torch_safetensors is None:
         raise UsageError("nothing to write: give --onnx OUT.onnx and/or --torch-safetensors OUT.safetensors")
-    for out in (args.onnx, args.torch_safetensors):
+    check_input(args.model, "a model file written by lstm (model.safetensors)")
+    for option, out in (("--onnx", args.onnx), ("--torch-safetensors", args.torch_safetensors)):
         if out is not None and out.resolve() == args.model.resolve():
             raise UsageError(f"the output {out} is the model file itself; choose another name")
+        check_output(out, option)
     model = load(args.model)
     try:
         return _export(args, model)
@@ -94,7 +96,7 @@ def _export(args, model) -> int:
         if args.logits:
             options["logits"] = True
         try:
-            onnx_model = to_onnx(model, dtype="float32", opset=args.opset or OPSET, **options)
+            onnx_model = to_onnx(model, dtype="float32", opset=OPSET if args.opset is None else args.opset, **options)
         except TypeError as err:
             raise UsageError(f"{args.model} holds a {type(model).__name__}, which cannot be exported: {err}") from None
         write_atomic(args.onnx, onnx_model.SerializeToString())

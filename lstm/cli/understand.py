@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import UsageError, positive_float, positive_int
+from .common import UsageError, check_input, check_output, finite_float, positive_float, positive_int
 
 TASK_NAMES = ("adding", "copy", "temporal_order", "reber")
 
@@ -69,7 +69,7 @@ def add_parsers(sub) -> None:
         q.add_argument("--hidden", type=positive_int, default=None, help="hidden units (default per task)")
         q.add_argument("--batch", type=positive_int, default=None, help="sequences per step (default per task)")
         q.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default per task)")
-        q.add_argument("--forget-bias", type=float, default=None,
+        q.add_argument("--forget-bias", type=finite_float, default=None,
                        help="LSTM forget-gate bias at init (default per task, see lstm.tasks.DEFAULTS)")
         q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         q.add_argument("--backend", choices=("auto", "numba", "reference"), default="auto",
@@ -111,6 +111,12 @@ def run_explain(args) -> int:
     from .. import load
     from ..viz import explain
 
+    if args.out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out must end in .html, got {args.out}")
+    check_output(args.out, "--out")
+    if args.png is not None and args.png.exists() and not args.png.is_dir():
+        raise UsageError(f"--png must be a folder, but {args.png} is a file; give a folder name")
+    check_input(args.model, "a language model file (model.safetensors)")
     if args.file is not None:
         from ..data.text import read_text
 
@@ -123,8 +129,6 @@ def run_explain(args) -> int:
     if not (hasattr(model, "vocab_") and hasattr(getattr(model, "net_", None), "rnn")):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a language model; explain needs one "
                          "from `lstm train-text` or `lstm demo`")
-    if args.out.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"--out must end in .html, got {args.out}")
     meta = {"model": args.model.name, "source": args.file.name if args.file else "--text",
             "vocabulary": f"{len(model.vocab_)} {model.vocab_.level}s"}
     ex = explain(model, text, out=args.out, png=args.png, max_tokens=args.max_tokens, features=args.features,
@@ -199,6 +203,7 @@ def run_tasks_compare(args) -> int:
         raise UsageError(f"--models must be a comma-separated list from lstm, gru, rnn; got {args.models!r}")
     _check_length(args)
     out = args.out or Path(f"{args.task}_compare.png")
+    check_output(out, "--out")
     figures.pyplot()                       # fail before training when matplotlib is missing
     kw = _task_kwargs(args)
     results = [run_task(args.task, m, stop_when_solved=False, **kw) for m in models]
@@ -227,6 +232,7 @@ def run_gradients(args) -> int:
         raise UsageError(f"--steps must be >= 0 (0 = initialisation only), got {args.steps}")
     if args.length < 6:
         raise UsageError(f"--length must be at least 6, got {args.length}")
+    check_output(args.out, "--out")
     figures.pyplot()
     models = ("rnn", "lstm") if args.model == "both" else (args.model,)
     steps = args.steps
@@ -235,8 +241,12 @@ def run_gradients(args) -> int:
     start, lag = span_of_lags(args.length)
     print(f"‖∂L/∂h_t‖ at lag {lag} relative to lag {start} (adding problem, T = {args.length}; "
           f"lag = T − 1 − t):")
+    cstart = start or int(study.profiles[0].lags[1])    # ‖∂L/∂c_t‖ is 0 at lag 0: measure it from the next lag
     for p in study.profiles:
-        cell = f"   (‖∂L/∂c_t‖: {p.ratio(lag, start, cell=True):.3g})" if p.cell_norms is not None else ""
+        cell = ""
+        if p.cell_norms is not None:
+            since = f" relative to lag {cstart}" if cstart != start else ""
+            cell = f"   (‖∂L/∂c_t‖{since}: {p.ratio(lag, cstart, cell=True):.3g})"
         print(f"  {p.model.upper():<4} {p.label:<15} {p.ratio(lag, start):.3g}{cell}")
     for kind, m in study.training.items():
         print(f"  {kind.upper()} after {steps} training steps: test MSE {m['test_mse']:.4g} (baseline 0.167)")

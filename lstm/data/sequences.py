@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .series import MISSING
+from .series import MISSING, read_data_text
 
 SEQUENCE_KEYS = ("sequence", "x", "values", "series")
 
@@ -191,9 +191,7 @@ def read_sequences(path, *, label: str = "label", id_col: str | None = None, tim
                    features=None, need_label: bool = True) -> SequenceSet:
     """Read labelled sequences from a wide CSV, a long CSV (``id_col``) or a JSONL file (by extension)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_data_text(path, "a CSV or JSONL file")
     source = str(path)
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         return _jsonl(text, label, source, need_label)

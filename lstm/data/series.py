@@ -66,6 +66,23 @@ class Series:
 # reading
 # ---------------------------------------------------------------------------------------------------------------
 
+def read_data_text(path: Path, what: str) -> str:
+    """The text of a UTF-8 data file (a leading BOM dropped); a missing file, a directory, a binary file or bytes
+    that are not UTF-8 are refused with one line naming the file."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give {what}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError(f"{path} is not UTF-8 text (it has NUL bytes: binary, or UTF-16); give {what} saved as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte {err.start}: {data[err.start:err.start + 1]!r}); re-save "
+                         f"it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}-utf8{path.suffix}") from None
+
+
 def _rows(text: str, source: str) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of CSV text (blank lines skipped); every row must have the header's width."""
     text = text.lstrip("\ufeff")
@@ -300,9 +317,7 @@ def read_series(path, *, target=None, time_col=None, features=None, fill=None) -
     (None = refuse them; ffill, bfill, linear, zero, mean, drop).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    return parse_csv(path.read_text(encoding="utf-8-sig"), target=target, time_col=time_col, features=features,
+    return parse_csv(read_data_text(path, "a CSV file"), target=target, time_col=time_col, features=features,
                      fill=fill, source=str(path))
 
 

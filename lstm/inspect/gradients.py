@@ -36,7 +36,8 @@ class LagProfile:
         gradient survives the ``lag − start`` steps in between.
 
         Lag 0 includes the direct path h_{T−1} → output; from lag 1 on, gradient reaches h_t only through the
-        recurrence, so ``start=10`` measures the recurrence alone.
+        recurrence, so ``start=10`` measures the recurrence alone.  ‖∂L/∂c‖ (c as the state handed to the next
+        step, h held fixed) is 0 at lag 0, where no step follows: a ratio to it is refused.
         """
         values = self.cell_norms if cell else self.norms
         if values is None:
@@ -44,6 +45,9 @@ class LagProfile:
         where = {int(v): i for i, v in enumerate(self.lags)}
         if lag not in where or start not in where:
             raise ValueError(f"lags {start} and {lag} must be among the measured lags {self.lags.tolist()}")
+        if values[where[start]] == 0:      # the cell at lag 0: no later step reads c_{T−1}
+            raise ValueError(f"{self.model}: ‖∂L/∂{'c' if cell else 'h'}‖ is 0 at lag {start}, so there is no ratio "
+                             "to it; measure from a later lag")
         return float(values[where[lag]] / values[where[start]])
 
     def as_dict(self) -> dict:

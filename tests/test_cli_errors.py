@@ -1,0 +1,119 @@
+"""The command line on bad input and hostile conditions: one line on stderr and exit code 2 (never a traceback),
+checked before any work or writing; a closed output pipe ends quietly."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstm
+from lstm.cli import main
+from lstm.models import LSTMClassifier, LSTMForecaster
+
+TINY = ["--steps", "5", "--hidden", "4"]
+
+
+def run_cli(argv) -> int:
+    """main(argv), with argparse's own usage errors (SystemExit) turned into their exit code."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def binary_csv(tmp_path):
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
+    return path
+
+
+def test_a_diverging_run_is_one_line_that_suggests_a_lower_lr(capsys):
+    assert run_cli(["forecast", "airline", "--horizon", "3", "--steps", "20", "--hidden", "4", "--lr", "1e30"]) == 2
+    err = one_line(capsys)
+    assert "training loss became nan" in err and "lower --lr (it was 1e+30)" in err and "clip_norm" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["forecast", "airline", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+    (["demo", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+    (["forecast", "airline", "--lr", "-1"], "--lr: expected a number > 0, got -1"),
+    (["forecast", "airline", "--lr", "0"], "--lr: expected a number > 0, got 0"),
+    (["forecast", "airline", "--dropout", "-0.1"], "--dropout: expected a probability in [0, 1), got -0.1"),
+    (["forecast", "airline", "--dropout", "1"], "--dropout: expected a probability in [0, 1), got 1"),
+    (["classify", "train", "mnist1d", "--forget-bias", "nan"], "--forget-bias: expected a finite number, got nan"),
+    (["tasks", "run", "adding", "--forget-bias", "inf"], "--forget-bias: expected a finite number, got inf"),
+])
+def test_bad_options_name_the_option_its_range_and_the_value_before_any_output(argv, message, capsys):
+    assert run_cli(argv) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and message in out.err and len(out.err.strip().splitlines()) == 1, out
+
+
+def test_a_file_that_is_not_utf8_text_is_named_with_the_fix(tmp_path, binary_csv, capsys):
+    assert main(["forecast", str(binary_csv), "--target", "x", "--horizon", "2"]) == 2
+    assert f"{binary_csv} is not UTF-8 text" in one_line(capsys)
+    seqs = [np.arange(k, k + 4.0)[:, None] for k in range(4)]
+    model = LSTMClassifier(hidden_size=4, epochs=1, val_fraction=0).fit(seqs, np.array(["a", "b"] * 2))
+    lstm.save(model, tmp_path / "m.safetensors")
+    assert main(["classify", "predict", str(tmp_path / "m.safetensors"), str(binary_csv)]) == 2
+    assert f"{binary_csv} is not UTF-8 text" in one_line(capsys)
+
+
+def test_a_directory_given_as_a_file_is_called_a_directory(tmp_path, capsys):
+    assert main(["forecast", str(tmp_path), "--horizon", "2"]) == 2
+    assert f"{tmp_path} is a directory; give a CSV file" in one_line(capsys)
+    assert main(["classify", "predict", str(tmp_path), str(tmp_path / "x.csv")]) == 2
+    assert f"{tmp_path} is a directory; give a model file" in one_line(capsys)
+    assert main(["export", str(tmp_path), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert f"{tmp_path} is a directory" in one_line(capsys)
+
+
+def test_export_refuses_opset_0_like_any_other_invalid_opset(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    model = LSTMForecaster(horizon=2, steps=2, hidden_size=4).fit(np.sin(np.arange(30.0)))
+    src = lstm.save(model, tmp_path / "m.safetensors")
+    assert main(["export", str(src), "--onnx", str(tmp_path / "m.onnx"), "--opset", "0", "--no-check"]) == 2
+    assert "opset must be an integer from 14" in one_line(capsys)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--out", "{dir}"], "--out {dir} is a directory"),
+    (["--out", "{dir}/old.csv", "--plot", "{dir}/sub.png"], "--plot {dir}/sub.png is a directory"),
+    (["--out", "{dir}/old.csv", "--plot", "{dir}/f.jpg"], "--plot must name a PNG file ending in .png"),
+    (["--out", "{dir}/old.csv/f.csv"], "old.csv is a file, not a directory"),
+    (["--save", "{dir}/sub"], "--save {dir}/sub is a directory"),
+])
+def test_forecast_output_paths_are_checked_before_any_work_or_writing(tmp_path, capsys, extra, message):
+    (tmp_path / "sub.png").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "old.csv").write_text("keep me\n")
+    extra = [a.replace("{dir}", str(tmp_path)) for a in extra]
+    assert main(["forecast", "airline", "--horizon", "3"] + TINY + extra) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and message.replace("{dir}", str(tmp_path)) in out.err and out.err.count("\n") == 1
+    assert (tmp_path / "old.csv").read_text() == "keep me\n"
+
+
+def test_export_refuses_a_directory_as_output_before_loading(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "missing.safetensors"), "--torch-safetensors", str(tmp_path)]) == 2
+    assert f"--torch-safetensors {tmp_path} is a directory" in one_line(capsys)
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                   # like `lstm ... | head` after head has exited
+    code = "import sys; from lstm.cli import main; sys.exit(main(sys.argv[1:]))"
+    res = subprocess.run([sys.executable, "-c", code, "forecast", "airline", "--horizon", "3", "--quiet"] + TINY,
+                         stdout=write_end, stderr=subprocess.PIPE, timeout=120)
+    os.close(write_end)
+    assert res.returncode == 141 and res.stderr == b""
