@@ -526,3 +526,17 @@ def test_float32_gate_functions_error_bound():
     assert np.abs(out[1] - np.tanh(xl)).max() < 5e-7
     assert out[1][x == 0][0] == 0 and (np.sign(out[1]) == np.sign(x)).all()   # odd, exact zero
 
+
+
+@pytest.mark.parametrize("make", [lambda **k: LSTM(2, 3, **k), lambda **k: GRU(2, 3, **k),
+                                  lambda **k: RNN(2, 3, **k), lambda **k: RNN(2, 3, nonlinearity="relu", **k)],
+                         ids=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_a_nan_input_propagates_in_every_backend(make, dt):
+    """A diverged run must look diverged: relu(NaN) is NaN (np.maximum), not 0, on the compiled path too."""
+    x = np.zeros((4, 2, 2), dt)
+    x[1, 0, 0] = np.nan
+    for backend in ("reference", "numba"):
+        y, _ = make(seed=0, dtype=dt, backend=backend)(x)
+        assert np.isfinite(y[0]).all() and np.isfinite(y[:, 1]).all(), backend      # the other sequence
+        assert np.isnan(y[1:, 0]).all(), backend

@@ -113,7 +113,7 @@ def rnn_forward_rows(Wp, mask, relu, act, hs, S, y, r0, r1):
             a, s, hnew = act[t, b], S[b], hs[t + 1, b]
             for j in range(H):
                 v = a[j] + s[j]
-                hnew[j] = (v if v > zero else zero) if relu else gate_tanh(v)
+                hnew[j] = max(v, zero) if relu else gate_tanh(v)       # max keeps a NaN, as np.maximum
         _emit(hs, y, mask, t, r0, r1)
 
 
