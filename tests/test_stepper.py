@@ -370,3 +370,18 @@ def test_embedding_and_head_on_any_layer(backend):
         close(no_bias.step(ids[t]), want[t] - head.bias, dt)
     with pytest.raises(ValueError, match="head weight"):
         Stepper(gru, head=(np.zeros((3, 4)), None))
+
+
+def test_layer_step_neither_keeps_the_layer_alive_nor_blocks_copies():
+    import gc
+    import weakref
+
+    layer = LSTM(3, 5, seed=0)
+    y, state = layer.step(np.ones(3, np.float32))
+    for dup in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):   # the cached stepper is left behind
+        y2, state2 = dup.step(np.ones(3, np.float32))
+        assert np.array_equal(y2, y) and np.array_equal(state2[1], state[1])
+    alive = weakref.ref(layer)
+    del layer, dup
+    gc.collect()
+    assert alive() is None

@@ -45,6 +45,13 @@ class Module:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "training", True)
 
+    def __getstate__(self) -> dict:
+        """For pickle and copy: everything but the steppers :meth:`lstm.nn.LSTM.step` caches (they point at this
+        object's memory)."""
+        state = self.__dict__.copy()
+        state.pop("_step_cache", None)
+        return state
+
     # -- registration ------------------------------------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
         if isinstance(value, Module):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import operator
 import threading
-import weakref
 
 import numpy as np
 
@@ -450,9 +449,6 @@ class Stepper:
         raise TypeError("a Stepper cannot be copied: copy.deepcopy(layer).stepper() makes an independent one")
 
 
-_CACHE = threading.local()
-
-
 def step(layer, x_t, state=None):
     """``y_t, state = step(layer, x_t, state)``: one step as a pure function (also ``layer.step(x_t, state)``).
 
@@ -465,10 +461,14 @@ def step(layer, x_t, state=None):
     if x.ndim not in (1, 2):
         raise ValueError(f"input x_t must have shape (B, {layer.input_size}) or ({layer.input_size},), got {x.shape}")
     B = 1 if x.ndim == 1 else x.shape[0]
-    cache = getattr(_CACHE, "steppers", None)
-    if cache is None:
-        cache = _CACHE.steppers = weakref.WeakKeyDictionary()
-    per_layer = cache.setdefault(layer, {})
+    # Kept on the layer (a Stepper refers to its layer, so a cache keyed by the layer, even weakly, would keep
+    # every layer alive); Module.__getstate__ leaves it out of copies and pickles.
+    local = layer.__dict__.get("_step_cache")
+    if local is None:
+        local = layer.__dict__.setdefault("_step_cache", threading.local())
+    per_layer = getattr(local, "steppers", None)
+    if per_layer is None:
+        per_layer = local.steppers = {}
     st = per_layer.get(B)
     if st is None:
         st = per_layer[B] = Stepper(layer, B)
