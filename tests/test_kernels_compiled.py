@@ -540,3 +540,24 @@ def test_a_nan_input_propagates_in_every_backend(make, dt):
         y, _ = make(seed=0, dtype=dt, backend=backend)(x)
         assert np.isfinite(y[0]).all() and np.isfinite(y[:, 1]).all(), backend      # the other sequence
         assert np.isnan(y[1:, 0]).all(), backend
+
+
+@pytest.mark.parametrize("kind", ["lstm", "lstm_ids", "gru", "rnn"])
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_changing_the_input_after_forward_does_not_change_the_gradients(kind, backend):
+    """The backward reads the input the forward saw, as if it had been copied (torch refuses such an in-place
+    change; NumPy arrays have no version counter to tell)."""
+    cls = {"lstm": LSTM, "lstm_ids": LSTM, "gru": GRU, "rnn": RNN}[kind]
+    layer = cls(3, 4, seed=0, backend=backend)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3) if kind == "lstm_ids" else (5, 2, 3)).astype(np.float32)
+    kw = {"ids": rng.integers(0, 6, (5, 2))} if kind == "lstm_ids" else {}
+    grads = []
+    for change in (False, True):
+        y, _ = layer(x, **kw)
+        if change:
+            x += 1.0
+        layer.backward(np.ones_like(y))
+        grads.append({k: v.copy() for k, v in layer.grads.items()})
+    for k in grads[0]:
+        assert np.array_equal(grads[0][k], grads[1][k]), k

@@ -119,6 +119,12 @@ def _empty(dt, ndim):
     return out
 
 
+def _kept(x, given):
+    """x for a backward cache: a copy when it is the caller's own array (``given``), which the caller may change
+    before backward (the reference caches copy too)."""
+    return x.copy() if np.may_share_memory(x, given) else x
+
+
 def _no_ids():
     """The (0, 0) ids of an input that is not a lookup."""
     return _empty(np.dtype(np.int64), 2)
@@ -344,6 +350,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
         return y, h_T, c_T, None
+    table = table if ids is None else table.copy()        # the backward reads the table; x itself is in xh
     cache = LSTMCache(x=table, ids=ids, h=xh[:, :, I:], c=cs, i=act[:, 0, :, :H], f=act[:, 1, :, :H],
                       g=act[:, 2, :, :H], o=act[:, 3, :, :H], mask=mask, act=act, tanh_c=tc, xh=xh)
     return y, h_T, c_T, cache
@@ -451,7 +458,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
 def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     """As :func:`lstm.kernels.reference.gru_forward`."""
     dt = _dtype(x)
-    x = _c(x, dt)
+    given, x = x, _c(x, dt)
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     G, H = W_hh.shape
@@ -466,8 +473,8 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     Wp = _packed(W_hh, True, dt)                          # W_hhᵀ in panels: S = h_{t-1} W_hhᵀ
     _pool().run(gru_forward_worker, _chunks(B, T * B * G * H, Wp.nbytes), B, Wp, b_hn,
                 _mask2(mask, T, B, dt), act, hs, hn, _scratch(B, G, dt), y)
-    cache = GRUCache(x=x, h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn, mask=mask,
-                     act=act) if keep_cache else None
+    cache = GRUCache(x=_kept(x, given), h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn,
+                     mask=mask, act=act) if keep_cache else None
     return y, hs[T].copy(), cache
 
 
@@ -506,7 +513,7 @@ def _relu(p) -> bool:
 def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     """As :func:`lstm.kernels.reference.rnn_forward`."""
     dt = _dtype(x)
-    x = _c(x, dt)
+    given, x = x, _c(x, dt)
     T, B, _ = x.shape
     W_ih, W_hh = _c(p.W_ih, dt), _c(p.W_hh, dt)
     H = W_hh.shape[0]
@@ -517,7 +524,7 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     Wp = _packed(W_hh, True, dt)
     _pool().run(rnn_forward_worker, _chunks(B, T * B * H * H, Wp.nbytes), B, Wp, _mask2(mask, T, B, dt),
                 _relu(p), act, hs, _scratch(B, H, dt), y)
-    return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
+    return y, hs[T].copy(), RNNCache(x=_kept(x, given), h=hs, mask=mask) if keep_cache else None
 
 
 def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):

@@ -188,7 +188,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
         y[t] = h if m is None else h * m
         for k, v in zip("ifgo", (i, f, g, o)):
             gates[k][t] = v
-    cache = LSTMCache(x=table, h=hs, c=cs, mask=mask, ids=ids, **gates) if keep_cache else None
+    cache = LSTMCache(x=table.copy(), h=hs, c=cs, mask=mask, ids=ids, **gates) if keep_cache else None
     return y, hs[T].copy(), cs[T].copy(), cache
 
 
@@ -308,7 +308,7 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
         y[t] = h if m is None else h * m
         for k, v in zip(("r", "z", "n", "hn"), (r, z, n, hn)):
             parts[k][t] = v
-    return y, hs[T].copy(), GRUCache(x=x, h=hs, mask=mask, **parts) if keep_cache else None
+    return y, hs[T].copy(), GRUCache(x=x.copy(), h=hs, mask=mask, **parts) if keep_cache else None
 
 
 def gru_backward(p: GRUParams, cache: GRUCache, dy, dh_T=None, input_grad=True):
@@ -390,7 +390,7 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
         h = rnn_step(xw[t], hs[t], p)
         hs[t + 1] = _blend(m, h, hs[t])
         y[t] = h if m is None else h * m
-    return y, hs[T].copy(), RNNCache(x=x, h=hs, mask=mask) if keep_cache else None
+    return y, hs[T].copy(), RNNCache(x=x.copy(), h=hs, mask=mask) if keep_cache else None
 
 
 def rnn_backward(p: RNNParams, cache: RNNCache, dy, dh_T=None, input_grad=True):
