@@ -426,3 +426,15 @@ def test_sequential_rejects_non_modules():
     with pytest.raises(TypeError, match="not a Module"):
         Sequential(Linear(2, 2), lambda x: x)
     assert isinstance(Sequential(), Module)
+
+
+def test_the_package_exposes_optim_and_save_names_what_it_writes(tmp_path):
+    import lstm
+    from lstm.nn import RNN
+
+    assert lstm.optim.Adam is not None and "optim" in lstm.__all__
+    with pytest.raises(TypeError, match=r"lstm.save writes fitted models .* got a RNN; .*state_dict"):
+        lstm.save(RNN(2, 3), tmp_path / "r.safetensors")
+    assert not (tmp_path / "r.safetensors").exists()
+    assert repr(RNN(2, 3, nonlinearity="relu", num_layers=2)) == "RNN(2, 3, num_layers=2, nonlinearity=relu)"
+    assert repr(RNN(2, 3)) == "RNN(2, 3)"

@@ -25,6 +25,10 @@ def register(cls):
 
 def save(model, path: str | os.PathLike) -> Path:
     """Write a fitted estimator to ``path`` atomically; returns the path."""
+    if not hasattr(model, "_check_fitted"):
+        raise TypeError(f"lstm.save writes fitted models (LanguageModel, LSTMForecaster, LSTMClassifier, Seq2Seq), "
+                        f"got a {type(model).__name__}; for a layer, save its weights with "
+                        "safetensors.numpy.save_file(layer.state_dict(), path) and load them with load_state_dict")
     model._check_fitted()
     path = Path(path)
     meta = {"class": type(model).__name__, "params": model.get_params(), "extra": model._extra_config()}

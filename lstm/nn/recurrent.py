@@ -523,3 +523,7 @@ class RNN(_Recurrent):
     def _backward_kernel(self, p, cache, dy, dstate, input_grad):
         dx, dh0, g = get_backend(self.backend).rnn_backward(p, cache, dy, dstate[0], input_grad)
         return dx, (dh0,), g
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else f"{s}, nonlinearity={self.nonlinearity}"
