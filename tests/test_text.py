@@ -246,6 +246,27 @@ def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
+def test_a_previous_run_is_never_replaced_silently(trained_dir, tmp_path, capsys, monkeypatch):
+    """An --out holding a run needs --resume or --overwrite; without --out the default folder takes a free name."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir / "run", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    src = trained_dir / "corpus.txt"
+    small = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--steps", "3", "--quiet"]
+    assert main(["train-text", str(src), "--out", str(run)] + small) == 2
+    assert "holds a previous run; pass --resume to continue it, --overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert main(["train-text", str(src), "--out", str(run), "--overwrite"] + small) == 0
+    assert "trained 3 steps" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["train-text", str(src)] + small) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["corpus", "corpus-2"]
+    assert "runs/corpus-2/model.safetensors" in capsys.readouterr().out
+
+
 def test_generate_streams_deterministic_text(trained_dir, capsys):
     model = str(trained_dir / "run" / "model.safetensors")
     assert main(["generate", model, "--prime", "The ", "--length", "30", "--seed", "5"]) == 0

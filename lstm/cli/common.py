@@ -85,6 +85,26 @@ def check_output(path: Path | None, option: str, suffix: str | None = None) -> N
         raise UsageError(f"{option} {path}: cannot write in {parent}; choose a writable directory")
 
 
+def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """The folder a training command writes to.  A previous run (its model.safetensors or last.safetensors) is
+    never replaced silently: without --out the default folder takes the first free name (runs/demo, runs/demo-2,
+    …); an --out holding a run needs --resume to continue it or --overwrite to replace it."""
+    def holds_run(folder: Path) -> bool:
+        return (folder / "model.safetensors").exists() or (folder / "last.safetensors").exists()
+
+    if out is None:
+        out, k = default, 2
+        while not resume and holds_run(out):
+            out, k = default.with_name(f"{default.name}-{k}"), k + 1
+        return out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the run's files")
+    if holds_run(out) and not (resume or overwrite):
+        raise UsageError(f"--out {out} holds a previous run; pass --resume to continue it, --overwrite to replace "
+                         "it, or another --out")
+    return out
+
+
 def check_input(path: Path, what: str) -> None:
     """A directory where a file was expected is named as such (not as "no such file")."""
     if path.is_dir():

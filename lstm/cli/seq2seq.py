@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import UsageError, positive_float, positive_int
+from .common import UsageError, positive_float, positive_int, run_folder
 
 ATTENTION_CHOICES = ("luong", "bahdanau", "dot", "none")
 
@@ -41,6 +41,7 @@ def add_parsers(sub) -> None:
     budget.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget instead of steps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the run --out already holds")
     p.add_argument("--source-level", choices=("char", "word"), default="char", help="source tokens (default char)")
     p.add_argument("--target-level", choices=("char", "word"), default="char", help="target tokens (default char)")
     p.add_argument("--hidden", type=positive_int, default=128, help="LSTM hidden size (default 128)")
@@ -119,7 +120,7 @@ def run_train(args) -> int:
     from ..models.seq2seq import Seq2Seq
 
     pairs = read_pairs(args.pairs)
-    out = args.out
+    out = run_folder(args.out, args.out, resume=args.resume, overwrite=args.overwrite)
     if args.resume and not (out / "last.safetensors").exists():
         raise UsageError(f"--resume: no checkpoint at {out / 'last.safetensors'}; drop --resume to start afresh")
     if not args.unidirectional and args.hidden % 2:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import UsageError, factor, non_negative_float, positive_float, positive_int, probability
+from .common import UsageError, factor, non_negative_float, positive_float, positive_int, probability, run_folder
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
@@ -22,8 +22,11 @@ def add_parsers(sub) -> None:
                     "No downloads.",
         epilog="example: lstm demo --steps 500 --out runs/quick   (a shorter run; then: lstm generate "
                "runs/quick/model.safetensors)")
-    p.add_argument("--steps", type=positive_int, default=DEMO["steps"], help=f"training steps (default {DEMO['steps']})")
-    p.add_argument("--out", type=Path, default=DEMO_OUT, help=f"output folder (default {DEMO_OUT})")
+    p.add_argument("--steps", type=positive_int, default=DEMO["steps"],
+                   help=f"training steps (default {DEMO['steps']})")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output folder (default {DEMO_OUT}, or {DEMO_OUT}-2, … if that holds a run)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run an --out folder already holds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_demo)
@@ -57,8 +60,10 @@ def add_parsers(sub) -> None:
                    help="print a sample every N steps (default: at each validation; 0 = never)")
     p.add_argument("--max-vocab", type=positive_int, default=20000, help="word level: keep the N most frequent words")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<first file name>)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default runs/<first file name>, or runs/<name>-2, … if that holds a run)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace the run an --out folder already holds")
     p.add_argument("--encoding", default="utf-8", help="text encoding of the files (default utf-8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
     p.set_defaults(func=run_train_text)
@@ -120,8 +125,8 @@ def run_train_text(args) -> int:
     from ..data.text import read_text
     from ..models import LanguageModel
 
+    out = run_folder(args.out, Path("runs") / args.files[0].stem, resume=args.resume, overwrite=args.overwrite)
     text = read_text(args.files, encoding=args.encoding)
-    out = args.out or Path("runs") / args.files[0].stem
     if args.resume and not (out / "last.safetensors").exists():
         raise UsageError(f"--resume: no checkpoint at {out / 'last.safetensors'}; drop --resume to start afresh")
     model = LanguageModel(level=args.level, hidden_size=args.hidden, num_layers=args.layers,
@@ -163,11 +168,12 @@ def run_demo(args) -> int:
     from ..data.text import builtin_corpus
     from ..models import LanguageModel
 
+    out = run_folder(args.out, DEMO_OUT, overwrite=args.overwrite)
     text = builtin_corpus()
     print(f"lstm demo: a character-level LSTM learns English from Python's own help text "
           f"({len(text):,} characters, 90% train / 10% validation). Samples appear as it learns.\n")
     model = LanguageModel(**{**DEMO, "steps": args.steps}, seed=args.seed)
-    path, seconds = _train(model, text, args.out, resume=False, quiet=args.quiet, sample_every=None, prime="The ")
+    path, seconds = _train(model, text, out, resume=False, quiet=args.quiet, sample_every=None, prime="The ")
     summary = _report(model, path, seconds)
     final = model.sample(300, prime="The ", temperature=0.6, seed=args.seed)
     print("\nFinal sample (temperature 0.6):\n" + "The " + final + "\n")
