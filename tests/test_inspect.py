@@ -187,11 +187,15 @@ def test_cli_explain_end_to_end_and_bad_input(tiny_lm, tmp_path, capsys):
     out = tmp_path / "report.html"
     assert main(["explain", str(model), "--text", "The cat sat on the mat.", "--out", str(out),
                  "--unit", "1:f:3"]) == 0
-    text = capsys.readouterr().out
+    cap = capsys.readouterr()
+    text = cap.out
+    assert "never saw" not in cap.err
     assert "gate saturation" in text and str(out) in text and "layer 1 f[3]" in text
     data = json.loads(re.search(r'<script id="lstm-data" type="application/json">(.*?)</script>',
                                 out.read_text(), re.S).group(1))
     assert data["initial"] == {"layer": 1, "kind": "f", "unit": 3}
+    assert main(["explain", str(model), "--text", "The ☃ cat", "--out", str(out)]) == 0
+    assert "note: 1 char(s) the model never saw are read as <unk> (shown as themselves): '☃'" in capsys.readouterr().err
     (tmp_path / "d.html").mkdir()
     for argv, msg in ((["--unit", "0:c:99"], "unit must be in"), (["--unit", "zero"], "LAYER:KIND:UNIT"),
                       (["--out", str(tmp_path / "r.txt")], "--out must end in .html"),

@@ -129,6 +129,11 @@ def run_explain(args) -> int:
     if not (hasattr(model, "vocab_") and hasattr(getattr(model, "net_", None), "rnn")):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a language model; explain needs one "
                          "from `lstm train-text` or `lstm demo`")
+    unseen = model.vocab_.unknown(text)
+    if unseen:
+        shown = ", ".join(repr(t) for t in unseen[:10]) + (" …" if len(unseen) > 10 else "")
+        print(f"note: {len(unseen)} {model.vocab_.level}(s) the model never saw are read as <unk> (shown as "
+              f"themselves): {shown}", file=sys.stderr)
     meta = {"model": args.model.name, "source": args.file.name if args.file else "--text",
             "vocabulary": f"{len(model.vocab_)} {model.vocab_.level}s"}
     ex = explain(model, text, out=args.out, png=args.png, max_tokens=args.max_tokens, features=args.features,
