@@ -211,6 +211,12 @@ def test_bad_sequence_files_are_refused(tmp_path, text, message):
         read_sequences(tmp_path / "bad.csv")
 
 
+def test_a_null_label_in_jsonl_is_refused_not_read_as_a_class_named_none(tmp_path):
+    (tmp_path / "s.jsonl").write_text('{"label": "a", "sequence": [1, 2]}\n{"label": null, "sequence": [3, 4]}\n')
+    with pytest.raises(ValueError, match=r"line 2 has 'label': null; a label must be a string, number or boolean"):
+        read_sequences(tmp_path / "s.jsonl")
+
+
 def test_cli_train_then_predict(files, capsys):
     d, _, _ = files
     model = d / "m.safetensors"

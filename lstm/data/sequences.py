@@ -172,7 +172,11 @@ def _jsonl(text, label, source, need_label) -> SequenceSet:
             raise ValueError(f"{source}: line {k + 1}: {key!r} must be a non-empty (T,) or (T, F) list of finite "
                              f"numbers, got shape {arr.shape}")
         if label in obj:
-            labels.append(str(obj[label]))
+            value = obj[label]
+            if value is None or isinstance(value, (dict, list)):
+                raise ValueError(f"{source}: line {k + 1} has {label!r}: {json.dumps(value)}; a label must be a "
+                                 "string, number or boolean")
+            labels.append(str(value))
         elif need_label or labels:
             raise ValueError(f"{source}: line {k + 1} has no {label!r} key; pass --label KEY")
         seqs.append(arr)
