@@ -270,3 +270,12 @@ def test_a_missing_onnx_names_the_extra_to_install(tmp_path, capsys, monkeypatch
     assert main(["export", str(src), "--onnx", str(tmp_path / "m.onnx")]) == 2
     assert "pip install lstm[onnx]" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU, RNN])
+def test_float64_graphs_that_onnxruntime_cannot_run_say_so_in_one_line(cls):
+    layer = cls(3, 4, dtype=np.float64, seed=0)
+    model = to_onnx(layer, dtype=np.float64)                    # valid ONNX; onnxruntime's CPU kernels lack it
+    with pytest.raises(RuntimeError, match=r"cannot run this model .*run float32 only: export with dtype='float32'"):
+        check_onnx(layer, model)
+    assert check_onnx(layer, to_onnx(layer, dtype=np.float32)) < 1e-5

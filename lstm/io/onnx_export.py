@@ -170,34 +170,56 @@ def onnx_session(model, threads: int | None = None):
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    except Exception as err:    # onnxruntime raises its own classes (NotImplemented, InvalidGraph, ...)
+        raise _cannot_run(err) from None
+
+
+def _cannot_run(err: Exception) -> RuntimeError:
+    """onnxruntime's error as one line, with the fix when it is the float64 recurrent operators it lacks."""
+    from onnxruntime import __version__
+
+    detail = " ".join(str(err).split())[:200]
+    hint = ("; onnxruntime's CPU LSTM/GRU/RNN operators run float32 only: export with dtype='float32'"
+            if "double" in detail or "NOT_IMPLEMENTED" in detail else "")
+    return RuntimeError(f"onnxruntime {__version__} cannot run this model ({detail}){hint}")
+
+
+def _session_run(sess, names, feeds):
+    try:
+        return sess.run(names, feeds)
+    except Exception as err:
+        raise _cannot_run(err) from None
 
 
 def run_onnx(model, threads: int | None = None, **inputs) -> dict[str, np.ndarray]:
     """Run an exported model in onnxruntime: ``run_onnx(m, x=x, lengths=l)`` → {output name: array}."""
     sess = onnx_session(model, threads)
     names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, inputs)))
+    return dict(zip(names, _session_run(sess, names, inputs)))
 
 
 def _max_diff(sess, want: dict, feeds: dict) -> float:
     names = {i.name for i in sess.get_inputs()}
-    out = sess.run(list(want), {k: v for k, v in feeds.items() if k in names})
+    out = _session_run(sess, list(want), {k: v for k, v in feeds.items() if k in names})
     return float(max(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(want[k], np.float64)))
                      for k, a in zip(want, out)))
 
 
 def _check_layer(layer, sess, rng, batch: int, steps: int) -> float:
-    names = {i.name for i in sess.get_inputs()}
+    types = {i.name: i.type for i in sess.get_inputs()}
+    names = set(types)
+    dt = np.float64 if types.get("x") == "tensor(double)" else np.float32       # the graph's own dtype
     shape = (batch, steps, layer.input_size) if layer.batch_first else (steps, batch, layer.input_size)
-    feeds = {"x": rng.normal(size=shape).astype(np.float32)}
+    feeds = {"x": rng.normal(size=shape).astype(dt)}
     kwargs = {}
     if "lengths" in names:
         feeds["lengths"] = kwargs["lengths"] = rng.integers(1, steps + 1, size=batch).astype(np.int64)
     state = None
     if "h0" in names:
         rows = layer.num_layers * layer.num_directions
-        state = [rng.normal(size=(rows, batch, layer.hidden_size)).astype(np.float32) for _ in layer.state_names]
+        state = [rng.normal(size=(rows, batch, layer.hidden_size)).astype(dt) for _ in layer.state_names]
         feeds.update(zip(("h0", "c0"), state))
     was = layer.training
     layer.eval()
