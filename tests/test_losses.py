@@ -170,8 +170,8 @@ def test_cross_entropy_float32_and_wrapper():
 def test_cross_entropy_compiled_plain_case_matches_the_numpy_formulas(dtype, reduction):
     """Without class weights or smoothing the loss runs as one compiled pass; all-ones class weights take the NumPy
     formulas, which reduce to the same function."""
-    from lstm.nn import losses
-    if losses._compiled("softmax_cross_entropy") is None:
+    from lstm.kernels import compiled_function
+    if compiled_function("softmax_cross_entropy") is None:
         pytest.skip("the compiled backend is not available")
     rng = np.random.default_rng(8)
     C = 37

@@ -12,7 +12,6 @@ them back with single spaces (no space before punctuation or after a newline).
 from __future__ import annotations
 
 import hashlib
-
 import re
 from collections import Counter
 from pathlib import Path

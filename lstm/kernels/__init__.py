@@ -59,6 +59,12 @@ def _load_compiled() -> ModuleType | None:
     return _compiled
 
 
+def compiled_function(name: str):
+    """The compiled backend's function ``name`` (e.g. ``"sum_squares"``), or None where Numba cannot be imported:
+    for the places outside the layers (losses, clipping) that use a compiled pass when there is one."""
+    return getattr(get_backend("auto"), name, None)
+
+
 def get_backend(name: str) -> ModuleType:
     """The kernel module for ``name``: 'reference', 'numba', or 'auto' (numba if importable, else reference)."""
     if name == "reference":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels import compiled_function
 from .linear import _as_float_input
 
 __all__ = [
@@ -79,12 +80,6 @@ def _regression_inputs(fn: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
     target = _real_array(target, pred.dtype, f"{fn}: target")
     _same_shape(fn, pred, target)
     return pred, target
-
-
-def _compiled(name: str):
-    """The compiled backend's ``name`` (:mod:`lstm.kernels.compiled`), or None where Numba is not available."""
-    from .. import kernels
-    return getattr(kernels.get_backend("auto"), name, None)
 
 
 def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> tuple[float, np.ndarray]:
@@ -171,7 +166,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
 
     z2 = z.reshape(-1, C)  # (N, C)
     r2 = real.reshape(-1)  # (N,)
-    fused = _compiled("softmax_cross_entropy") if w is None and e == 0.0 else None
+    fused = compiled_function("softmax_cross_entropy") if w is None and e == 0.0 else None
     if fused is not None:  # the plain case in one compiled pass: the same formulas with w = 1, e = 0
         n_real = int(np.count_nonzero(r2))
         if n_real == 0:

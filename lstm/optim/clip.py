@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..kernels import compiled_function
 from . import _checks
 
 
@@ -25,12 +26,6 @@ def _grad_arrays(grads, fn: str) -> list[np.ndarray]:
     return out
 
 
-def _compiled_sum_squares():
-    """The compiled Σ x² in float64 (:func:`lstm.kernels.compiled.sum_squares`), or None without Numba."""
-    from .. import kernels
-    return getattr(kernels.get_backend("auto"), "sum_squares", None)
-
-
 def _vector_norm(x: np.ndarray, p: float) -> float:
     """The p-norm of ``x`` viewed as one vector, accumulated in float64."""
     x = x.reshape(-1)
@@ -39,7 +34,7 @@ def _vector_norm(x: np.ndarray, p: float) -> float:
     if p == math.inf:
         return float(np.max(np.abs(x)))
     if p == 2.0:
-        squares = _compiled_sum_squares()
+        squares = compiled_function("sum_squares")
         if squares is not None:        # one pass, no float64 copy of a float32 gradient
             return math.sqrt(squares(x))
         x = x.astype(np.float64, copy=False)
