@@ -37,7 +37,8 @@ def binary_csv(tmp_path):
 
 
 def test_a_diverging_run_is_one_line_that_suggests_a_lower_lr(capsys):
-    assert run_cli(["forecast", "airline", "--horizon", "3", "--steps", "20", "--hidden", "4", "--lr", "1e30"]) == 2
+    assert run_cli(["forecast", "airline", "--horizon", "3", "--steps", "20", "--hidden", "4", "--lr", "1e30",
+                    "--quiet"]) == 2
     err = one_line(capsys)
     assert "training loss became nan" in err and "lower --lr (it was 1e+30)" in err and "clip_norm" not in err
 
@@ -117,3 +118,12 @@ def test_a_closed_output_pipe_ends_quietly():
                          stdout=write_end, stderr=subprocess.PIPE, timeout=120)
     os.close(write_end)
     assert res.returncode == 141 and res.stderr == b""
+
+
+def test_the_progress_bar_goes_to_stderr_so_stdout_holds_only_results():
+    code = "import sys; from lstm.cli import main; sys.exit(main(sys.argv[1:]))"
+    res = subprocess.run([sys.executable, "-c", code, "forecast", "airline", "--horizon", "3"] + TINY,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "step 5/5" in res.stderr and "step 5/5" not in res.stdout
+    assert "1961-01" in res.stdout                                   # the forecast itself

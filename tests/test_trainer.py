@@ -213,7 +213,8 @@ def test_callback_can_stop_and_progress_bar_runs(data, capsys):
                                   callbacks=[lambda tr, event, info: not (event == "step" and info["step"] == 4)])
     result = trainer.fit()
     assert result.stopped == "callback" and result.steps == 4
-    assert "step 4/50" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "step 4/50" in out.err and "step" not in out.out               # a progress bar belongs on stderr
 
 
 def test_clip_norm_limits_the_gradient(data):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,6 +285,7 @@ class _Progress:
     """A rich progress bar: step / total, loss, validation loss, throughput and ETA."""
 
     def __init__(self, total: int | None, start: int, items_per_step: int | None):
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         unit = "items/s" if items_per_step else "steps/s"
@@ -293,6 +295,9 @@ class _Progress:
             TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
             TextColumn(f"{{task.fields[rate]}} {unit}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), transient=False,
+            # On stderr, as progress bars go, so stdout carries only results (`lstm forecast ... > out.txt`, a pipe
+            # into head); lines printed meanwhile (samples) appear above the bar only when stdout is the terminal.
+            console=Console(stderr=True), redirect_stdout=sys.stdout.isatty(),
         )
         self._progress.start()
         self._task = self._progress.add_task("train", total=total, completed=start, loss="-", val="", rate="-")
