@@ -232,6 +232,21 @@ def test_cli_train_then_predict(files, capsys):
     assert rows[0] == "id,predicted,p_down,p_up" and rows[1].startswith("w0,") and len(rows) == 81
 
 
+def test_cli_predict_reads_a_file_as_the_training_file_was_read(files, capsys):
+    """Without --id / --time-col, the long CSV's walk and step columns would be read as two more features."""
+    d, _, _ = files
+    model = d / "m.safetensors"
+    assert main(["classify", "train", str(d / "long.csv"), "--id", "walk", "--time-col", "step", "--hidden", "4",
+                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(model), str(d / "long.csv"), "--out", str(d / "p.csv")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert (d / "p.csv").read_text().splitlines()[1].startswith("w0,")       # the --id column named each row
+    assert main(["classify", "predict", str(model), str(d / "long.csv"), "--id", "step"]) == 2   # given wins
+    assert lstm.load(model).data_layout_ == {"label": "label", "id_col": "walk", "time_col": "step",
+                                             "features": None}
+
+
 def test_cli_train_quiet_still_prints_the_results_and_the_model_path(files, capsys):
     d, _, _ = files
     model = d / "m.safetensors"

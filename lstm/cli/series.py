@@ -108,10 +108,10 @@ def add_parsers(sub) -> None:
         "predict", help="classify sequences with a trained model (and score them if the file has labels)",
         description=_wrap("Apply a model from `lstm classify train` to FILE. If FILE has labels, prints accuracy, "
                           "macro-F1 and the confusion matrix; labels the model never saw are refused."),
-        epilog="example: lstm classify predict walks.safetensors new_walks.csv --id walk --out predictions.csv",
+        epilog="example: lstm classify predict walks.safetensors new_walks.csv --out predictions.csv",
         formatter_class=_Formatter)
     q.add_argument("model", type=Path, metavar="MODEL", help="a model file written by `lstm classify train`")
-    _sequence_args(q)
+    _sequence_args(q, remembered=True)
     q.add_argument("--out", type=Path, help="write predictions and class probabilities to this CSV file")
     q.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     q.set_defaults(func=run_classify_predict)
@@ -131,12 +131,19 @@ def _classify_help(parser) -> int:
     return 2
 
 
-def _sequence_args(p) -> None:
+_LAYOUT = ("label", "id_col", "time_col", "features")
+
+
+def _sequence_args(p, remembered: bool = False) -> None:
+    """FILE and how to read it; ``remembered``: each option defaults to what the model was trained with."""
+    was = " (default: as the model was trained)" if remembered else ""
     p.add_argument("file", metavar="FILE", help="CSV (wide or long with --id) or JSONL file")
-    p.add_argument("--label", default="label", help="label column / JSON key (default 'label')")
-    p.add_argument("--id", dest="id_col", help="long CSV: the column naming each sequence")
-    p.add_argument("--time-col", help="long CSV: column to order each sequence's rows by")
-    p.add_argument("--features", help="long CSV: comma-separated feature columns (default: all other columns)")
+    p.add_argument("--label", default=None if remembered else "label",
+                   help="label column / JSON key" + (was or " (default 'label')"))
+    p.add_argument("--id", dest="id_col", help="long CSV: the column naming each sequence" + was)
+    p.add_argument("--time-col", help="long CSV: column to order each sequence's rows by" + was)
+    p.add_argument("--features", help="long CSV: comma-separated feature columns" + (was or " (default: all other "
+                                                                                     "columns)"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -432,6 +439,7 @@ def run_classify_train(args) -> int:
     say(f"lstm classify train: {source}: {len(train_x)} training / {len(test_x)} test sequences, lengths "
         f"{min(lengths)}-{max(lengths)}, {len(set(train_y.tolist()))} classes")
     model.fit(train_x, train_y, progress=not (args.quiet or args.json))
+    model.data_layout_ = {key: getattr(args, key) for key in _LAYOUT}     # classify predict reads files alike
     model.save(outpath)
     show(f"model saved to {outpath}")
     rep = {"train_accuracy": float(np.mean(model.predict(train_x) == train_y))}
@@ -460,6 +468,10 @@ def run_classify_predict(args) -> int:
     model = load(args.model)
     if not isinstance(model, LSTMClassifier):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a classifier from `lstm classify train`")
+    layout = getattr(model, "data_layout_", None) or {}
+    for key in _LAYOUT:                                  # options not given: read FILE as the training file was
+        if getattr(args, key) is None:
+            setattr(args, key, layout.get(key, "label" if key == "label" else None))
     data = _read_sequences(args, args.file, need_label=False)
     if data.sequences[0].shape[1] != model.n_features_:
         raise UsageError(f"{data.source} has {data.sequences[0].shape[1]} feature(s) per step; the model was trained "

@@ -284,9 +284,13 @@ class LSTMClassifier(Estimator):
     def _extra_config(self) -> dict:
         return {"classes": [_jsonable(c) for c in self.classes_.tolist()], "n_features": int(self.n_features_),
                 "loc": np.asarray(self.loc_, dtype=np.float64).tolist(),
-                "scale": np.asarray(self.scale_, dtype=np.float64).tolist()}
+                "scale": np.asarray(self.scale_, dtype=np.float64).tolist(),
+                "data_layout": getattr(self, "data_layout_", None)}
 
     def _restore(self, extra: dict) -> None:
+        layout = extra.get("data_layout")
+        if isinstance(layout, dict):      # how the training file was read (`lstm classify train`), if recorded
+            self.data_layout_ = layout
         self.classes_ = np.asarray(extra["classes"])
         self.n_features_ = int(extra["n_features"])
         self.loc_ = np.asarray(extra["loc"], dtype=np.float64)
