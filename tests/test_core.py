@@ -358,8 +358,9 @@ def test_lookup_errors():
 def test_input_errors():
     layer = LSTM(3, 4, 2)
     x = np.zeros((5, 2, 3), np.float32)
-    with pytest.raises(ValueError, match=r"3-D .*got 2-D"):
-        layer(np.zeros((5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"3-D .*or 2-D \(T, input_size\) for one sequence, got 4-D"):
+        layer(np.zeros((5, 2, 1, 3), np.float32))
+    assert layer(np.zeros((5, 3), np.float32))[0].shape == (5, 4)       # one sequence, unbatched (as torch)
     with pytest.raises(ValueError, match="3 features"):
         layer(np.zeros((5, 2, 4), np.float32))
     with pytest.raises(TypeError, match="float32 or float64, got dtype float16"):

@@ -480,3 +480,42 @@ def test_cell_matches_torch_float64(c, backend):
     assert set(cell.grads) == set(tgrads)
     for k in tgrads:
         _check(f"grad[{k}]", cell.grads[k], tgrads[k], TOL64, desc)
+
+
+@pytest.mark.parametrize("kind, kw", [
+    ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=3)),
+    ("LSTM", dict(batch_first=True)),
+    ("GRU", dict(num_layers=2, bidirectional=True)),
+    ("RNN", dict(nonlinearity="relu", batch_first=True)),
+])
+def test_unbatched_input_matches_torch(kind, kw):
+    """torch takes one sequence as (T, I), with states (layers·D, H) and outputs without the batch axis."""
+    rng = np.random.default_rng(3)
+    ours = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}[kind](5, 4, dtype=np.float64, seed=1, **kw)
+    theirs = getattr(torch.nn, kind)(5, 4, dtype=torch.float64, **kw)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.parameters().items()})
+    x = rng.normal(size=(6, 5))
+    rows = ours.num_layers * ours.num_directions
+    widths = [ours.output_size] + ([ours.hidden_size] if kind == "LSTM" else [])
+    state = tuple(rng.normal(size=(rows, w)) for w in widths)
+    y, st = ours(x, state if kind == "LSTM" else state[0])
+    xt = torch.from_numpy(x).requires_grad_(True)
+    st_t = tuple(torch.from_numpy(s).requires_grad_(True) for s in state)
+    yt, sn = theirs(xt, st_t if kind == "LSTM" else st_t[0])
+    st, sn = (st, sn) if kind == "LSTM" else ((st,), (sn,))
+    assert y.shape == tuple(yt.shape) and np.allclose(y, yt.detach().numpy(), atol=1e-12, rtol=0)
+    for a, b in zip(st, sn):
+        assert a.shape == tuple(b.shape) and np.allclose(a, b.detach().numpy(), atol=1e-12, rtol=0)
+    dy = rng.normal(size=y.shape)
+    dstate = tuple(rng.normal(size=s.shape) for s in st)
+    dx, dst0 = ours.backward(dy, dstate if kind == "LSTM" else dstate[0])
+    torch.autograd.backward([yt, *sn], [torch.from_numpy(dy), *map(torch.from_numpy, dstate)])
+    assert np.allclose(dx, xt.grad.numpy(), atol=1e-12, rtol=0)
+    for a, b in zip(dst0 if kind == "LSTM" else (dst0,), st_t):
+        assert np.allclose(a, b.grad.numpy(), atol=1e-12, rtol=0)
+    for name, g in ours.grads.items():
+        assert np.allclose(g, dict(theirs.named_parameters())[name].grad.numpy(), atol=1e-12, rtol=0), name
+    with pytest.raises(ValueError, match="must be 2-D"):
+        ours(x, tuple(s[:, None] for s in state) if kind == "LSTM" else state[0][:, None])
+    with pytest.raises(ValueError, match="lengths needs a batch"):
+        ours(x, lengths=[6])

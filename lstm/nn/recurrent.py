@@ -10,6 +10,7 @@ it starts at the sequence's last real step, exactly as PyTorch's packed sequence
 Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or hidden_size)::
 
     y, (h_n, c_n) = lstm(x, state=None, lengths=None)      # x (T, B, I) or (B, T, I) with batch_first
+    y, (h_n, c_n) = lstm(x_one)                             # one sequence (T, I): y (T, D·H_out), h_n (L·D, H_out)
     dx, (dh0, dc0) = lstm.backward(dy, dstate=None)         # overwrites lstm.grads (accumulate=True adds)
     _, (dh0, dc0) = lstm.backward(dy, input_grad=False)     # x is data: skip δx (faster), dx is None
     y, h_n = gru(x, ...);  dx, dh0 = gru.backward(dy, dh_n)
@@ -22,6 +23,7 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +72,7 @@ class _Run:
     params: list = field(default_factory=list)   # [k][d] kernel params
     hh_masks: list = field(default_factory=list)  # [k][d] DropConnect mask on weight_hh (or None)
     kept: bool = True                  # False: run under no_grad(), caches are None
+    unbatched: bool = False            # the input was one sequence (T, I): outputs lose the batch axis
 
 
 class _Recurrent(Module):
@@ -97,10 +100,9 @@ class _Recurrent(Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-        if not (isinstance(weight_dropout, (int, float)) and 0.0 <= weight_dropout < 1.0):
-            raise ValueError(f"weight_dropout must be a probability in [0, 1), got {weight_dropout!r}")
+        for name, value in (("dropout", dropout), ("weight_dropout", weight_dropout)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
@@ -158,9 +160,8 @@ class _Recurrent(Module):
         x = as_float_array(x, self.dtype, "input x")
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
         if x.ndim != 3:
-            raise ValueError(
-                f"input x must be 3-D {layout}, got {x.ndim}-D shape {x.shape}; add a batch axis for one sequence"
-            )
+            raise ValueError(f"input x must be 3-D {layout}, or 2-D (T, input_size) for one sequence, got {x.ndim}-D "
+                             f"shape {x.shape}")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input x must have {self.input_size} features in its last axis, got shape {x.shape}")
         if self.batch_first:
@@ -211,6 +212,21 @@ class _Recurrent(Module):
     def _state_doc(self) -> str:
         return "an array h of shape (num_layers * num_directions, B, H)"
 
+    def _batch_of_one(self, state, what: str):
+        """A state (or its gradient) for one unbatched sequence — arrays (num_layers * num_directions, width) — with
+        the batch axis added, as torch takes them with an unbatched input."""
+        if state is None:
+            return None
+        parts = tuple(state) if isinstance(state, (tuple, list)) else (state,)
+        out = []
+        for name, part in zip(self.state_names, parts):
+            if part is not None and np.ndim(part) != 2:
+                raise ValueError(f"{what} {name} for an unbatched (T, input_size) input must be 2-D "
+                                 f"(num_layers * num_directions, width), got shape {np.shape(part)}")
+            out.append(None if part is None else np.asarray(part)[:, None])
+        out += parts[len(out):]                       # more parts than states: refused by _prepare_state
+        return tuple(out) if isinstance(state, (tuple, list)) else out[0]
+
     # -- forward -----------------------------------------------------------------------------------------------
     def __call__(self, x, state=None, lengths=None, return_trace: bool = False, ids=None):
         """y, state = layer(x, state, lengths); see the module docstring.
@@ -221,6 +237,13 @@ class _Recurrent(Module):
         V table rows once instead of all T·B inputs, which is faster when V is well below T·B (a character model:
         ~100 rows against 3,200 inputs per chunk)."""
         lookup = None
+        unbatched = ids is None and np.ndim(x) == 2           # torch's unbatched input (T, I): a batch of one
+        if unbatched:
+            if lengths is not None:
+                raise ValueError("lengths needs a batch (T, B, input_size); an unbatched (T, input_size) sequence has "
+                                 "no padding to mark")
+            x = np.asarray(x)[None] if self.batch_first else np.asarray(x)[:, None]
+            state = self._batch_of_one(state, "state")
         if ids is not None:
             table, lookup = self._prepare_lookup(x, ids)
             T, B = lookup.shape
@@ -234,7 +257,7 @@ class _Recurrent(Module):
         rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
         keep = is_grad_enabled() or return_trace
         run = _Run(ids=lookup, table_rows=0 if lookup is None else table.shape[0], caches=[], drop_masks=[], rev=rev,
-                   mask=mask, y_shape=(), batch=B, kept=keep)
+                   mask=mask, y_shape=(), batch=B, kept=keep, unbatched=unbatched)
         finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
         inp = x
         for k in range(self.num_layers):
@@ -270,12 +293,16 @@ class _Recurrent(Module):
             run.drop_masks.append(drop)
             inp = out
         y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
+        final_state = tuple(f[0][None] if len(f) == 1 else np.stack(f) for f in finals)   # kernels return copies
+        if unbatched:
+            y = y[0] if self.batch_first else y[:, 0]
+            final_state = tuple(s[:, 0] for s in final_state)
         run.y_shape = y.shape
         self._run = run
-        final_state = tuple(f[0][None] if len(f) == 1 else np.stack(f) for f in finals)   # kernels return copies
         state_out = final_state if len(final_state) > 1 else final_state[0]
         if return_trace:
-            return y, state_out, self._trace(run, mask)
+            trace = self._trace(run, mask)
+            return y, state_out, {k: v[:, :, :, 0] for k, v in trace.items()} if unbatched else trace
         return y, state_out
 
     def _dropout_mask(self, shape, p: float):
@@ -326,6 +353,9 @@ class _Recurrent(Module):
                                "backward: call the layer again outside no_grad() first")
         dy = as_float_array(dy, self.dtype, "dy")
         check_shape(dy, run.y_shape, "dy", "it must match the output y of the last forward call")
+        if run.unbatched:
+            dy = dy[None] if self.batch_first else dy[:, None]
+            dstate = self._batch_of_one(dstate, "dstate")
         if self.batch_first:
             dy = dy.transpose(1, 0, 2)
         dfinal = self._prepare_state(dstate, run.batch, "dstate")
@@ -365,6 +395,10 @@ class _Recurrent(Module):
                 scatter_add_rows(dx, run.ids.reshape(-1), d_inp.reshape(-1, d_inp.shape[-1]))
         else:
             dx = d_inp.transpose(1, 0, 2).copy() if self.batch_first and d_inp is not None else d_inp
+            if run.unbatched and dx is not None:
+                dx = dx[0] if self.batch_first else dx[:, 0]
+        if run.unbatched:
+            dstate0 = [s[:, 0] for s in dstate0]
         return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
 
     # -- streaming (see lstm/nn/stepper.py) -------------------------------------------------------------------
