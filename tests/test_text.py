@@ -218,7 +218,10 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
                  "--batch", "4", "--steps", "18", "--eval-every", "6", "--out", str(run), "--quiet", "--resume"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "trained 18 steps" in out and "bits/char" in out
+    assert "trained 18 steps" in out and "bits/char" in out and "nothing was trained" not in out
+    code = main(["train-text", str(trained_dir / "corpus.txt"), "--hidden", "16", "--layers", "1", "--seq-len", "16",
+                 "--batch", "4", "--steps", "10", "--out", str(run), "--quiet", "--resume"])
+    assert code == 0 and "already at step 18, so nothing was trained" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("change, message", [

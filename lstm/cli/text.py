@@ -139,6 +139,9 @@ def run_train_text(args) -> int:
         raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden})")
     path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,
                            prime="")
+    if args.resume and not model.train_result_.history:
+        print(f"note: the checkpoint was already at step {model.train_result_.steps}, so nothing was trained; give "
+              "a larger --steps (a total, not a number to add) to continue")
     _report(model, path, seconds)
     print(f"next: lstm generate {path} --length 300")
     return 0
