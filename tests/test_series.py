@@ -168,8 +168,13 @@ class Oracle:
 def test_rolling_origins():
     assert rolling_origins(100, 10, 3) == [70, 80, 90]
     assert rolling_origins(100, 10, 3, step=5) == [80, 85, 90]
-    with pytest.raises(ValueError, match="only 0 rows to train the first one; it needs at least 15: use at most 3"):
+    with pytest.raises(ValueError, match="need 50 of the 50 rows and leave no rows to train the first one; it needs "
+                                         "at least 15: use at most 3"):
         rolling_origins(50, 10, 5, min_train=15)
+    with pytest.raises(ValueError, match="need 1000 of the 50 rows and leave no rows"):    # never a negative count
+        rolling_origins(50, 10, 100)
+    with pytest.raises(ValueError, match="leave only 10 rows to train the first one; it needs at least 15"):
+        rolling_origins(50, 10, 4, min_train=15)
 
 
 def test_backtest_scores_every_model_on_the_same_windows():

@@ -32,8 +32,10 @@ def rolling_origins(n: int, horizon: int, n_windows: int, step: int | None = Non
     cutoffs = [n - h - s * (N - 1 - w) for w in range(N)]
     if cutoffs[0] < min_train:
         most = max(0, (n - h - min_train) // s + 1)
-        raise ValueError(f"{N} backtest windows of horizon {h} (step {s}) leave only {cutoffs[0]} rows to train the "
-                         f"first one; it needs at least {min_train}: use at most {most} windows or more data")
+        left = f"only {cutoffs[0]} rows" if cutoffs[0] > 0 else "no rows"
+        raise ValueError(f"{N} backtest windows of horizon {h} (step {s}) need {h + s * (N - 1)} of the {n} rows and "
+                         f"leave {left} to train the first one; it needs at least {min_train}: use at most {most} "
+                         "windows or more data")
     return cutoffs
 
 
