@@ -314,3 +314,22 @@ def test_embedding_lstm_linear_matches_pytorch_after_200_steps(data):
     print(f"validation loss after 200 steps: lstm {ours:.5f}  pytorch {theirs:.5f}")
     assert ours <= theirs * 1.01
     assert abs(ours - theirs) <= 0.01 * theirs
+
+
+def test_ctrl_c_leaves_the_model_at_weights_training_reached(data, tmp_path):
+    """An interrupt can fall between two parameters' updates: the model goes back to the best validated weights."""
+    from lstm.train import TrainingInterrupted
+
+    def interrupt(trainer, event, info):
+        if event == "step" and info["step"] == 12:
+            raise KeyboardInterrupt
+
+    model, trainer = make_trainer(data, steps=40, callbacks=[interrupt])         # validated at steps 5 and 10
+    with pytest.raises(TrainingInterrupted) as stop:
+        trainer.fit()
+    assert stop.value.step == 12 and stop.value.restored == f"the best validated weights (step {trainer.best_step})"
+    assert all(np.array_equal(v, trainer._best_params[k]) for k, v in model.parameters().items())
+    model, trainer = make_trainer(data, steps=40, callbacks=[interrupt], restore_best=False, out_dir=tmp_path)
+    with pytest.raises(TrainingInterrupted) as stop:
+        trainer.fit()
+    assert stop.value.restored == "the last checkpoint's weights (step 10)"     # checkpoints every 5 steps

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..train.trainer import TrainingInterrupted
 from .common import UsageError, factor, non_negative_float, positive_float, positive_int, probability, run_folder
 
 DEMO_OUT = Path("runs") / "demo"
@@ -35,8 +36,8 @@ def add_parsers(sub) -> None:
         "train-text", help="train a character or word language model on text files",
         description="Train an Embedding → LSTM → Linear language model with truncated BPTT. The last 10% of the "
                     "text is held out for validation (reported in nats and bits/char, or perplexity for words). "
-                    "Writes OUT/model.safetensors (best weights), OUT/last.safetensors (resumable checkpoint) and "
-                    "OUT/metrics.jsonl.",
+                    "Writes OUT/model.safetensors (best weights, also on Ctrl-C), OUT/last.safetensors (resumable "
+                    "checkpoint) and OUT/metrics.jsonl.",
         epilog="example: lstm train-text book.txt --hidden 256 --layers 2 --minutes 10 --out runs/book")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="UTF-8 text file(s) (see --encoding)")
     p.add_argument("--level", choices=("char", "word"), default="char", help="tokens: characters or words")
@@ -100,7 +101,13 @@ def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_eve
     if not quiet and every:
         callbacks.append(_sampler(model, every, prime))
     t0 = time.perf_counter()
-    model.fit(text, out_dir=out, resume=resume, callbacks=callbacks, progress=not quiet)
+    try:
+        model.fit(text, out_dir=out, resume=resume, callbacks=callbacks, progress=not quiet)
+    except TrainingInterrupted as stop:                 # Ctrl-C: keep a usable model of what training reached
+        if stop.restored:
+            path = model.save(out / "model.safetensors")
+            print(f"\n{stop}: {path} holds {stop.restored}", file=sys.stderr)
+        raise
     seconds = time.perf_counter() - t0
     path = model.save(out / "model.safetensors")
     return path, seconds

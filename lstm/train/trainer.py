@@ -38,6 +38,16 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Trainer.fit`.  An interrupt can fall between two parameters' updates, so the model is
+    first set to weights training actually reached: ``restored`` says which ("the best validated weights (step 40)"
+    or "the last checkpoint's weights (step 50)"), None when there were none yet (the model is then as it was)."""
+
+    def __init__(self, step: int, restored: str | None):
+        super().__init__(f"interrupted at step {step}")
+        self.step, self.restored = step, restored
+
+
 @dataclass
 class TrainResult:
     steps: int                          # optimizer steps completed in total
@@ -203,6 +213,8 @@ class Trainer:
                 val = self._validate()                      # the budget ended between evaluations
                 history[-1]["val_loss"] = val
                 self._log({"step": self.step, "val_loss": val, "seconds": round(time.perf_counter() - start_time, 4)})
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(self.step, self._restore_reached()) from None
         finally:
             blas.__exit__(None, None, None)
             if bar is not None:
@@ -240,6 +252,17 @@ class Trainer:
             self.bad_evals += 1
         self._emit("eval", {"step": self.step, "val_loss": val, "best_val": self.best_val})
         return val
+
+    def _restore_reached(self) -> str | None:
+        """Load the best validated weights (with ``restore_best``), else the last checkpoint's; say which."""
+        if self.restore_best and self._best_params is not None:
+            self.model.load_state_dict(self._best_params)
+            return f"the best validated weights (step {self.best_step})"
+        if self.last_path is not None and self.last_path.exists():
+            c = ckpt.load(self.last_path)
+            self.model.load_state_dict(c.params)
+            return f"the last checkpoint's weights (step {c.trainer.get('step')})"
+        return None
 
     def _diverged(self, loss: float) -> None:
         where = "no checkpoint was written"
