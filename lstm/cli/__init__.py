@@ -71,9 +71,8 @@ def _run(argv) -> int:
     except TrainingDiverged as err:
         if os.environ.get("LSTM_DEBUG"):
             raise
-        where = str(err).split("; lower the learning rate")[0]       # the library's hint names clip_norm
-        lr = getattr(args, "lr", None)
-        print(f"lstm {args.command}: error: {where}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
+        lr = getattr(args, "lr", None)                              # the library's advice names clip_norm
+        print(f"lstm {args.command}: error: {err.what}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
               file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError) as err:

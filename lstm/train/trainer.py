@@ -35,7 +35,12 @@ from . import checkpoint as ckpt
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint (``what``, without
+    the advice, which a command line words in its own options)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what}; lower the learning rate or set clip_norm")
+        self.what = what
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -269,10 +274,7 @@ class Trainer:
         if self.last_path is not None and self.last_path.exists():
             kept = ckpt.load(self.last_path).trainer.get("step")
             where = f"the last good checkpoint (step {kept}) is kept at {self.last_path}"
-        raise TrainingDiverged(
-            f"training loss became {loss} at step {self.step + 1}; {where}; "
-            "lower the learning rate or set clip_norm"
-        )
+        raise TrainingDiverged(f"training loss became {loss} at step {self.step + 1}; {where}")
 
     def _log(self, record: dict) -> None:
         if self.log_path is None:
