@@ -365,6 +365,42 @@ def test_lstm_inputs_by_lookup_match_reference(batch, hidden, threads, option, d
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("option", ["plain", "all"])
+@pytest.mark.parametrize("lookup", [False, True], ids=["x", "ids"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lstm_batch_major_output_and_gradient_are_the_time_major_ones(threads, lookup, option, dt, monkeypatch):
+    """``batch_major``: y comes back (B, T, P) and dy is read (B, T, P) — exactly the time-major arrays transposed,
+    in both backends, masked or not, with and without a cache, by lookup, on one and two threads."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(threads + 2 * lookup)
+    batch = 9
+    p = lstm_params(rng, dt, **LSTM_OPTIONS[option])
+    Pw = p.W_hh.shape[1]
+    x, ids = (rnd(rng, dt, 6, I), rng.integers(0, 6, size=(T, batch))) if lookup else (rnd(rng, dt, T, batch, I), None)
+    h0, c0 = rnd(rng, dt, batch, Pw), rnd(rng, dt, batch, H)
+    mask = (np.arange(T)[:, None] < rng.integers(1, T + 1, size=batch)[None, :]).astype(dt)[:, :, None]
+    dy = rnd(rng, dt, T, batch, Pw)
+    for backend in (C, R):
+        for m in (None, mask):
+            tm = backend.lstm_forward(x, h0, c0, p, m, ids=ids)
+            bm = backend.lstm_forward(x, h0, c0, p, m, ids=ids, batch_major=True)
+            assert bm[0].shape == (batch, T, Pw) and bm[0].flags.c_contiguous
+            np.testing.assert_array_equal(bm[0], tm[0].transpose(1, 0, 2))
+            for a, b in zip(bm[1:3], tm[1:3]):
+                np.testing.assert_array_equal(a, b)
+            ring = backend.lstm_forward(x, h0, c0, p, m, keep_cache=False, ids=ids, batch_major=True)
+            np.testing.assert_array_equal(ring[0], bm[0])
+            gtm = backend.lstm_backward(p, tm[3], dy, h0, c0)
+            gbm = backend.lstm_backward(p, bm[3], dy.transpose(1, 0, 2).copy(), h0, c0, batch_major=True)
+            for a, b in zip(gbm[:3], gtm[:3]):
+                np.testing.assert_array_equal(a, b)
+            for k, v in gtm[3].items():
+                np.testing.assert_array_equal(gbm[3][k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("option", ["plain", "coupled", "no-bias", "peephole"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkeypatch):

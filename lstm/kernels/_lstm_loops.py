@@ -73,7 +73,7 @@ def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n)
 
 
 @njit(**JIT)
-def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1):
+def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0, r1):
     """The whole time loop for batch rows [r0, r1).
 
     ``xh`` (T+1, B, I+P) holds [x_t | h_{t-1}] in row t: step t copies x_t in, runs one product
@@ -88,9 +88,10 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, bias is zero, and step t adds rows
     tab[:, ids[t, b]] to h_{t-1} W_hhᵀ (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H zeros
     standing in for absent peepholes.  m (B, H) receives o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P)
-    is scratch.  act, tc, cs and xh are indexed modulo
-    their length: T (T+1) steps kept for backward, or rings of 1 (2) for inference."""
-    T = y.shape[0]
+    is scratch.  y is (T, B, P), or (B, T, P) with ``y_bt`` (a batch-first layer's output, written in place
+    rather than transposed after the loop).  act, tc, cs and xh are indexed modulo their length: T (T+1) steps
+    kept for backward, or rings of 1 (2) for inference."""
+    T = x.shape[0]
     na, nc, nt, nx = act.shape[0], cs.shape[0], tc.shape[0], xh.shape[0]
     I = x.shape[2]
     H = cs.shape[2]
@@ -132,7 +133,7 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
         if has_proj:
             matmul_packed(m, r0, r1, Wrp, S2)                          # h_t = m_t W_hrᵀ
         for b in range(r0, r1):
-            s, hn, yt = src[b], xh[tx1, b], y[t, b]
+            s, hn, yt = src[b], xh[tx1, b], (y[b, t] if y_bt else y[t, b])
             for k in range(P):
                 hn[I + k] = s[k]
             if has_mask:
@@ -152,15 +153,16 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
 
 @njit(**JIT)
 def lstm_forward_worker(ctl, gen, chunks, x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y,
-                        m, S2):
+                        y_bt, m, S2):
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
-    B = y.shape[1]
+    B = xh.shape[1]
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
         r0, r1 = row_bounds(B, chunks, c)
-        _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, m, S2, r0, r1)
+        _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0,
+                      r1)
         finish(ctl)
 
 
@@ -235,9 +237,10 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
 
 
 @njit(**JIT)
-def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm, dpeep,
-                   db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1):
-    """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o.
+def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf, dm,
+                   dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1):
+    """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o; dy (T, B, P), or (B, T, P)
+    with ``dy_bt``.
 
     dh (B, P), dc (B, H) hold the upstream final-state gradients on entry and δh0, δc0 on exit; da (T, B, 4H)
     receives δ pre-activations; with a projection dhp (T, B, P) and mbuf (T, B, H) receive δh_t and
@@ -265,7 +268,7 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
         if has_proj:
             dht = dhp[t]
         for b in range(r0, r1):                                        # δh_t = dy_t + carry (masked)
-            dyt, dhb, dtb = dy[t, b], dh[b], dht[b]
+            dyt, dhb, dtb = (dy[b, t] if dy_bt else dy[t, b]), dh[b], dht[b]
             if has_mask:
                 m = mask[t, b]
                 km = one - m
@@ -332,8 +335,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 
 @njit(**JIT)
-def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da,
-                         dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab):
+def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
+                         da, dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab):
     """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H), db (chunks, 4H)
     and dtab (chunks, V, 4H) get one partial sum per chunk."""
     B = act.shape[2]
@@ -342,6 +345,6 @@ def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, c
         if c < 0:
             return
         r0, r1 = row_bounds(B, chunks, c)
-        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dh, dc, da, dhp, mbuf, dm,
-                       dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1)
+        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
+                       dm, dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1)
         finish(ctl)

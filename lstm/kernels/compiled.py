@@ -308,10 +308,11 @@ def _colsum(d, dt):
 # ================================================================================================================
 # LSTM
 # ================================================================================================================
-def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None):
-    """As :func:`lstm.kernels.reference.lstm_forward`.  Without ``keep_cache`` the per-step buffers (gates, cell
-    states, [x_t | h_{t-1}] rows) are rings of one or two steps that stay in cache, instead of T steps kept for
-    backward: 3–5% faster at the grid sizes, up to 10% at small (``benchmarks/KERNELS.md``).
+def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None, batch_major=False):
+    """As :func:`lstm.kernels.reference.lstm_forward`; the loop writes a ``batch_major`` y (B, T, P) in place.
+    Without ``keep_cache`` the per-step buffers (gates, cell states, [x_t | h_{t-1}] rows) are rings of one or two
+    steps that stay in cache, instead of T steps kept for backward: 3–5% faster at the grid sizes, up to 10% at
+    small (``benchmarks/KERNELS.md``).
 
     Inputs by lookup (``ids`` (T, B), x the table (V, I)): the V table rows are projected once, tab = x W_ihᵀ + b
     (V·I·4H multiply-adds instead of T·B·I·4H), and each step gathers its rows of tab and adds h_{t-1} W_hhᵀ; the
@@ -341,11 +342,11 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
                 bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
-    y = workspace.empty((T, B, P), dt)
+    y = workspace.empty((B, T, P) if batch_major else (T, B, P), dt)
     Wrp = _packed(_c(p.W_hr, dt), True, dt) if proj else _empty(dt, 3)
     peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
     args = (x, _no_ids() if ids is None else ids, tab, Wp, bias, Wrp, peep, zflat, _mask2(mask, T, B, dt),
-            bool(p.coupled), act, xh, cs, tc, y, m, _scratch(B, P, dt) if proj else _empty(dt, 2))
+            bool(p.coupled), act, xh, cs, tc, y, bool(batch_major), m, _scratch(B, P, dt) if proj else _empty(dt, 2))
     _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
@@ -382,9 +383,10 @@ def _xh(cache, x, dt):
     return out
 
 
-def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True):
-    """As :func:`lstm.kernels.reference.lstm_backward`.  After a forward by lookup the loop sums δa per table row
-    (δtab, (V, 4H)), and δW_ih = δtabᵀ table, δtable = δtab W_ih replace the products over all T·B inputs."""
+def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False):
+    """As :func:`lstm.kernels.reference.lstm_backward`; the loop reads a ``batch_major`` dy (B, T, P) in place.
+    After a forward by lookup the loop sums δa per table row (δtab, (V, 4H)), and δW_ih = δtabᵀ table,
+    δtable = δtab W_ih replace the products over all T·B inputs."""
     dt = _dtype(cache.x)
     x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
     table = x
@@ -422,7 +424,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
     dtabs = workspace.zeros((chunks,) + ((table.shape[0], G) if ids is not None else (0, 0)), dt)
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
-            dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4,
+            bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4,
             _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
     _pool().run(lstm_backward_worker, chunks, *args)
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])

@@ -164,12 +164,13 @@ def lstm_step(xw_t, h_prev, c_prev, p: LSTMParams):
     return h, c, i, f, g, o
 
 
-def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None):
+def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None, batch_major=False):
     """Run T steps.  x (T, B, I), h0 (B, P), c0 (B, H), mask (T, B, 1) or None; or x a table (V, I) read
     through ``ids`` (T, B) (see "Inputs by lookup" above).
 
     Returns y (T, B, P), h_T (B, P), c_T (B, H), cache (None unless ``keep_cache``: inference, no backward; every
-    forward kernel takes it, and a backend may then skip keeping per-step values).
+    forward kernel takes it, and a backend may then skip keeping per-step values).  With ``batch_major`` y is
+    (B, T, P), as a batch-first layer returns it (a backend may write it so and save the transposing copy).
     """
     table, x = x, lookup_rows(x, ids)
     T, B, _ = x.shape
@@ -189,11 +190,12 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None)
         for k, v in zip("ifgo", (i, f, g, o)):
             gates[k][t] = v
     cache = LSTMCache(x=table.copy(), h=hs, c=cs, mask=mask, ids=ids, **gates) if keep_cache else None
-    return y, hs[T].copy(), cs[T].copy(), cache
+    return (y.transpose(1, 0, 2).copy() if batch_major else y), hs[T].copy(), cs[T].copy(), cache
 
 
-def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, input_grad=True):
-    """Backpropagation through time.  dy (T, B, P); dh_T (B, P), dc_T (B, H) upstream into the final state.
+def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False):
+    """Backpropagation through time.  dy (T, B, P), or (B, T, P) with ``batch_major``; dh_T (B, P), dc_T (B, H)
+    upstream into the final state.
 
     Returns dx (T, B, I), dh0 (B, P), dc0 (B, H), grads {W_ih, W_hh, b_ih, b_hh, W_hr, peephole} (None if unused).
     dx is None without ``input_grad`` (every backward kernel takes it: the input is data, not a layer's output, so
@@ -204,6 +206,7 @@ def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, inp
     T, B, _ = x.shape
     H = cs.shape[-1]
     dt = x.dtype
+    dy = dy.transpose(1, 0, 2) if batch_major else dy                           # (T, B, P)
     dh = np.zeros_like(hs[0]) if dh_T is None else dh_T.astype(dt, copy=True)   # (B, P) carry
     dc = np.zeros_like(cs[0]) if dc_T is None else dc_T.astype(dt, copy=True)   # (B, H) carry
     da = np.zeros((T, B, 4 * H), dt)                                             # δ pre-activations

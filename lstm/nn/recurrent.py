@@ -73,6 +73,7 @@ class _Run:
     hh_masks: list = field(default_factory=list)  # [k][d] DropConnect mask on weight_hh (or None)
     kept: bool = True                  # False: run under no_grad(), caches are None
     unbatched: bool = False            # the input was one sequence (T, I): outputs lose the batch axis
+    batch_major: bool = False          # the last layer's kernel wrote y (B, T, ·) itself, and reads dy so
 
 
 class _Recurrent(Module):
@@ -90,6 +91,7 @@ class _Recurrent(Module):
 
     gates = 1                      # gate blocks in weight_ih (4 LSTM, 3 GRU, 1 RNN)
     lookup_kernel = False          # the kernels take inputs by lookup (ids into a table) themselves
+    batch_major_kernel = False     # the kernels write y and read dy batch-first (B, T, ·) themselves
     state_names = ("h",)           # carry order
     trace_names = ("h",)
 
@@ -256,8 +258,10 @@ class _Recurrent(Module):
         mask = None if lengths is None else (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
         rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
         keep = is_grad_enabled() or return_trace
+        # One direction, batch first: the last layer's kernel writes y (B, T, ·) rather than a copy transposing it
+        batch_major = self.batch_first and self.batch_major_kernel and self.num_directions == 1
         run = _Run(ids=lookup, table_rows=0 if lookup is None else table.shape[0], caches=[], drop_masks=[], rev=rev,
-                   mask=mask, y_shape=(), batch=B, kept=keep, unbatched=unbatched)
+                   mask=mask, y_shape=(), batch=B, kept=keep, unbatched=unbatched, batch_major=batch_major)
         finals = [[None] * (self.num_layers * self.num_directions) for _ in state0]
         inp = x
         for k in range(self.num_layers):
@@ -274,7 +278,8 @@ class _Recurrent(Module):
                     xin, kids = inp, (kids if d == 0 else kids[rev])
                 else:
                     xin = inp if d == 0 else inp[rev]
-                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask, keep, kids)
+                y, final, cache = self._forward_kernel(xin, tuple(s[idx] for s in state0), p, mask, keep, kids,
+                                                       batch_major and k == self.num_layers - 1)
                 outs.append(y if d == 0 else y[rev])
                 caches.append(cache)
                 params.append(p)
@@ -292,7 +297,7 @@ class _Recurrent(Module):
             run.hh_masks.append(hh_masks)
             run.drop_masks.append(drop)
             inp = out
-        y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
+        y = inp.transpose(1, 0, 2).copy() if self.batch_first and not batch_major else inp
         final_state = tuple(f[0][None] if len(f) == 1 else np.stack(f) for f in finals)   # kernels return copies
         if unbatched:
             y = y[0] if self.batch_first else y[:, 0]
@@ -356,8 +361,8 @@ class _Recurrent(Module):
         if run.unbatched:
             dy = dy[None] if self.batch_first else dy[:, None]
             dstate = self._batch_of_one(dstate, "dstate")
-        if self.batch_first:
-            dy = dy.transpose(1, 0, 2)
+        if self.batch_first and not run.batch_major:
+            dy = dy.transpose(1, 0, 2)                              # (T, B, ·)
         dfinal = self._prepare_state(dstate, run.batch, "dstate")
         dstate0 = [np.zeros_like(s) for s in dfinal]
         W = self.output_size
@@ -374,7 +379,8 @@ class _Recurrent(Module):
                 if d == 1:
                     dyd = dyd[run.rev]
                 dx, ds0, g = self._backward_kernel(run.params[k][d], run.caches[k][d], dyd,
-                                                   tuple(s[idx] for s in dfinal), input_grad or k > 0)
+                                                   tuple(s[idx] for s in dfinal), input_grad or k > 0,
+                                                   run.batch_major and k == self.num_layers - 1)
                 if dx is not None:
                     table_grad = k == 0 and run.ids is not None and self.lookup_kernel
                     dx = dx if d == 0 or table_grad else dx[run.rev]
@@ -413,10 +419,12 @@ class _Recurrent(Module):
         return step(self, x_t, state)
 
     # -- kernels (subclass hooks) ------------------------------------------------------------------------------
-    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None, batch_major=False):
+        """y (T, B, ·), or (B, T, ·) when ``batch_major`` (asked only of a ``batch_major_kernel``); state; cache."""
         raise NotImplementedError
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
+        """dx, dstate0, grads from dy (T, B, ·), or (B, T, ·) when ``batch_major``."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -451,6 +459,7 @@ class LSTM(_Recurrent):
     state_names = ("h", "c")
     trace_names = ("i", "f", "g", "o", "c", "h")
     lookup_kernel = True
+    batch_major_kernel = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0, **options):
@@ -490,12 +499,14 @@ class LSTM(_Recurrent):
         return ref.LSTMParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"], W_hr=a["W_hr"],
                               peephole=a["peephole"], coupled=self.coupled)
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
-        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask, keep_cache, ids)
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None, batch_major=False):
+        y, h, c, cache = get_backend(self.backend).lstm_forward(x, state[0], state[1], p, mask, keep_cache, ids,
+                                                                batch_major)
         return y, (h, c), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad):
-        dx, dh0, dc0, g = get_backend(self.backend).lstm_backward(p, cache, dy, dstate[0], dstate[1], input_grad)
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
+        dx, dh0, dc0, g = get_backend(self.backend).lstm_backward(p, cache, dy, dstate[0], dstate[1], input_grad,
+                                                                  batch_major)
         return dx, (dh0, dc0), g
 
     def extra_repr(self):
@@ -524,11 +535,11 @@ class GRU(_Recurrent):
         a = self._kernel_arrays(suffix)
         return ref.GRUParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"])
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None, batch_major=False):
         y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
         dx, dh0, g = get_backend(self.backend).gru_backward(p, cache, dy, dstate[0], input_grad)
         return dx, (dh0,), g
 
@@ -550,11 +561,11 @@ class RNN(_Recurrent):
         return ref.RNNParams(W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"],
                              nonlinearity=self.nonlinearity)
 
-    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None):
+    def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None, batch_major=False):
         y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
         dx, dh0, g = get_backend(self.backend).rnn_backward(p, cache, dy, dstate[0], input_grad)
         return dx, (dh0,), g
 
