@@ -86,6 +86,53 @@ def test_cross_entropy_matches_torch(shape, ignore, weighted, smoothing, reducti
         assert np.all(ours[1].reshape(-1, C)[[1, 3]] == 0)
 
 
+def _torch_unreduced(torch, fn, x: np.ndarray):
+    """torch's reduction="none" losses, and the gradient of their sum."""
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    out = fn(xt)
+    out.sum().backward()
+    return out.detach().numpy(), xt.grad.numpy()
+
+
+def _assert_unreduced_close(ours, theirs, shape):
+    (loss, grad), (ref_loss, ref_grad) = ours, theirs
+    assert isinstance(loss, np.ndarray) and loss.shape == shape and loss.dtype == grad.dtype
+    np.testing.assert_allclose(loss.reshape(-1), ref_loss.reshape(-1), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+def test_unreduced_cross_entropy_matches_torch_and_weights_per_position(weighted, smoothing):
+    """reduction="none": one loss per position (0 where ignored or masked) and the gradient of their sum, whose
+    row i is d loss_i / d logits — so per-position weights applied to it give the weighted sum's gradient."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    C = 5
+    rng = np.random.default_rng(int(weighted) + 2 * int(smoothing > 0))
+    logits, target = 3 * rng.standard_normal((3, 4, C)), rng.integers(0, C, size=(3, 4))
+    target[0, 1] = -100
+    weight = rng.uniform(0.2, 2.0, C) if weighted else None
+    ours = cross_entropy(logits, target, weight=weight, label_smoothing=smoothing, reduction="none")
+    ref = _torch_unreduced(torch, lambda x: F.cross_entropy(
+        x.reshape(-1, C), torch.from_numpy(target.reshape(-1)), weight=None if weight is None else
+        torch.from_numpy(weight), label_smoothing=smoothing, reduction="none"), logits)
+    _assert_unreduced_close(ours, ref, target.shape)
+    assert ours[0][0, 1] == 0 and not ours[1][0, 1].any()
+    assert abs(ours[0].sum() - cross_entropy(logits, target, weight=weight, label_smoothing=smoothing,
+                                             reduction="sum")[0]) < 1e-12
+    per = rng.uniform(0, 1, target.shape)                             # a weight per position
+    num = numeric_grad(lambda: float((cross_entropy(logits, target, weight=weight, label_smoothing=smoothing,
+                                                    reduction="none")[0] * per).sum()), logits)
+    assert max_rel_error(ours[1] * per[..., None], num) < FD_TOL
+    masked = cross_entropy(logits, target, mask=np.arange(4) < 2 + np.zeros((3, 1)), reduction="none")[0]
+    assert not masked[:, 2:].any() and masked[1:, :2].all()
+    empty = cross_entropy(logits, np.full(target.shape, -100), reduction="none")
+    assert empty[0].shape == target.shape and not empty[0].any() and not empty[1].any()
+    f32 = cross_entropy(logits.astype(np.float32), target, reduction="none")
+    assert f32[0].dtype == np.float32 and f32[1].dtype == np.float32
+
+
 def test_cross_entropy_custom_ignore_index_and_mask_match_torch():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -204,8 +251,8 @@ def test_cross_entropy_errors():
         cross_entropy(logits, np.zeros(4, np.int64), weight=np.ones(4))
     with pytest.raises(ValueError, match="mask must contain only 0 and 1"):
         cross_entropy(logits, np.zeros(4, np.int64), mask=np.array([0, 1, 2, 1]))
-    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
-        cross_entropy(logits, np.zeros(4, np.int64), reduction="none")
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+        cross_entropy(logits, np.zeros(4, np.int64), reduction="avg")
     with pytest.raises(TypeError, match="float32 or float64"):
         cross_entropy(np.zeros((4, 3), np.int64), np.zeros(4, np.int64))
     with pytest.raises(RuntimeError, match="before the loss was computed"):
@@ -287,6 +334,34 @@ def test_regression_losses_match_torch(name, reduction):
         assert np.all(ours[1][0, 0, :3] == 0)  # sign(0) = 0
 
 
+def test_unreduced_regression_and_binary_losses_match_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(11)
+    pred, target = 2 * rng.standard_normal((3, 4)), 2 * rng.standard_normal((3, 4))
+    tt = torch.from_numpy(target)
+    for ours, ref_fn in ((mse_loss, lambda x: F.mse_loss(x, tt, reduction="none")),
+                         (l1_loss, lambda x: F.l1_loss(x, tt, reduction="none")),
+                         (lambda p, t, **kw: huber_loss(p, t, 0.7, **kw),
+                          lambda x: F.huber_loss(x, tt, reduction="none", delta=0.7))):
+        _assert_unreduced_close(ours(pred, target, reduction="none"), _torch_unreduced(torch, ref_fn, pred),
+                                pred.shape)
+    y = rng.uniform(0, 1, (3, 4))
+    pw = rng.uniform(0.5, 2, 4)
+    _assert_unreduced_close(
+        binary_cross_entropy_with_logits(pred, y, pos_weight=pw, reduction="none"),
+        _torch_unreduced(torch, lambda x: F.binary_cross_entropy_with_logits(
+            x, torch.from_numpy(y), pos_weight=torch.from_numpy(pw), reduction="none"), pred), pred.shape)
+    taus = np.array([0.1, 0.5, 0.9])
+    q = rng.standard_normal((3, 4, 3))
+    loss, grad = pinball_loss(q, target, taus, reduction="none")
+    assert loss.shape == q.shape and abs(loss.sum() - pinball_loss(q, target, taus, reduction="sum")[0]) < 1e-12
+    np.testing.assert_array_equal(grad, pinball_loss(q, target, taus, reduction="sum")[1])
+    crit = MSELoss(reduction="none")
+    np.testing.assert_array_equal(crit(pred, target), (pred - target) ** 2)
+    np.testing.assert_array_equal(crit.backward(), 2 * (pred - target))
+
+
 @pytest.mark.parametrize("fn", [mse_loss, l1_loss, huber_loss, lambda p, t, **kw: huber_loss(p, t, 0.7, **kw)])
 def test_regression_losses_finite_differences(fn):
     rng = np.random.default_rng(8)
@@ -312,7 +387,7 @@ def test_regression_wrappers_dtypes_and_errors():
         l1_loss(pred.astype(np.float16), target)
     with pytest.raises(ValueError, match="delta must be a positive number"):
         huber_loss(pred, target, delta=0.0)
-    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none'"):
         mse_loss(pred, target, reduction="avg")
 
 

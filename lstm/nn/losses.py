@@ -1,9 +1,12 @@
 """Loss functions with hand-written gradients.
 
 Every function returns ``(loss, grad)``: ``loss`` is a Python float and ``grad = d loss / d input`` is an array with
-the input's shape and float dtype (float32 or float64).  ``reduction="mean"`` (default) or ``"sum"``.  All values and
-gradients match ``torch.nn.functional`` (same name) to rounding, except where documented (empty selections give 0,
-not nan).
+the input's shape and float dtype (float32 or float64).  ``reduction="mean"`` (default) or ``"sum"``; or ``"none"``:
+``loss`` is then the array of unreduced losses (torch's shape: one per position for the classification losses'
+targets, one per element otherwise) and ``grad`` that of their sum — each loss depends on its own position alone,
+so row i of ``grad`` is d loss_i / d input, ready to be weighted per position (``grad * w[..., None]``).  All values
+and gradients match ``torch.nn.functional`` (same name) to rounding, except where documented (empty selections give
+0, not nan).
 
 Notation: ``N`` counts the elements (or positions) averaged over, ``C`` classes, ``Q`` quantiles.
 
@@ -33,7 +36,9 @@ __all__ = [
     "PinballLoss",
 ]
 
-_REDUCTIONS = ("mean", "sum")
+_REDUCTIONS = ("mean", "sum", "none")
+
+LossAndGrad = tuple[float | np.ndarray, np.ndarray]   # (loss, d loss / d input); loss an array for "none"
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -41,7 +46,7 @@ _REDUCTIONS = ("mean", "sum")
 # ------------------------------------------------------------------------------------------------------------------
 def _check_reduction(fn: str, reduction) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be 'mean' or 'sum', got {reduction!r}")
+        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _real_array(x, dtype, what: str) -> np.ndarray:
@@ -82,8 +87,11 @@ def _regression_inputs(fn: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
     return pred, target
 
 
-def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> tuple[float, np.ndarray]:
-    """Sum or mean of ``elementwise`` losses; ``grad`` holds d(sum)/d input and is rescaled in place for the mean."""
+def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> LossAndGrad:
+    """Sum or mean of ``elementwise`` losses (or themselves, for "none"); ``grad`` holds d(sum)/d input and is
+    rescaled in place for the mean."""
+    if reduction == "none":
+        return np.asarray(elementwise, grad.dtype), grad
     total = float(np.sum(elementwise, dtype=np.float64))
     if reduction == "sum":
         return total, grad
@@ -98,7 +106,7 @@ def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: 
 # classification
 # ------------------------------------------------------------------------------------------------------------------
 def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight=None, label_smoothing: float = 0.0,
-                  reduction: str = "mean") -> tuple[float, np.ndarray]:
+                  reduction: str = "mean") -> LossAndGrad:
     """Softmax cross-entropy over the last axis, ``torch.nn.functional.cross_entropy`` semantics.
 
     Shapes: ``logits (..., C)`` float, ``target (...)`` integer class ids in ``[0, C)``, ``mask (...)`` 0/1 or bool,
@@ -110,6 +118,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
 
         loss = sum_i l_i / sum_i w_{y_i}   (mean; sums over real positions -- a plain token count without weight)
         loss = sum_i l_i                    (sum)
+        loss = l                            (none: shape (...), 0 at positions that are not real)
 
     Gradient with respect to the logits (zero rows for non-real positions), divided by the same denominator for mean::
 
@@ -166,7 +175,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
 
     z2 = z.reshape(-1, C)  # (N, C)
     r2 = real.reshape(-1)  # (N,)
-    fused = compiled_function("softmax_cross_entropy") if w is None and e == 0.0 else None
+    fused = compiled_function("softmax_cross_entropy") if w is None and e == 0.0 and reduction != "none" else None
     if fused is not None:  # the plain case in one compiled pass: the same formulas with w = 1, e = 0
         n_real = int(np.count_nonzero(r2))
         if n_real == 0:
@@ -180,7 +189,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
     wy = rf if w is None else w[t2] * rf  # (N,) target-class weight, 0 on non-real rows
     denom = float(np.sum(wy, dtype=np.float64)) if reduction == "mean" else 1.0
     if z2.shape[0] == 0 or not r2.any() or denom == 0.0:
-        return 0.0, np.zeros_like(z)
+        return (np.zeros(target.shape, dt) if reduction == "none" else 0.0), np.zeros_like(z)
 
     m = z2.max(axis=1, keepdims=True)  # (N, 1)
     ex = z2 - m  # (N, C)
@@ -194,7 +203,10 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
         # sum_c w_c (-log p_c) = W * lse - z . w
         smooth = Wsum * lse - (z2.sum(axis=1) if w is None else z2 @ w)  # (N,)
         row_loss = row_loss + (e / C) * rf * smooth
-    total = float(np.sum(row_loss, dtype=np.float64))
+    if reduction == "none":
+        total = row_loss.astype(dt).reshape(target.shape)          # (...)
+    else:
+        total = float(np.sum(row_loss, dtype=np.float64))
 
     coef = ((1.0 - e) * wy + (e / C) * Wsum * rf).astype(dt)  # (N,)
     grad = ex  # reuse the exp buffer: p * coef
@@ -209,7 +221,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
 
 
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
-                                     reduction: str = "mean") -> tuple[float, np.ndarray]:
+                                     reduction: str = "mean") -> LossAndGrad:
     """Sigmoid + binary cross-entropy, ``torch.nn.functional.binary_cross_entropy_with_logits`` semantics.
 
     Shapes: ``logits`` any shape, ``target`` the same shape (probabilities in [0, 1]; 0/1 integers or bools are
@@ -251,7 +263,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
 # ------------------------------------------------------------------------------------------------------------------
 # regression
 # ------------------------------------------------------------------------------------------------------------------
-def mse_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+def mse_loss(pred, target, *, reduction: str = "mean") -> LossAndGrad:
     """Mean squared error.  ``pred`` and ``target`` have the same shape (N elements)::
 
         loss = (1/N) sum (pred - target)^2          dloss/dpred = (2/N) (pred - target)       (sum: drop the 1/N)
@@ -263,7 +275,7 @@ def mse_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarra
     return _reduce(fn, d * d, 2 * d, reduction)
 
 
-def l1_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+def l1_loss(pred, target, *, reduction: str = "mean") -> LossAndGrad:
     """Mean absolute error.  Same shapes (N elements)::
 
         loss = (1/N) sum |pred - target|            dloss/dpred = (1/N) sign(pred - target),  sign(0) = 0 as in torch
@@ -275,7 +287,7 @@ def l1_loss(pred, target, *, reduction: str = "mean") -> tuple[float, np.ndarray
     return _reduce(fn, np.abs(d), np.sign(d), reduction)
 
 
-def huber_loss(pred, target, delta: float = 1.0, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+def huber_loss(pred, target, delta: float = 1.0, *, reduction: str = "mean") -> LossAndGrad:
     """Huber loss (torch ``huber_loss``), quadratic within ``delta`` and linear outside.  Same shapes; ``d = pred -
     target``::
 
@@ -298,7 +310,7 @@ def huber_loss(pred, target, delta: float = 1.0, *, reduction: str = "mean") -> 
     return _reduce(fn, loss, grad, reduction)
 
 
-def pinball_loss(pred, target, quantiles, *, reduction: str = "mean") -> tuple[float, np.ndarray]:
+def pinball_loss(pred, target, quantiles, *, reduction: str = "mean") -> LossAndGrad:
     """Pinball (quantile) loss for ``Q`` quantile forecasts at once.
 
     Shapes: ``pred (..., Q)``, ``target (...)`` (no quantile axis: one observation serves every quantile),
@@ -339,12 +351,13 @@ def pinball_loss(pred, target, quantiles, *, reduction: str = "mean") -> tuple[f
 # class wrappers
 # ------------------------------------------------------------------------------------------------------------------
 class _Loss:
-    """Holds options; ``loss(input, target) -> float`` stores the gradient that ``backward()`` returns."""
+    """Holds options; ``loss(input, target) -> float`` (the unreduced array for ``reduction="none"``) stores the
+    gradient that ``backward()`` returns."""
 
     def __init__(self) -> None:
         self._grad = None
 
-    def _store(self, out: tuple[float, np.ndarray]) -> float:
+    def _store(self, out: LossAndGrad) -> float | np.ndarray:
         loss, self._grad = out
         return loss
 
