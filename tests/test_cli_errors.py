@@ -127,3 +127,68 @@ def test_the_progress_bar_goes_to_stderr_so_stdout_holds_only_results():
     assert res.returncode == 0, res.stderr
     assert "step 5/5" in res.stderr and "step 5/5" not in res.stdout
     assert "1961-01" in res.stdout                                   # the forecast itself
+
+
+@pytest.mark.parametrize("quantiles,message", [
+    ("0.5,0.5", "--quantiles has 0.5 twice; give each quantile once, like 0.1,0.5,0.9"),
+    ("0.1,0.5,0.50,0.9,0.1", "--quantiles has 0.1 twice and 0.5 twice; give each quantile once"),
+])
+def test_forecast_refuses_a_quantile_given_twice(quantiles, message, capsys):
+    assert run_cli(["forecast", "airline", "--horizon", "3", "--quantiles", quantiles, "--quiet"] + TINY) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and message in out.err and len(out.err.strip().splitlines()) == 1, out
+
+
+def _long_csv(tmp_path):
+    rows = ["id,t,a,b,label"] + [f"{s},{t},{np.sin(s + t):.3f},{np.cos(s * t):.3f},{'xy'[s % 2]}"
+                                  for s in range(8) for t in range(5)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["forecast", "stocks", "--target", "GOOG", "--features", "AAPL,MSFT,AAPL", "--horizon", "2", "--quiet"] + TINY,
+     "--features has 'AAPL' twice; give each column once"),
+    (["forecast", "stocks", "--target", "GOOG", "--features", "AAPL, AAPL,AAPL", "--horizon", "2", "--quiet"] + TINY,
+     "--features has 'AAPL' 3 times; give each column once"),
+    (["classify", "train", "{long}", "--id", "id", "--time-col", "t", "--features", "a,b,a", "--epochs", "1",
+      "--hidden", "4", "--quiet", "--out", "{dir}/m.safetensors"], "--features has 'a' twice; give each column once"),
+    (["tasks", "compare", "adding", "--models", "lstm,gru,lstm", "--steps", "2", "--hidden", "2", "--length", "10",
+      "--quiet", "--out", "{dir}/c.png"], "--models has lstm twice; give each model once, like lstm,gru,rnn"),
+])
+def test_a_list_option_naming_an_item_twice_is_refused_before_any_work(tmp_path, argv, message, capsys):
+    argv = [a.replace("{long}", str(_long_csv(tmp_path))).replace("{dir}", str(tmp_path)) for a in argv]
+    assert run_cli(argv) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and message in out.err and len(out.err.strip().splitlines()) == 1, out
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "c.png").exists()
+
+
+TINY_TASK = ["--steps", "2", "--hidden", "2", "--length", "10", "--quiet"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["tasks", "run", "adding", "--model", "gru", "--forget-bias", "2"],
+     "--forget-bias applies to the LSTM's forget gate; --model gru has none (drop --forget-bias or use --model lstm)"),
+    (["tasks", "run", "adding", "--model", "rnn", "--forget-bias", "-1"],
+     "--forget-bias applies to the LSTM's forget gate; --model rnn has none (drop --forget-bias or use --model lstm)"),
+    (["tasks", "compare", "adding", "--models", "gru,rnn", "--forget-bias", "2", "--out", "{dir}/c.png"],
+     "--forget-bias applies to the LSTM's forget gate; --models gru,rnn has none (drop --forget-bias or add lstm "
+     "to --models)"),
+])
+def test_tasks_refuse_a_forget_bias_for_models_without_a_forget_gate(tmp_path, argv, message, capsys):
+    argv = [a.replace("{dir}", str(tmp_path)) for a in argv]
+    assert run_cli(argv + TINY_TASK) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and message in out.err and len(out.err.strip().splitlines()) == 1, out
+    assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["tasks", "run", "adding", "--model", "gru", "--forget-bias", "0"],     # 0: no bias added, nothing to refuse
+    ["tasks", "run", "adding", "--model", "lstm", "--forget-bias", "2"],
+])
+def test_tasks_accept_a_forget_bias_that_means_something(argv, capsys):
+    assert run_cli(argv + TINY_TASK) == 0
+    assert "criterion" in capsys.readouterr().out

@@ -65,6 +65,24 @@ def factor(text: str) -> float:
     return value
 
 
+def refuse_repeats(items, option: str, what: str, example: str = "", show=str) -> None:
+    """Refuse a list option that names an item more than once, naming each repeated item and its count."""
+    counts: dict = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    repeats = [f"{show(item)} {'twice' if n == 2 else f'{n} times'}" for item, n in counts.items() if n > 1]
+    if repeats:
+        like = f", like {example}" if example else ""
+        raise UsageError(f"{option} has {' and '.join(repeats)}; give each {what} once{like}")
+
+
+def comma_list(text: str, option: str, what: str, example: str = "", show=str) -> list[str]:
+    """The items of a comma-separated option (stripped, blanks dropped), each given once."""
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    refuse_repeats(items, option, what, example, show)
+    return items
+
+
 def check_output(path: Path | None, option: str, suffix: str | None = None) -> None:
     """Refuse, before any work, an output path that cannot be written: a directory, a wrong suffix, or a parent
     that is not a directory (or cannot be created)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import UsageError, check_input, check_output, finite_float, positive_float, positive_int, probability
+from .common import (UsageError, check_input, check_output, comma_list, finite_float, positive_float, positive_int,
+                     probability, refuse_repeats)
 
 EXAMPLES = ("airline", "sunspots", "stocks")
 
@@ -154,7 +155,7 @@ def _load_series(args):
     from .. import datasets
     from ..data.series import parse_csv, read_series
 
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    features = comma_list(args.features, "--features", "column", show=repr) if args.features else None
     path = Path(args.file)
     opts = dict(target=args.target, time_col=args.time_col, features=features, fill=args.fill)
     if path.exists():
@@ -189,6 +190,7 @@ def _quantiles(text: str):
             from None
     if not levels or any(not 0 < q < 1 for q in levels):
         raise UsageError(f"--quantiles must be numbers strictly between 0 and 1, got {text!r}")
+    refuse_repeats(levels, "--quantiles", "quantile", "0.1,0.5,0.9", show="{:g}".format)
     return levels
 
 
@@ -385,7 +387,7 @@ def _write_forecast_csv(path, labels, point, q, levels) -> None:
 def _read_sequences(args, path, need_label: bool):
     from ..data.sequences import read_sequences
 
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    features = comma_list(args.features, "--features", "column", show=repr) if args.features else None
     return read_sequences(path, label=args.label, id_col=args.id_col, time_col=args.time_col, features=features,
                           need_label=need_label)
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_input, check_output, finite_float, positive_float, positive_int
+from .common import UsageError, check_input, check_output, comma_list, finite_float, positive_float, positive_int
 
 TASK_NAMES = ("adding", "copy", "temporal_order", "reber")
 
@@ -186,6 +186,7 @@ def run_tasks_run(args) -> int:
 
     kw = _task_kwargs(args)
     _check_length(args)
+    _check_forget_bias(args, [args.model], f"--model {args.model}", "use --model lstm")
     r = run_task(args.task, args.model, stop_when_solved=False if args.no_early_stop else None, **kw)
     print(_describe(r))
     if args.json:
@@ -198,15 +199,23 @@ def _check_length(args) -> None:
         raise UsageError(f"{args.task} has its own sequence lengths (from its definition); drop --length")
 
 
+def _check_forget_bias(args, models, given: str, fix: str) -> None:
+    """A non-zero --forget-bias needs an LSTM among the models: GRU and tanh RNN have no forget gate."""
+    if args.forget_bias and "lstm" not in models:
+        raise UsageError(f"--forget-bias applies to the LSTM's forget gate; {given} has none (drop --forget-bias or "
+                         f"{fix})")
+
+
 def run_tasks_compare(args) -> int:
     from ..tasks import run_task
     from ..viz import figures
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = comma_list(args.models, "--models", "model", "lstm,gru,rnn")
     bad = [m for m in models if m not in ("lstm", "gru", "rnn")]
     if not models or bad:
         raise UsageError(f"--models must be a comma-separated list from lstm, gru, rnn; got {args.models!r}")
     _check_length(args)
+    _check_forget_bias(args, models, f"--models {','.join(models)}", "add lstm to --models")
     out = args.out or Path(f"{args.task}_compare.png")
     check_output(out, "--out")
     figures.pyplot()                       # fail before training when matplotlib is missing

@@ -168,6 +168,9 @@ def onnx_session(model, threads: int | None = None):
     elif isinstance(model, (str, os.PathLike)):
         model = str(model)
     opts = ort.SessionOptions()
+    # 4 = fatal only: onnxruntime logs a refused node at level 3 (error) to stderr as well as raising; the raise,
+    # which carries the same text, is reported once, as _cannot_run's one line
+    opts.log_severity_level = 4
     if threads:
         opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
     try:
