@@ -208,6 +208,22 @@ def test_cli_forecast_json_is_the_last_line(tmp_path, capsys):
     assert isinstance(lstm.load(tmp_path / "m.safetensors"), LSTMForecaster)
 
 
+def test_cli_forecast_warns_once_of_missing_time_steps_and_still_forecasts(tmp_path, capsys):
+    y = seasonal_series(n=60)
+    months = [f"{2000 + k // 12}-{k % 12 + 1:02d}" for k in range(62) if k not in (30, 31)]
+    src = tmp_path / "s.csv"
+    src.write_text("month,sales\n" + "".join(f"{t},{v:.3f}\n" for t, v in zip(months, y)))
+    assert main(["forecast", str(src), "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet"]) == 0
+    out = capsys.readouterr()
+    warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {src}: time column 'month' skips ~2 step(s) of 1 month in 1 gap(s), the first "
+                        "between '2002-06' and '2002-09'; rows are read as equally spaced, so add the missing times "
+                        "as rows with empty values and --fill them"]
+    assert "2005-03" in out.out
+    assert main(["forecast", "airline", "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_cli_backtest_json_holds_the_forecast_even_without_out_or_plot(capsys):
     assert main(["forecast", "airline", "--horizon", "3", "--backtest", "1", "--steps", "5", "--hidden", "4",
                  "--quantiles", "none", "--json", "--quiet"]) == 0

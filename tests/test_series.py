@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from lstm.cli import main
-from lstm.data.series import (SeriesScaler, fill_missing, future_labels, make_windows, parse_csv, read_series,
-                              time_split)
+from lstm.data.series import (SeriesScaler, fill_missing, future_labels, make_windows, missing_steps, parse_csv,
+                              read_series, time_split)
 from lstm.datasets import SERIES, airline_csv, load_series
 from lstm.forecast import (BASELINES, backtest, coverage, drift, mae, mape, mase, naive, rmse, rolling_origins,
                            seasonal_naive, smape)
@@ -82,6 +82,44 @@ def test_future_labels_continue_the_time_column():
     assert future_labels(parse_csv("year,v\n1998,1\n2000,2\n2002,4\n"), 2) == ["2004", "2006"]
     assert future_labels(parse_csv("date,v\n2020-01-01,1\n2020-01-08,2\n2020-01-15,3\n"), 1) == ["2020-01-22"]
     assert future_labels(parse_csv("a,v\n1,1\n2,5\n4,6\n", target="v", time_col="none"), 2) == ["+1", "+2"]
+
+
+def _dated(times) -> str:
+    return "date,v\n" + "".join(f"{t},{k}\n" for k, t in enumerate(times))
+
+
+def test_missing_time_steps_are_found_in_the_units_of_the_data():
+    days = np.arange("2021-01-04", "2021-03-01", dtype="datetime64[D]")
+    weekdays = [str(d) for d in days if np.is_busday(d)]
+    regular = {
+        "monthly": [f"2020-{m:02d}" for m in range(1, 13)],
+        "month ends": ["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30"],
+        "quarterly": ["2020-01-01", "2020-04-01", "2020-07-01", "2020-10-01"],
+        "daily": [str(d) for d in days],
+        "business days, one holiday": weekdays[:7] + weekdays[8:],
+        "weekly": [str(d) for d in days[::7]],
+        "hourly": [f"2020-01-01 {h:02d}:00" for h in range(12)],
+    }
+    for what, times in regular.items():
+        assert missing_steps(parse_csv(_dated(times))) is None, what
+    gapped = {
+        "monthly": ([f"2020-{m:02d}" for m in range(1, 13) if m not in (5, 6)], "~2 step(s) of 1 month", "2020-04"),
+        "month ends": (["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31"], "~1 step(s) of 1 month",
+                       "2020-02-29"),
+        "quarterly": (["2020-01-01", "2020-04-01", "2020-10-01", "2021-01-01"], "of 3 months", "2020-04-01"),
+        "daily": ([str(d) for d in days if d != days[5]], "~1 step(s) of 1 day", str(days[4])),
+        "business days": (weekdays[:7] + weekdays[9:], "~2 step(s) of 1 business day", weekdays[6]),
+        "weekly": ([str(d) for d in days[::7] if d != days[14]], "of 7 days", str(days[7])),
+        "hourly": ([f"2020-01-01 {h:02d}:00" for h in range(12) if h != 4], "of 1 hour", "2020-01-01 03:00"),
+    }
+    for what, (times, step, first) in gapped.items():
+        line = missing_steps(parse_csv(_dated(times), source="f.csv"))
+        assert line is not None and step in line and f"between {first!r}" in line, (what, line)
+        assert line.startswith("f.csv: time column 'date' skips") and "--fill" in line
+    line = missing_steps(parse_csv("year,v\n1990,1\n1991,2\n1992,3\n1995,4\n1996,5\n"))
+    assert "~2 step(s) of 1 in 1 gap(s)" in line
+    assert missing_steps(parse_csv("a,v\n1,1\n2,5\n9,6\n", target="v", time_col="none")) is None
+    assert missing_steps(load_series("airline")) is None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -219,6 +219,7 @@ def _capped_lookback(probe, rows: int) -> int:
 
 
 def run_forecast(args) -> int:
+    from ..data.series import missing_steps
     from ..forecast import backtest
     from ..forecast.metrics import mase_scale
     from ..models.forecaster import LSTMForecaster
@@ -232,6 +233,9 @@ def run_forecast(args) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
     series, info = _load_series(args)
+    gap = missing_steps(series)
+    if gap:
+        print(f"warning: {gap}", file=sys.stderr, flush=True)
     y, X = series.y, series.X
     horizon = args.horizon or (info[3] if info else None)
     if horizon is None:

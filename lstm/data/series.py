@@ -22,7 +22,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
                  "%Y-%m", "%Y/%m", "%b %Y", "%Y %b", "%Y-%b", "%b-%Y", "%Y%m%d")
 
 __all__ = ["Series", "read_series", "parse_csv", "SeriesScaler", "make_windows", "time_split", "fill_missing",
-           "future_labels", "detect_time_column", "MISSING", "FILL_METHODS"]
+           "future_labels", "detect_time_column", "missing_steps", "MISSING", "FILL_METHODS"]
 
 
 @dataclass
@@ -192,6 +192,47 @@ def check_time_order(keys: np.ndarray, labels: list[str], name: str, source: str
                              f"and {k + 2}); each time must appear once: aggregate or drop the duplicates")
         raise ValueError(f"{source}: timestamps in column {name!r} are not increasing: data row {k + 2} "
                          f"({labels[k + 1]!r}) comes after row {k + 1} ({labels[k]!r}); sort the file by time")
+
+
+def missing_steps(series: Series) -> str | None:
+    """One line saying where the time column skips steps, or None when its spacing is regular (or there is none).
+
+    The models read rows as equally spaced, so a gap (a missing month, a week without rows) silently joins values
+    further apart than the rest.  The regular step is the median spacing: a number of months when every date falls
+    on the same day of the month or on month ends, a number of business days for daily data on weekdays only, else
+    a duration (or a difference, for numeric times).  A spacing over 1.5 steps is a gap; on business days one missing
+    day (a holiday) is not."""
+    keys, labels = series.time_keys, series.time
+    if keys is None or labels is None or len(keys) < 3:
+        return None
+    steps, tolerance = np.diff(keys), 1.5
+    unit = ("", 1.0) if series.time_kind == "number" else None
+    if series.time_kind == "datetime":
+        dates = [_parse_date(s) for s in labels]
+        month_end = all((d + timedelta(days=1)).day == 1 for d in dates)
+        months = np.array([(b.year - a.year) * 12 + b.month - a.month for a, b in zip(dates, dates[1:])], float)
+        if (len({d.day for d in dates}) == 1 or month_end) and (months > 0).all():
+            steps, unit = months, (" month", 1.0)
+        elif np.median(steps) == 86400 and all(d.weekday() < 5 for d in dates):
+            days = np.array([d.date() for d in dates], dtype="datetime64[D]")
+            steps, tolerance = np.busday_count(days[:-1], days[1:]).astype(float), 2.0
+            unit = (" business day", 1.0)
+    typical = float(np.median(steps))
+    if not typical > 0:
+        return None
+    gaps = np.flatnonzero(steps > tolerance * typical)
+    if not gaps.size:
+        return None
+    if unit is None:                                               # a duration: in its largest whole unit
+        unit = next(((f" {name}", sec) for name, sec in (("day", 86400), ("hour", 3600), ("minute", 60))
+                     if typical % sec == 0), (" second", 1.0))
+    n = typical / unit[1]
+    step = f"{n:g}{unit[0]}{'s' if unit[0] and n != 1 else ''}"
+    missing = int(sum(round(steps[g] / typical) - 1 for g in gaps))
+    k = int(gaps[0])
+    return (f"{series.source}: time column {series.time_col!r} skips ~{missing} step(s) of {step} in {gaps.size} "
+            f"gap(s), the first between {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally spaced, so add "
+            "the missing times as rows with empty values and --fill them")
 
 
 def fill_missing(values: np.ndarray, method: str) -> np.ndarray:
@@ -359,7 +400,6 @@ def future_labels(series: Series, horizon: int) -> list[str]:
         step = np.diff(keys)
         if not np.allclose(step[-min(len(step), 5):], step[-1]):
             return fallback
-        from datetime import timedelta
         out = [last + timedelta(seconds=float(step[-1]) * k) for k in range(1, horizon + 1)]
     if re.fullmatch(r"\d{4}-\d{2}", text):
         return [d.strftime("%Y-%m") for d in out]
