@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 
@@ -67,10 +68,7 @@ def factor(text: str) -> float:
 
 def refuse_repeats(items, option: str, what: str, example: str = "", show=str) -> None:
     """Refuse a list option that names an item more than once, naming each repeated item and its count."""
-    counts: dict = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    repeats = [f"{show(item)} {'twice' if n == 2 else f'{n} times'}" for item, n in counts.items() if n > 1]
+    repeats = [f"{show(item)} {'twice' if n == 2 else f'{n} times'}" for item, n in Counter(items).items() if n > 1]
     if repeats:
         like = f", like {example}" if example else ""
         raise UsageError(f"{option} has {' and '.join(repeats)}; give each {what} once{like}")

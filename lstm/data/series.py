@@ -30,6 +30,7 @@ import numpy as np
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
 TRANSFORMS = ("none", "log", "sqrt")
 FILL_METHODS = ("ffill", "bfill", "linear", "zero", "mean", "drop")
+_EPOCH = datetime(1970, 1, 1)        # datetime keys are seconds since it
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period", "day", "week", "quarter")
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y",
                  "%Y-%m", "%Y/%m", "%b %Y", "%Y %b", "%Y-%b", "%b-%Y", "%Y%m%d")
@@ -161,7 +162,7 @@ def parse_times(cells: list[str], name: str, source: str) -> tuple[np.ndarray, s
             raise ValueError(f"{source}: time column {name!r} holds {cell!r} at data row {k + 1}, which is neither "
                              "a number nor a date (e.g. 2020-01-31, 2020-01, 01/31/2020); fix it or pass another "
                              "--time-col")
-        keys[k] = (d - datetime(1970, 1, 1)).total_seconds()
+        keys[k] = (d - _EPOCH).total_seconds()
     return keys, "datetime"
 
 
@@ -208,7 +209,7 @@ def missing_steps(series: Series) -> str | None:
     steps, tolerance = np.diff(keys), 1.5
     unit = ("", 1.0) if series.time_kind == "number" else None
     if series.time_kind == "datetime":
-        dates = [_parse_date(s) for s in labels]
+        dates = [_EPOCH + timedelta(seconds=float(k)) for k in keys]    # as parse_times read them
         month_end = all((d + timedelta(days=1)).day == 1 for d in dates)
         months = np.array([(b.year - a.year) * 12 + b.month - a.month for a, b in zip(dates, dates[1:])], float)
         if (len({d.day for d in dates}) == 1 or month_end) and (months > 0).all():
