@@ -87,10 +87,11 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     gate-major.  Inputs by lookup: ``ids`` (T, B) and ``tab`` (4, V, Hp) = the table's rows projected,
     x W_ihᵀ + b gate-major; then x is (T, B, 0), Wp packs W_hh alone, bias is zero, and step t adds rows
     tab[:, ids[t, b]] to h_{t-1} W_hhᵀ (ids and tab empty otherwise).  peep (3H,) or empty; zflat: ≥ B·H zeros
-    standing in for absent peepholes.  m (B, H) receives o ⊙ tanh(c) (h itself without a projection); S2 (B, ≥P)
-    is scratch.  y is (T, B, P), or (B, T, P) with ``y_bt`` (a batch-first layer's output, written in place
-    rather than transposed after the loop).  act, tc, cs and xh are indexed modulo their length: T (T+1) steps
-    kept for backward, or rings of 1 (2) for inference."""
+    standing in for absent peepholes.  m (B, H) receives o ⊙ tanh(c) where it is not written straight into xh or
+    y (see ``direct`` below; h itself without a projection); S2 (B, ≥P) is scratch.  y is (T, B, P), or (B, T, P)
+    with ``y_bt`` (a batch-first layer's output, written in place rather than transposed after the loop).  act,
+    tc, cs and xh are indexed modulo their length: T (T+1) steps kept for backward, or rings of 1 (2) for
+    inference."""
     T = x.shape[0]
     na, nc, nt, nx = act.shape[0], cs.shape[0], tc.shape[0], xh.shape[0]
     I = x.shape[2]
@@ -102,6 +103,11 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     has_peep = peep.shape[0] > 0
     has_ids = ids.shape[0] > 0
     flat = Hp == H and not has_peep                                    # all rows' units in one gate loop
+    # h_t = o ⊙ tanh(c_t) written by the gate math straight where it is read, not into m and copied twice: into
+    # row t+1 of xh when that row is h alone (I = 0), else into a time-major y[t]; then one copy per row.
+    direct = flat and not has_proj and not has_mask
+    into_xh = direct and I == 0
+    into_y = direct and not into_xh and not y_bt
     pv = peep if has_peep else zflat
     p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
     src = S2 if has_proj else m
@@ -123,15 +129,26 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
                         dst[u] += row[u]
         if flat:
             lo, hi = r0 * H, r1 * H
+            hd = xh[tx1].reshape(-1) if into_xh else (y[t].reshape(-1) if into_y else m.reshape(-1))
             _cell_span(a[0].reshape(-1)[lo:hi], a[1].reshape(-1)[lo:hi], a[2].reshape(-1)[lo:hi],
                        a[3].reshape(-1)[lo:hi], cs[tc0].reshape(-1)[lo:hi], cs[tc1].reshape(-1)[lo:hi],
-                       tc[t % nt].reshape(-1)[lo:hi], m.reshape(-1)[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
+                       tc[t % nt].reshape(-1)[lo:hi], hd[lo:hi], zflat, zflat, zflat, coupled, hi - lo)
         else:
             for b in range(r0, r1):
                 _cell_span(a[0, b], a[1, b], a[2, b], a[3, b], cs[tc0, b], cs[tc1, b], tc[t % nt, b], m[b],
                            p_i, p_f, p_o, coupled, H)
         if has_proj:
             matmul_packed(m, r0, r1, Wrp, S2)                          # h_t = m_t W_hrᵀ
+        if into_xh or into_y:
+            for b in range(r0, r1):
+                hn, yt = xh[tx1, b], (y[b, t] if y_bt else y[t, b])
+                if into_xh:
+                    for k in range(P):
+                        yt[k] = hn[k]
+                else:
+                    for k in range(P):
+                        hn[I + k] = yt[k]
+            continue
         for b in range(r0, r1):
             s, hn, yt = src[b], xh[tx1, b], (y[b, t] if y_bt else y[t, b])
             for k in range(P):
