@@ -18,6 +18,7 @@ from lstm.nn.losses import (
     cross_entropy,
     huber_loss,
     l1_loss,
+    linear_cross_entropy,
     mse_loss,
     pinball_loss,
 )
@@ -257,6 +258,58 @@ def test_cross_entropy_errors():
         cross_entropy(np.zeros((4, 3), np.int64), np.zeros(4, np.int64))
     with pytest.raises(RuntimeError, match="before the loss was computed"):
         CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("path", ["compiled-1", "compiled-2", "numpy"])
+def test_linear_cross_entropy_is_a_linear_layer_then_cross_entropy(path, bias, dtype, monkeypatch):
+    """(loss, dx, dW, db) equal a Linear layer's forward, cross_entropy and the layer's backward: on the compiled
+    backend's fused pass (one block, and blocks over two threads), and on the NumPy path it falls back to.
+    Ignored positions count nowhere; a chunk where every position is ignored gives 0 and zero gradients."""
+    from lstm import nn
+    from lstm.kernels import compiled_function
+    if path == "numpy":
+        monkeypatch.setattr(nn.losses, "compiled_function", lambda name: None)
+    else:
+        if compiled_function("linear_cross_entropy") is None:
+            pytest.skip("the compiled backend is not available")
+        from lstm.kernels import compiled
+        monkeypatch.setattr(compiled, "THREADS", int(path[-1]))
+        monkeypatch.setattr(compiled, "PARALLEL_MACS", 0)
+    rng = np.random.default_rng(11)
+    layer = nn.Linear(6, 13, bias=bias, dtype=dtype, seed=3)
+    x = rng.standard_normal((4, 9, 6)).astype(dtype)
+    target = rng.integers(0, 13, size=(4, 9))
+    target[0, :4] = -100
+    loss, dx, dW, db = linear_cross_entropy(x, layer.weight, layer.bias, target)
+    ref_loss, g = cross_entropy(layer(x), target)
+    ref_dx = layer.backward(g)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert dx.dtype == dtype and dx.shape == x.shape and dW.shape == layer.weight.shape
+    assert abs(loss - ref_loss) <= tol * abs(ref_loss)
+    for name, a, b in (("dx", dx, ref_dx), ("dW", dW, layer.grads["weight"])) + (
+            (("db", db, layer.grads["bias"]),) if bias else ()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol * np.abs(b).max(), err_msg=name)
+    assert db is None or bias
+    assert not dx[0, :4].any()
+    loss, dx, dW, db = linear_cross_entropy(x, layer.weight, layer.bias, np.full((4, 9), -100))
+    assert loss == 0.0 and not dx.any() and not dW.any() and (db is None or not db.any())
+
+
+def test_linear_cross_entropy_errors():
+    x, W = np.zeros((4, 3)), np.zeros((5, 3))
+    with pytest.raises(ValueError, match=r"weight must have shape \(C, H\) for x of shape \(..., H\), got weight "
+                                         r"\(5, 2\)"):
+        linear_cross_entropy(x, np.zeros((5, 2)), None, np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"bias must have shape \(C,\) = \(5,\)"):
+        linear_cross_entropy(x, W, np.zeros(4), np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"target must have shape x.shape\[:-1\] = \(4,\), got \(3,\)"):
+        linear_cross_entropy(x, W, None, np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"target 5 is outside the class range \[0, 4\]"):
+        linear_cross_entropy(x, W, None, np.array([0, 1, 5, 2]))
+    with pytest.raises(TypeError, match="integer class ids"):
+        linear_cross_entropy(x, W, None, np.zeros(4))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -161,6 +161,29 @@ def test_tied_weights_gradient_matches_finite_differences():
     assert np.max(np.abs(analytic - numeric)) / np.max(np.abs(numeric)) < 1e-7
 
 
+@pytest.mark.parametrize("tie", [False, True])
+def test_training_loss_is_forward_then_cross_entropy_then_backward(tie):
+    """``loss`` (the output layer and the loss in one linear_cross_entropy) leaves exactly the gradients of
+    forward → cross_entropy → backward, tied output weights or not (float64, 1e-12)."""
+    from lstm.models.language_model import LanguageModelNet
+    from lstm.nn import cross_entropy
+
+    net = _as_float64(LanguageModelNet(9, 6, 6, 2, tie_weights=tie, seed=4))
+    rng = np.random.default_rng(5)
+    x, y = rng.integers(0, 9, (3, 7)), rng.integers(0, 9, (3, 7))
+    state = (rng.normal(size=(2, 3, 6)), rng.normal(size=(2, 3, 6)))
+    loss, new_state = net.loss(x, y, state)
+    fused = {k: v.copy() for k, v in net.grads.items()}
+    logits, ref_state = net.forward(x, state)
+    ref_loss, dlogits = cross_entropy(logits, y)
+    net.backward(dlogits)
+    assert abs(loss - ref_loss) < 1e-12 * ref_loss
+    for a, b in zip(new_state, ref_state):
+        np.testing.assert_array_equal(a, b)
+    for k, v in net.grads.items():
+        np.testing.assert_allclose(fused[k], v, rtol=0, atol=1e-12 * max(1.0, np.abs(v).max()), err_msg=k)
+
+
 def test_embedding_folded_into_the_first_layer_matches_finite_differences():
     """With a vocabulary well below the chunk's B·T tokens the first LSTM layer reads the embedding table through
     the ids (the table's rows projected once); every gradient that path produces, against central differences."""

@@ -26,7 +26,8 @@ def softmax_cross_entropy_rows(z, t, scale, grad):
         grad[n] = scale · (p − onehot(t_n))     (zeros for rows that do not count)
 
     Returns Σ loss_n over the counted rows, in float64 (the caller divides by its denominator and passes
-    scale = 1 / denominator for a mean).  Row maximum subtracted first, so huge logits are safe."""
+    scale = 1 / denominator for a mean).  Row maximum subtracted first, so huge logits are safe.  ``grad`` may be
+    z itself (the gradient then overwrites the logits)."""
     N, C = z.shape
     total = 0.0
     for n in range(N):
@@ -38,12 +39,14 @@ def softmax_cross_entropy_rows(z, t, scale, grad):
         m = row[0]
         for j in range(1, C):
             m = max(m, row[j])
+        zy = row[y]
         s = row[0] - row[0]                       # 0 in the logits' dtype
         for j in range(C):
             e = exp(row[j] - m)                   # (C,) exp(z − max)
             g[j] = e
             s += e
-        total += math.log(s) + m - row[y]
+        total += float(m - zy)                    # exact for a near-maximum target logit, however large
+        total += math.log(s)
         k = scale / s
         for j in range(C):
             g[j] *= k

@@ -31,9 +31,11 @@ def sum_rows(d2, out):
 
 
 @njit(**JIT)
-def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias):
+def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias, left, right):
     """C (m, n) = op(A) @ op(B) (+ bias (n,) on every row unless bias is empty) (op = transpose where
-    ``ta``/``tb``; all C-contiguous), C's rows split into
+    ``ta``/``tb``; all C-contiguous), and unless ``left`` is empty C's columns copied on into two arrays, left
+    (m, n1) ← C[:, :n1] and right (m, n − n1) ← C[:, n1:] (the LSTM's δW_ih and δW_hh, computed as one product of
+    width I+P below, into the layer's gradient arrays), C's rows split into
     ``chunks`` blocks claimed by the threads of :mod:`._pool`, one single-threaded BLAS call per block: the CBLAS
     ``?gemm`` at address ``fn`` (NumPy's OpenBLAS, see :func:`._blas.numpy_blas`), or SciPy's when ``fn`` is 0.
     Neither library's own thread pool is woken: its workers kept spinning into the next forward pass, which then
@@ -63,4 +65,12 @@ def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias):
                 row = C[r]
                 for j in range(n):
                     row[j] += bias[j]
+        if left.shape[0] > 0:                                       # the column split, likewise
+            n1 = left.shape[1]
+            for r in range(r0, r1):
+                row, lr, rr = C[r], left[r], right[r]
+                for j in range(n1):
+                    lr[j] = row[j]
+                for j in range(n - n1):
+                    rr[j] = row[n1 + j]
         finish(ctl)

@@ -36,6 +36,7 @@ compile in functions of their sibling modules.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ import numpy as np
 from . import _workspace as workspace, reference as ref
 from ._adam import adam_worker
 from ._blas import numpy_blas, set_threads
+from ._head import linear_cross_entropy_worker
 from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backward_worker, rnn_forward_worker
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights_worker
 from ._microkernel import pack_panels_worker, panel_width
@@ -228,26 +230,36 @@ def _input_side(dxa, dha, x, hs, W_ih, dt, input_grad):
     return dx, dW_ih, dW_hh
 
 
-def _matmul_into(A, ta, B, tb, C, bias=None):
-    """C = op(A) @ op(B) (+ bias on every row) on the pool's threads (:func:`._shared.matmul_rows_worker`),
-    products below PARALLEL_MACS on the caller alone."""
-    m, n = C.shape
-    k = A.shape[0] if ta else A.shape[1]
+@contextmanager
+def _blas_on_pool(dt):
+    """The address of NumPy's OpenBLAS ``?gemm`` for ``dt`` (0: SciPy's, through :func:`._blas.gemm_raw`) for a
+    pool worker to call, with that BLAS held to one thread meanwhile: the pool's threads make the calls."""
     nb = numpy_blas() if USE_NUMPY_BLAS else None
-    chunks = THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
-    bias = _empty(C.dtype, 1) if bias is None or bias.shape[0] == 0 else bias
     if nb is None:
         set_threads(1)
-        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, 0, bias)
+        yield 0
         return
     before = nb[3]()
     if before != 1:
-        nb[2](1)                                          # one thread per call: the pool's threads make the calls
+        nb[2](1)
     try:
-        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, nb[0] if C.dtype == np.float32 else nb[1], bias)
+        yield nb[0] if dt == np.float32 else nb[1]
     finally:
         if before != 1:
             nb[2](before)
+
+
+def _matmul_into(A, ta, B, tb, C, bias=None, split=None):
+    """C = op(A) @ op(B) (+ bias on every row) on the pool's threads (:func:`._shared.matmul_rows_worker`),
+    products below PARALLEL_MACS on the caller alone.  ``split`` (left, right): C's columns also copied into these
+    two C-contiguous arrays, side by side."""
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    chunks = THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
+    bias = _empty(C.dtype, 1) if bias is None or bias.shape[0] == 0 else bias
+    left, right = (_empty(C.dtype, 2),) * 2 if split is None else split
+    with _blas_on_pool(C.dtype) as fn:
+        _pool().run(matmul_rows_worker, chunks, ta, tb, A, B, C, fn, bias, left, right)
 
 
 def matmul(A, B, ta=False, tb=False):
@@ -292,6 +304,30 @@ def softmax_cross_entropy(z, t, scale):
     grad = np.empty_like(z)
     total = softmax_cross_entropy_rows(z, _c(t, np.int64), z.dtype.type(scale), grad)
     return total, grad
+
+
+def linear_cross_entropy(x, W, b, t, scale):
+    """(Σ loss, δx, δW, δb) of the softmax cross-entropy of z = x Wᵀ + b against classes t, for x (N, H), W (C, H),
+    b (C,) or None, t (N,) int64 (t_n < 0: row n does not count): with δ = scale · (softmax(z_n) − onehot(t_n))
+    (zero rows where t_n < 0), δx = δ W (N, H), δW = δᵀ x (C, H), δb = Σ_rows δ (None without b).  One pool call
+    over blocks of rows, each block's logits in cache from its product to its gradients (:mod:`._head`); the sums
+    of the blocks' δW and δb are added here.  What :func:`lstm.nn.losses.linear_cross_entropy` computes."""
+    dt = _dtype(x)
+    x, W = _c(x, dt), _c(W, dt)
+    (N, H), C = x.shape, W.shape[0]
+    chunks = 2 * THREADS if THREADS > 1 and N * C * H >= PARALLEL_MACS and N >= 8 * THREADS else 1
+    bias = _empty(dt, 1) if b is None else _c(b, dt)
+    z = workspace.empty((N, C), dt)
+    dx = workspace.empty((N, H), dt)
+    dWs = workspace.empty((chunks, C, H), dt)
+    dbs = workspace.empty((chunks, C), dt)
+    totals = np.zeros(chunks)
+    with _blas_on_pool(dt) as fn:
+        _pool().run(linear_cross_entropy_worker, chunks, x, W, bias, _c(t, np.int64), dt.type(scale), fn, z, dx,
+                    dWs, dbs, totals)
+    dW = dWs.sum(axis=0) if chunks > 1 else dWs[0]
+    db = None if b is None else (dbs.sum(axis=0) if chunks > 1 else dbs[0])
+    return float(totals.sum()), dx, dW, db
 
 
 def sum_squares(x) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 from ..data.batching import StreamBatches
 from ..data.text import Vocabulary
 from ..io.model_file import register
-from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy, no_grad
+from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
 from ..nn.module import write_grad
 from .estimator import Estimator
 
@@ -48,13 +48,18 @@ class LanguageModelNet(Module):
         When the vocabulary is well below the chunk's B·T tokens (characters: ~100 against 3,200), the embedding is
         folded into the first LSTM layer (:meth:`lstm.nn.Embedding.feed`): it projects the V table rows through W_ih
         once instead of all B·T embedded inputs — the same function, ~7% less arithmetic per training step here."""
-        h, state = self.emb.feed(self.rnn, x, state)           # (B, T, H)
-        if self.drop.p > 0:                                   # (p = 0 would only copy h)
-            h = self.drop(h)
+        h, state = self._features(x, state)
         if self.tie_weights:
             self._h = h
             return h @ self.emb.weight.T + self.head.bias, state
         return self.head(h), state
+
+    def _features(self, x, state):
+        """x (B, T) ids → the output layer's input (B, T, H) (dropout applied), new state."""
+        h, state = self.emb.feed(self.rnn, x, state)           # (B, T, H)
+        if self.drop.p > 0:                                   # (p = 0 would only copy h)
+            h = self.drop(h)
+        return h, state
 
     def backward(self, dlogits) -> None:
         """Fill grads from ∂L/∂logits (B, T, V)."""
@@ -66,16 +71,27 @@ class LanguageModelNet(Module):
             d_emb_out = flat.T @ self._h.reshape(-1, self._h.shape[-1])   # (V, H)
         else:
             dh = self.head.backward(dlogits)
+            d_emb_out = None
+        self._features_backward(dh, d_emb_out)
+
+    def _features_backward(self, dh, d_emb_out=None) -> None:
+        """Fill the embedding's and the LSTM's grads from ∂L/∂h (B, T, H); ``d_emb_out``: the tied output
+        weight's gradient (V, H), added to the embedding's."""
         de, _ = self.rnn.backward(self.drop.backward(dh) if self.drop.p > 0 else dh)
         self.emb.feed_backward(de)
-        if self.tie_weights:
+        if d_emb_out is not None:
             self.emb._grads["weight"] += d_emb_out
 
     def loss(self, x, y, state=None):
-        """Forward + backward on one chunk: returns (mean nats per token, state)."""
-        logits, state = self.forward(x, state)
-        loss, dlogits = cross_entropy(logits, y)
-        self.backward(dlogits)
+        """Forward + backward on one chunk: returns (mean nats per token, state).  The output layer and the loss
+        are one :func:`lstm.nn.linear_cross_entropy` (the logits are never kept)."""
+        h, state = self._features(x, state)
+        W = self.emb.weight if self.tie_weights else self.head.weight
+        loss, dh, dW, db = linear_cross_entropy(h, W, self.head.bias, y)
+        write_grad(self.head._grads["bias"], db, False)
+        if not self.tie_weights:
+            write_grad(self.head._grads["weight"], dW, False)
+        self._features_backward(dh, dW if self.tie_weights else None)
         return loss, state
 
 

@@ -17,6 +17,7 @@ from .losses import (
     cross_entropy,
     huber_loss,
     l1_loss,
+    linear_cross_entropy,
     mse_loss,
     pinball_loss,
 )
@@ -29,5 +30,6 @@ __all__ = [
     "Module", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell",
     "Linear", "Embedding", "Dropout", "Sequential", "Stepper", "losses", "no_grad", "is_grad_enabled",
     "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss", "PinballLoss",
-    "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss", "pinball_loss",
+    "cross_entropy", "linear_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss",
+    "pinball_loss",
 ]

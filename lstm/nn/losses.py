@@ -23,6 +23,7 @@ from .linear import _as_float_input
 
 __all__ = [
     "cross_entropy",
+    "linear_cross_entropy",
     "binary_cross_entropy_with_logits",
     "mse_loss",
     "l1_loss",
@@ -105,6 +106,31 @@ def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: 
 # ------------------------------------------------------------------------------------------------------------------
 # classification
 # ------------------------------------------------------------------------------------------------------------------
+def _class_target(fn: str, target, shape: tuple, what: str, hint: str) -> np.ndarray:
+    """``target`` as an integer array of ``shape`` (= ``what``.shape[:-1]), or a one-line error ending in ``hint``."""
+    target = np.asarray(target)
+    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(
+            f"{fn}: target must hold integer class ids, got dtype {target.dtype}; cast with .astype(np.int64) "
+            f"(probability targets are not supported)"
+        )
+    if target.shape != shape:
+        raise ValueError(
+            f"{fn}: target must have shape {what}.shape[:-1] = {shape}, got {target.shape}; {hint}"
+        )
+    return target
+
+
+def _check_class_range(fn: str, target: np.ndarray, real: np.ndarray, C: int, ignore_index: int) -> None:
+    bad = real & ((target < 0) | (target >= C))
+    if bad.any():
+        v = int(target[bad].flat[0])
+        raise ValueError(
+            f"{fn}: target {v} is outside the class range [0, {C - 1}] and is not ignore_index={ignore_index}; "
+            f"fix the labels, or set ignore_index / mask for positions to skip"
+        )
+
+
 def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight=None, label_smoothing: float = 0.0,
                   reduction: str = "mean") -> LossAndGrad:
     """Softmax cross-entropy over the last axis, ``torch.nn.functional.cross_entropy`` semantics.
@@ -134,17 +160,8 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
         raise ValueError(f"{fn}: logits must have shape (..., C) with classes on the last axis, got a scalar")
     C = z.shape[-1]
     dt = z.dtype
-    target = np.asarray(target)
-    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(
-            f"{fn}: target must hold integer class ids, got dtype {target.dtype}; cast with .astype(np.int64) "
-            f"(probability targets are not supported)"
-        )
-    if target.shape != z.shape[:-1]:
-        raise ValueError(
-            f"{fn}: target must have shape logits.shape[:-1] = {z.shape[:-1]}, got {target.shape}; "
-            f"logits are (..., C) with the C={C} classes on the last axis"
-        )
+    target = _class_target(fn, target, z.shape[:-1], "logits",
+                           f"logits are (..., C) with the C={C} classes on the last axis")
     real = target != ignore_index  # (...)
     if mask is not None:
         mask = np.asarray(mask)
@@ -165,13 +182,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
         w = _real_array(weight, dt, f"{fn}: weight")
         if w.shape != (C,):
             raise ValueError(f"{fn}: weight must have shape (C,) = ({C},), one value per class, got {w.shape}")
-    bad = real & ((target < 0) | (target >= C))
-    if bad.any():
-        v = int(target[bad].flat[0])
-        raise ValueError(
-            f"{fn}: target {v} is outside the class range [0, {C - 1}] and is not ignore_index={ignore_index}; "
-            f"fix the labels, or set ignore_index / mask for positions to skip"
-        )
+    _check_class_range(fn, target, real, C, ignore_index)
 
     z2 = z.reshape(-1, C)  # (N, C)
     r2 = real.reshape(-1)  # (N,)
@@ -196,7 +207,7 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
     np.exp(ex, out=ex)  # exp(z - max)
     s = ex.sum(axis=1)  # (N,)
     lse = np.log(s) + m[:, 0]  # (N,) logsumexp
-    nll = lse - z2[rows, t2]  # (N,) -log p_y
+    nll = (m[:, 0] - z2[rows, t2]) + np.log(s)  # (N,) -log p_y = lse - z_y, exact when z_y is near a huge max
     row_loss = (1.0 - e) * wy * nll  # (N,)
     Wsum = C if w is None else w.sum()
     if e > 0.0:
@@ -218,6 +229,44 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
         grad *= dt.type(1.0 / denom)
         total /= denom
     return total, grad.reshape(z.shape)
+
+
+def linear_cross_entropy(x, weight, bias, target, *, ignore_index: int = -100):
+    """The mean cross-entropy of a linear output layer's logits, with the gradients of all three inputs.
+
+    ``(loss, dx, dweight, dbias)`` for ``z = x weightᵀ + bias``: ``loss = cross_entropy(z, target,
+    ignore_index=ignore_index)`` and, with ``G`` its gradient with respect to z (rows flattened)::
+
+        dx = G weight  (x's shape)      dweight = Gᵀ x  (C, H)      dbias = Σ_rows G  (C,), None without a bias
+
+    — what a :class:`~lstm.nn.Linear` layer followed by :func:`cross_entropy` computes in training, without
+    keeping the (N, C) logits.  On the compiled backend it is one pass over blocks of rows, each block's logits
+    used while in cache (a language model's output layer: three products, the loss and the bias sums in one call);
+    otherwise the same products around :func:`cross_entropy`.  Shapes: x (..., H), weight (C, H), bias (C,) or
+    None, target (...) class ids (``ignore_index`` positions do not count).
+    """
+    fn = "linear_cross_entropy"
+    x = _as_float_input(x, None, f"{fn}: x")
+    W = _as_float_input(weight, x.dtype, f"{fn}: weight")
+    if x.ndim < 1 or W.ndim != 2 or W.shape[1] != x.shape[-1]:
+        raise ValueError(f"{fn}: weight must have shape (C, H) for x of shape (..., H), got weight {W.shape} and x "
+                         f"{x.shape}")
+    C, H = W.shape
+    b = None if bias is None else _as_float_input(bias, x.dtype, f"{fn}: bias")
+    if b is not None and b.shape != (C,):
+        raise ValueError(f"{fn}: bias must have shape (C,) = ({C},), one value per class, got {b.shape}")
+    target = _class_target(fn, target, x.shape[:-1], "x", "one class id per row of x (..., H)")
+    real = target != ignore_index
+    _check_class_range(fn, target, real, C, ignore_index)
+    x2 = x.reshape(-1, H)                                     # (N, H)
+    fused = compiled_function("linear_cross_entropy")
+    if fused is None:
+        z = x2 @ W.T if b is None else x2 @ W.T + b            # (N, C)
+        loss, g = cross_entropy(z, target.reshape(-1), ignore_index=ignore_index)
+        return loss, (g @ W).reshape(x.shape), g.T @ x2, None if b is None else g.sum(axis=0)
+    n_real = int(np.count_nonzero(real))
+    total, dx, dW, db = fused(x2, W, b, np.where(real, target, -1).reshape(-1), 1.0 / max(n_real, 1))
+    return (total / n_real if n_real else 0.0), dx.reshape(x.shape), dW, db
 
 
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
