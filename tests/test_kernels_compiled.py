@@ -427,6 +427,78 @@ def test_lstm_whole_block_gate_loops_match_reference(option, threads, dt, monkey
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("lookup", [False, True], ids=["x", "ids"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lstm_hidden_state_written_in_place_matches_reference(threads, lookup, dt, monkeypatch):
+    """With the whole-block gate loop (H = 32) and no mask, h_t goes from the gate math straight into the next
+    step's [x | h] row (input by lookup) or into a time-major y; the other destinations copy it from there.  Both
+    layouts of y, with and without a cache, against the reference; masked runs take the general path alongside."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(20 + threads + 2 * lookup)
+    Hw, batch = 32, 9
+    p = lstm_params(rng, dt, hidden=Hw)
+    x, ids = (rnd(rng, dt, 6, I), rng.integers(0, 6, size=(T, batch))) if lookup else (rnd(rng, dt, T, batch, I), None)
+    h0, c0 = rnd(rng, dt, batch, Hw), rnd(rng, dt, batch, Hw)
+    dy = rnd(rng, dt, T, batch, Hw)
+    mask = (np.arange(T)[:, None] < rng.integers(1, T + 1, size=batch)[None, :]).astype(dt)[:, :, None]
+    for m in (None, mask):
+        ref = R.lstm_forward(x, h0, c0, p, m, ids=ids)
+        for batch_major in (False, True):
+            ours = C.lstm_forward(x, h0, c0, p, m, ids=ids, batch_major=batch_major)
+            y = ours[0].transpose(1, 0, 2) if batch_major else ours[0]
+            for name, a, b in zip(("y", "h_T", "c_T"), (y, *ours[1:3]), ref[:3]):
+                close(a, b, dt, name)
+            close(ours[3].h, ref[3].h, dt, "cache.h")
+            ring = C.lstm_forward(x, h0, c0, p, m, keep_cache=False, ids=ids, batch_major=batch_major)
+            np.testing.assert_array_equal(ring[0], ours[0])
+            g = C.lstm_backward(p, ours[3], dy.transpose(1, 0, 2).copy() if batch_major else dy,
+                                batch_major=batch_major)
+            same_grads(g[3], R.lstm_backward(p, ref[3], dy)[3], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("option", ["plain", "proj"])
+@pytest.mark.parametrize("lookup", [False, True], ids=["x", "ids"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lstm_backward_writes_the_weight_gradients_into_out(threads, lookup, option, dt, monkeypatch):
+    """``out`` {W_ih, W_hh}: the compiled backward writes those gradients into the given arrays and returns them,
+    exactly the values it returns without ``out``; arrays it cannot write into (another dtype, not contiguous, one
+    missing) are left alone.  The reference takes ``out`` and returns fresh arrays."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(30 + threads + 2 * lookup)
+    p = lstm_params(rng, dt, **LSTM_OPTIONS[option])
+    Pw = p.W_hh.shape[1]
+    x, ids = (rnd(rng, dt, 6, I), rng.integers(0, 6, size=(T, B))) if lookup else (rnd(rng, dt, T, B, I), None)
+    y, _, _, cache = C.lstm_forward(x, rnd(rng, dt, B, Pw), rnd(rng, dt, B, H), p, ids=ids)
+    dy = rnd(rng, dt, T, B, Pw)
+    plain = C.lstm_backward(p, cache, dy)
+    out = {"W_ih": np.full_like(p.W_ih, np.nan), "W_hh": np.full_like(p.W_hh, np.nan)}
+    got = C.lstm_backward(p, cache, dy, out=out)
+    for k in ("W_ih", "W_hh"):
+        assert got[3][k] is out[k], k
+        np.testing.assert_array_equal(out[k], plain[3][k], err_msg=k)
+    for k, v in plain[3].items():
+        if v is not None:
+            np.testing.assert_array_equal(got[3][k], v, err_msg=k)
+    np.testing.assert_array_equal(got[0], plain[0])
+    other = np.float32 if dt == np.float64 else np.float64
+    for bad in ({"W_ih": out["W_ih"].astype(other), "W_hh": out["W_hh"]},
+                {"W_ih": np.asfortranarray(out["W_ih"]), "W_hh": out["W_hh"]}, {"W_hh": out["W_hh"]}):
+        before = {k: v.copy() for k, v in bad.items()}
+        g = C.lstm_backward(p, cache, dy, out=bad)
+        for k, v in bad.items():
+            assert g[3][k] is not v
+            np.testing.assert_array_equal(v, before[k])
+            np.testing.assert_array_equal(g[3][k], plain[3][k])
+    ref = R.lstm_backward(p, R.lstm_forward(x, rnd(rng, dt, B, Pw), rnd(rng, dt, B, H), p, ids=ids)[3], dy, out=out)
+    assert ref[3]["W_hh"] is not out["W_hh"]
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (9, 5, 3), (3, 17, 10), (0, 4, 3), (4, 0, 3)])
 @pytest.mark.parametrize("blas", ["numpy", "scipy"])

@@ -393,15 +393,29 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None,
     return y, h_T, c_T, cache
 
 
+def _weight_targets(out, W_ih, W_hh):
+    """(δW_ih, δW_hh) arrays from ``out`` for the backward to write into — both or neither: C-contiguous, of the
+    weights' shapes and dtypes — else (None, None)."""
+    if not out:
+        return None, None
+    pair = out.get("W_ih"), out.get("W_hh")
+    for a, w in zip(pair, (W_ih, W_hh)):
+        if a is None or a.shape != w.shape or a.dtype != w.dtype or not a.flags.c_contiguous:
+            return None, None
+    return pair
+
+
 def _lookup_table(table, W_ih, b, Hp):
     """tab (4, V, Hp): the table's rows projected, table W_ihᵀ + b (b (4H,) or empty), gate-major and padded like
     ``act``."""
     (V, _), H = table.shape, W_ih.shape[0] // 4
-    proj = table @ W_ih.T                                 # (V, 4H)
-    if b.shape[0]:
-        proj += b
-    tab = workspace.zeros((4, V, Hp), table.dtype)
-    tab[:, :, :H] = proj.reshape(V, 4, H).transpose(1, 0, 2)
+    tab = workspace.empty((4, V, Hp), table.dtype)
+    if Hp > H:
+        tab[:, :, H:] = 0
+    for k in range(4):                                    # gate k's rows straight into its block
+        np.matmul(table, W_ih[k * H:(k + 1) * H].T, out=tab[k, :, :H])
+        if b.shape[0]:
+            tab[k, :, :H] += b[k * H:(k + 1) * H]
     return tab
 
 
@@ -419,10 +433,11 @@ def _xh(cache, x, dt):
     return out
 
 
-def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False):
+def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False, out=None):
     """As :func:`lstm.kernels.reference.lstm_backward`; the loop reads a ``batch_major`` dy (B, T, P) in place.
     After a forward by lookup the loop sums δa per table row (δtab, (V, 4H)), and δW_ih = δtabᵀ table,
-    δtable = δtab W_ih replace the products over all T·B inputs."""
+    δtable = δtab W_ih replace the products over all T·B inputs.  δW_ih and δW_hh go straight into ``out``'s
+    arrays when it has both (:func:`_weight_targets`)."""
     dt = _dtype(cache.x)
     x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
     table = x
@@ -464,12 +479,19 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
             _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
     _pool().run(lstm_backward_worker, chunks, *args)
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
-    dW = workspace.empty((G, I + P), dt)                  # δ[W_ih | W_hh]; the two are views of it
-    _matmul_into(da.reshape(T * B, G), True, xh[:T].reshape(T * B, I + P), False, dW)
-    dW_ih = dW[:, :I]
+    o_ih, o_hh = _weight_targets(out, W_ih, W_hh)
+    xh2 = xh[:T].reshape(T * B, I + P)
+    if I == 0 and o_hh is not None:                       # δW_hh = δaᵀ h_{t-1}, straight into the layer's array
+        _matmul_into(da.reshape(T * B, G), True, xh2, False, o_hh)
+        dW_ih, dW_hh = None, o_hh
+    else:                                                 # δ[W_ih | W_hh] in one product (its columns copied on)
+        dW = workspace.empty((G, I + P), dt)
+        split = None if o_hh is None or ids is not None else (o_ih, o_hh)
+        _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
+        dW_ih, dW_hh = (o_ih, o_hh) if split else (dW[:, :I], dW[:, I:])
     if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
         dtab = dtabs.sum(axis=0) if chunks > 1 else dtabs[0]
-        dW_ih = workspace.empty((G, table.shape[1]), dt)
+        dW_ih = workspace.empty((G, table.shape[1]), dt) if o_ih is None else o_ih
         _matmul_into(dtab, True, table, False, dW_ih)
         if input_grad:
             dx = workspace.empty(table.shape, dt)
@@ -482,7 +504,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         dW_hr = workspace.empty((P, H), dt)
         _matmul_into(dhp.reshape(T * B, P), True, mbuf.reshape(T * B, H), False, dW_hr)
     grads = {
-        "W_ih": dW_ih, "W_hh": dW[:, I:],
+        "W_ih": dW_ih, "W_hh": dW_hh,
         "b_ih": None if p.b_ih is None else db,
         "b_hh": None if p.b_hh is None else (db.copy() if p.b_ih is not None else db),
         "W_hr": dW_hr, "peephole": None if p.peephole is None else dpeeps.sum(axis=0),

@@ -193,9 +193,11 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None,
     return (y.transpose(1, 0, 2).copy() if batch_major else y), hs[T].copy(), cs[T].copy(), cache
 
 
-def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False):
+def lstm_backward(p: LSTMParams, cache: LSTMCache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False,
+                  out=None):
     """Backpropagation through time.  dy (T, B, P), or (B, T, P) with ``batch_major``; dh_T (B, P), dc_T (B, H)
-    upstream into the final state.
+    upstream into the final state.  ``out``: {"W_ih": array, "W_hh": array} that a backend may write those two
+    gradients into and return (the compiled one does; here they are ignored) — a layer's own gradient arrays.
 
     Returns dx (T, B, I), dh0 (B, P), dc0 (B, H), grads {W_ih, W_hh, b_ih, b_hh, W_hr, peephole} (None if unused).
     dx is None without ``input_grad`` (every backward kernel takes it: the input is data, not a layer's output, so

@@ -378,9 +378,12 @@ class _Recurrent(Module):
                 dyd = d_inp[..., d * W:(d + 1) * W]
                 if d == 1:
                     dyd = dyd[run.rev]
+                out = None                                         # the kernel may write δW_ih, δW_hh here
+                if not accumulate and run.hh_masks[k][d] is None:
+                    out = {key: grads[_PARAM_STEMS[key] + suffix] for key in ("W_ih", "W_hh")}
                 dx, ds0, g = self._backward_kernel(run.params[k][d], run.caches[k][d], dyd,
                                                    tuple(s[idx] for s in dfinal), input_grad or k > 0,
-                                                   run.batch_major and k == self.num_layers - 1)
+                                                   run.batch_major and k == self.num_layers - 1, out)
                 if dx is not None:
                     table_grad = k == 0 and run.ids is not None and self.lookup_kernel
                     dx = dx if d == 0 or table_grad else dx[run.rev]
@@ -390,8 +393,9 @@ class _Recurrent(Module):
                 if run.hh_masks[k][d] is not None:
                     g["W_hh"] = g["W_hh"] * run.hh_masks[k][d]
                 for key, value in g.items():
-                    if value is not None:
-                        write_grad(grads[_PARAM_STEMS[key] + suffix], value, accumulate)
+                    target = None if value is None else grads[_PARAM_STEMS[key] + suffix]
+                    if target is not None and value is not target:
+                        write_grad(target, value, accumulate)
             d_inp = dx_sum
         if d_inp is not None and run.ids is not None:
             if self.lookup_kernel:                                 # the kernel's δx is the table's already
@@ -423,8 +427,9 @@ class _Recurrent(Module):
         """y (T, B, ·), or (B, T, ·) when ``batch_major`` (asked only of a ``batch_major_kernel``); state; cache."""
         raise NotImplementedError
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
-        """dx, dstate0, grads from dy (T, B, ·), or (B, T, ·) when ``batch_major``."""
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False, out=None):
+        """dx, dstate0, grads from dy (T, B, ·), or (B, T, ·) when ``batch_major``; ``out``: the layer's δW_ih,
+        δW_hh arrays, which the kernel may write and return (``lstm_backward``'s ``out``)."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -504,9 +509,9 @@ class LSTM(_Recurrent):
                                                                 batch_major)
         return y, (h, c), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False, out=None):
         dx, dh0, dc0, g = get_backend(self.backend).lstm_backward(p, cache, dy, dstate[0], dstate[1], input_grad,
-                                                                  batch_major)
+                                                                  batch_major, out)
         return dx, (dh0, dc0), g
 
     def extra_repr(self):
@@ -539,7 +544,7 @@ class GRU(_Recurrent):
         y, h, cache = get_backend(self.backend).gru_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False, out=None):
         dx, dh0, g = get_backend(self.backend).gru_backward(p, cache, dy, dstate[0], input_grad)
         return dx, (dh0,), g
 
@@ -565,7 +570,7 @@ class RNN(_Recurrent):
         y, h, cache = get_backend(self.backend).rnn_forward(x, state[0], p, mask, keep_cache)
         return y, (h,), cache
 
-    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False):
+    def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False, out=None):
         dx, dh0, g = get_backend(self.backend).rnn_backward(p, cache, dy, dstate[0], input_grad)
         return dx, (dh0,), g
 
