@@ -12,7 +12,7 @@ from __future__ import annotations
 from numba import njit
 
 from ._blas import cblas_gemm, gemm_raw
-from ._pool import claim, finish
+from ._pool import claim, finish, row_bounds
 from ._reductions import softmax_cross_entropy_rows
 from ._shared import JIT
 
@@ -36,14 +36,12 @@ def linear_cross_entropy_worker(ctl, gen, chunks, x, W, b, t, scale, fn, z, dx, 
         dWs[c] (C, H) = δᵀ x[rows];   dbs[c] (C,) = Σ_rows δ;   totals[c] = Σ_rows loss (float64)"""
     N, H = x.shape
     C = W.shape[0]
-    per = (N + chunks - 1) // chunks
     xf, Wf, zf, dxf, dWf = x.reshape(-1), W.reshape(-1), z.reshape(-1), dx.reshape(-1), dWs.reshape(-1)
     while True:
         c = claim(ctl, gen, chunks)
         if c < 0:
             return
-        r0 = min(N, c * per)
-        r1 = min(N, r0 + per)
+        r0, r1 = row_bounds(N, chunks, c)
         n = r1 - r0
         db = dbs[c]
         db[:] = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from numba import njit
 
 from ._blas import cblas_gemm, gemm_raw
-from ._pool import claim, finish
+from ._pool import claim_rows
 
 # No reassociation and no NaN/Inf assumptions, so float64 results stay within a few ulp of the NumPy reference;
 # error_model="numpy" drops Python's ZeroDivisionError check, which otherwise blocks vectorisation of divisions.
@@ -48,13 +48,8 @@ def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias, left, right)
     m, n = C.shape
     k = A.shape[0] if ta else A.shape[1]
     lda, ldb = A.shape[1], B.shape[1]
-    per = (m + chunks - 1) // chunks
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
-        r0 = min(m, c * per)
-        r1 = min(m, r0 + per)
+    r0, r1 = claim_rows(ctl, gen, chunks, m, False)
+    while r0 >= 0:
         a0 = r0 if ta else r0 * lda
         if fn != 0:
             cblas_gemm(fn, ta, tb, r1 - r0, n, k, A, a0, lda, B, ldb, C, r0 * n, n)
@@ -73,4 +68,4 @@ def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias, left, right)
                     lr[j] = row[j]
                 for j in range(n - n1):
                     rr[j] = row[n1 + j]
-        finish(ctl)
+        r0, r1 = claim_rows(ctl, gen, chunks, m, True)
