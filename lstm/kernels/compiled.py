@@ -486,7 +486,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         dW_ih, dW_hh = None, o_hh
     else:                                                 # δ[W_ih | W_hh] in one product (its columns copied on)
         dW = workspace.empty((G, I + P), dt)
-        split = None if o_hh is None or ids is not None else (o_ih, o_hh)
+        split = None if o_hh is None else (o_ih, o_hh)
         _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
         dW_ih, dW_hh = (o_ih, o_hh) if split else (dW[:, :I], dW[:, I:])
     if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
