@@ -172,6 +172,23 @@ def test_full_encoder_decoder_loss_gradients_float64(rows, attention, bidirectio
     assert net.src_emb._folded == net.tgt_emb._folded == (rows > 1)
 
 
+@pytest.mark.parametrize("attention", ["luong", "none"])
+def test_training_loss_is_forward_then_cross_entropy_then_backward(attention):
+    """``loss`` (output layer and loss in one linear_cross_entropy, padding ignored) leaves exactly the gradients of
+    forward → cross_entropy → backward (float64, 1e-12)."""
+    rng = np.random.default_rng(3)
+    net = Seq2SeqNet(9, 7, 5, 6, 1, True, attention, seed=2, dtype=np.float64)
+    s, sl, ti, to, tl = tiny_batch(rng, src_lens=(4, 2, 5), tgt_lens=(3, 1, 2))
+    loss = net.loss(s, sl, ti, to, tl)
+    fused = {n: g.copy() for n, g in net.grads.items()}
+    logits, _ = net.forward(s, sl, ti, tl)
+    ref, d = cross_entropy(logits, to, ignore_index=PAD_ID)
+    net.backward(d)
+    assert abs(loss - ref) < 1e-12 * ref
+    for n, g in net.grads.items():
+        np.testing.assert_allclose(fused[n], g, rtol=0, atol=1e-12 * max(1.0, np.abs(g).max()), err_msg=n)
+
+
 def test_extra_padding_changes_nothing():
     """Padded source and target steps must not leak into the loss (lengths + attention mask + ignore_index)."""
     rng = np.random.default_rng(3)

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..data.text import UNK, Vocabulary, tokenize
 from ..io.model_file import register
-from ..nn import LSTM, Embedding, Linear, Module, cross_entropy, no_grad
+from ..nn import LSTM, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
+from ..nn.module import write_grad
 from ..nn.attention import make_attention
 from .estimator import Estimator
 from .seq2seq_search import beam_search, greedy_search
@@ -147,6 +148,11 @@ class Seq2SeqNet(Module):
     # -- teacher forcing ---------------------------------------------------------------------------------------
     def forward(self, src, src_len, tgt_in, tgt_len):
         """Logits (B, Tt, V) for targets fed one step behind (tgt_in starts with <s>), and the attention weights."""
+        ht, a = self._features(src, src_len, tgt_in, tgt_len)
+        return self.out(ht), a
+
+    def _features(self, src, src_len, tgt_in, tgt_len):
+        """The output layer's input (B, Tt, H) under teacher forcing, and the attention weights."""
         memory, state = self.start(src, src_len)
         hdec, _ = self.tgt_emb.feed(self.decoder, tgt_in, state, tgt_len)        # (B, Tt, H)
         a = None
@@ -154,12 +160,15 @@ class Seq2SeqNet(Module):
         if self.has_attention:
             ht, a = self._attend(hdec, Memory(memory.keys, None, memory.mask))
         self._cache = (ht, memory.keys.shape)
-        return self.out(ht), a
+        return ht, a
 
     def backward(self, dlogits) -> None:
         """Fill ``grads`` from ∂L/∂logits (B, Tt, V), through output, attention, decoder, bridge and encoder."""
+        self._features_backward(self.out.backward(dlogits))
+
+    def _features_backward(self, dht) -> None:
+        """Fill the grads of everything below the output layer from ∂L/∂h̃ (B, Tt, H)."""
         ht, key_shape = self._cache
-        dht = self.out.backward(dlogits)                                          # (B, Tt, H)
         H = self.hidden_size
         if self.has_attention:
             dz = dht * (1.0 - ht * ht)                                            # tanh'
@@ -174,10 +183,13 @@ class Seq2SeqNet(Module):
         self.src_emb.feed_backward(dsrc)
 
     def loss(self, src, src_len, tgt_in, tgt_out, tgt_len) -> float:
-        """Forward + backward on one batch; returns the mean nats per target token (</s> included)."""
-        logits, _ = self.forward(src, src_len, tgt_in, tgt_len)
-        loss, dlogits = cross_entropy(logits, tgt_out, ignore_index=PAD_ID)
-        self.backward(dlogits)
+        """Forward + backward on one batch; returns the mean nats per target token (</s> included).  The output
+        layer and the loss are one :func:`lstm.nn.linear_cross_entropy`."""
+        ht, _ = self._features(src, src_len, tgt_in, tgt_len)
+        loss, dht, dW, db = linear_cross_entropy(ht, self.out.weight, self.out.bias, tgt_out, ignore_index=PAD_ID)
+        write_grad(self.out._grads["weight"], dW, False)
+        write_grad(self.out._grads["bias"], db, False)
+        self._features_backward(dht)
         return loss
 
 
