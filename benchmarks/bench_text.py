@@ -2,6 +2,7 @@
 
     python benchmarks/bench_text.py equivalence   # same init, data order, optimizer: val loss at every evaluation
     python benchmarks/bench_text.py speed         # training chars/s at 2 × 256, seq 100, batch 32, side by side
+    python benchmarks/bench_text.py profile       # where lstm's step goes: each kernel-pool call timed, and the rest
     python benchmarks/bench_text.py quality --minutes 10   # best val bits/char within the same wall-clock budget
     python benchmarks/bench_text.py spread        # how far dropout's random masks alone move val loss, both libraries
     python benchmarks/bench_text.py masks         # equivalence with dropout: both libraries given the same masks
@@ -263,6 +264,42 @@ def speed(args):
           f"(lstm at {a * ours / chars / 1e9:.0f} GF/s = {100 * a / ceiling:.0f}% of it)")
 
 
+def profile(args):
+    """Where lstm's training step goes: every call into the kernels' thread pool timed from the caller (wall time,
+    grouped by compiled worker), and the rest of the step — Python between the calls — as the remainder."""
+    from collections import defaultdict
+
+    from lstm.kernels import _pool
+
+    train, _, V = corpus()
+    ours = Ours(vocab=V, emb=64, hidden=256, layers=2, lr=2e-3)
+    batches = StreamBatches(train, 32, 100)
+    for s in range(3):
+        ours.step(batches(s))
+    spent, calls = defaultdict(float), defaultdict(int)
+    run = _pool.Pool.run
+
+    def timed(pool, worker, n, *rest):
+        t0 = time.perf_counter()
+        run(pool, worker, n, *rest)
+        name = getattr(worker, "py_func", worker).__name__
+        spent[name] += time.perf_counter() - t0
+        calls[name] += 1
+
+    _pool.Pool.run = timed
+    try:
+        t0 = time.perf_counter()
+        for s in range(args.steps):
+            ours.step(batches(3 + s))
+        total = (time.perf_counter() - t0) / args.steps
+    finally:
+        _pool.Pool.run = run
+    print(f"training step, 2 layers x 256, seq 100, batch 32: {1e3 * total:.2f} ms (mean of {args.steps})")
+    for name, t in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:32s} {calls[name] / args.steps:4.0f} calls {1e3 * t / args.steps:8.2f} ms")
+    print(f"  {'Python between the calls':32s} {'':10s} {1e3 * (total - sum(spent.values()) / args.steps):8.2f} ms")
+
+
 def step_flops(vocab, emb, hidden, layers, tokens, lookup=False):
     """Matrix-product FLOPs of one training step: forward, then backward at twice the forward (input and weight
     gradients) — the embedding is a lookup; the first layer's input gradient is needed for it.  With ``lookup``
@@ -389,6 +426,8 @@ def main():
     s = sub.add_parser("speed")
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--repeats", type=int, default=3)
+    f = sub.add_parser("profile")
+    f.add_argument("--steps", type=int, default=40)
     q = sub.add_parser("quality")
     q.add_argument("--minutes", type=float, default=10)
     q.add_argument("--dropout", type=float, default=0.2)
@@ -407,7 +446,8 @@ def main():
     k.add_argument("--dropout", type=float, default=0.4)
     k.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    {"equivalence": equivalence, "speed": speed, "quality": quality, "spread": spread, "masks": masks}[args.what](args)
+    {"equivalence": equivalence, "speed": speed, "profile": profile, "quality": quality, "spread": spread,
+     "masks": masks}[args.what](args)
 
 
 if __name__ == "__main__":
