@@ -393,9 +393,9 @@ class _Recurrent(Module):
                 if run.hh_masks[k][d] is not None:
                     g["W_hh"] = g["W_hh"] * run.hh_masks[k][d]
                 for key, value in g.items():
-                    target = None if value is None else grads[_PARAM_STEMS[key] + suffix]
-                    if target is not None and value is not target:
-                        write_grad(target, value, accumulate)
+                    name = _PARAM_STEMS[key] + suffix
+                    if value is not None and value is not grads[name]:   # (not already written in place)
+                        write_grad(grads[name], value, accumulate)
             d_inp = dx_sum
         if d_inp is not None and run.ids is not None:
             if self.lookup_kernel:                                 # the kernel's δx is the table's already
