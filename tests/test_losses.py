@@ -497,3 +497,38 @@ def test_pinball_errors():
         pinball_loss(pred, np.zeros(4), [0.1, 0.9])
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         pinball_loss(pred, np.zeros(4), [0.0, 0.5, 1.0])
+
+
+_LCE = """
+import sys
+import numpy as np
+import lstm
+rng = np.random.default_rng(0)
+x = rng.normal(size=(50, 32)).astype(np.float32)
+W = rng.normal(size=(20, 32)).astype(np.float32)
+t = rng.integers(0, 20, 50)
+if sys.argv[1:] == ["loss-first"]:
+    from lstm.kernels import compiled
+    compiled.softmax_cross_entropy(x @ W.T, t, 1.0)
+loss, dx, dW, db = lstm.nn.linear_cross_entropy(x, W, np.zeros(20, np.float32), t)
+print(float(loss).hex(), dx.tobytes().hex(), dW.tobytes().hex())
+"""
+
+
+def test_the_fused_loss_gives_the_same_bits_whatever_was_compiled_first(tmp_path):
+    """The row sums of exp were left to the compiler's reassociation: compiled inside the output layer's worker
+    (a cold cache) they came out in another order than loaded from the cache, ~1e-8 apart — so one seed trained
+    differently in the first process after an install.  A fresh cache, a warm one, and a warm one with the loss
+    compiled first must agree to the bit (before: cold and loss-first gave one value, plain warm another)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "lce.py"
+    script.write_text(_LCE)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    outs = [subprocess.run([sys.executable, str(script), *arg], capture_output=True, text=True, env=env,
+                           timeout=900) for arg in ([], [], ["loss-first"])]
+    for run in outs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert outs[0].stdout == outs[1].stdout == outs[2].stdout
