@@ -241,7 +241,7 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
                  "--batch", "4", "--steps", "18", "--eval-every", "6", "--out", str(run), "--quiet", "--resume"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "trained 18 steps" in out and "bits/char" in out and "nothing was trained" not in out
+    assert "trained 6 steps (to step 18)" in out and "bits/char" in out and "nothing was trained" not in out
     code = main(["train-text", str(trained_dir / "corpus.txt"), "--hidden", "16", "--layers", "1", "--seq-len", "16",
                  "--batch", "4", "--steps", "10", "--out", str(run), "--quiet", "--resume"])
     assert code == 0 and "already at step 18, so nothing was trained" in capsys.readouterr().out
@@ -250,11 +250,15 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
 @pytest.mark.parametrize("change, message", [
     ("text", r"belongs to another run \(vocabulary: \d+ chars #\w+ there, \d+ chars #\w+ here\)"),
     ("hidden", r"network does not fit this one \(shape mismatch"),
+    ("seq-len", r"belongs to another run \(seq_len: 16 there, 8 here\)"),
+    ("batch", r"belongs to another run \(batch_size: 4 there, 2 here\)"),
+    ("lr", r"belongs to another run \(lr: 0.002 there, 0.05 here\)"),
 ])
 def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained_dir, tmp_path, capsys, change,
                                                                           message):
     """A checkpoint's embedding rows belong to its vocabulary: text whose characters differ (here one letter
-    replaced everywhere) would silently give every later character another's row."""
+    replaced everywhere) would silently give every later character another's row.  Another sequence length or
+    batch would silently change which text each step reads; another learning rate would be ignored."""
     import re
     import shutil
 
@@ -264,8 +268,10 @@ def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained
     src = tmp_path / "corpus.txt"
     src.write_text(TEXT.replace("e", "é") if change == "text" else TEXT)
     hidden = "24" if change == "hidden" else "16"
-    code = main(["train-text", str(src), "--hidden", hidden, "--layers", "1", "--seq-len", "16", "--batch", "4",
-                 "--steps", "18", "--out", str(run), "--quiet", "--resume"])
+    seq_len, batch = ("8" if change == "seq-len" else "16"), ("2" if change == "batch" else "4")
+    lr = ["--lr", "0.05"] if change == "lr" else []
+    code = main(["train-text", str(src), "--hidden", hidden, "--layers", "1", "--seq-len", seq_len, "--batch", batch,
+                 "--steps", "18", "--out", str(run), "--quiet", "--resume"] + lr)
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
@@ -308,6 +314,7 @@ def test_ctrl_c_during_train_text_keeps_a_model_generate_can_read(trained_dir, t
                  "--batch", "4", "--steps", "30", "--eval-every", "3", "--out", str(run)])
     err = capsys.readouterr().err
     assert code == 130 and "interrupted at step 7" in err and "holds the best validated weights (step" in err
+    assert f"the run can go on from its checkpoint {run / 'last.safetensors'}: repeat the command with --resume" in err
     assert main(["generate", str(run / "model.safetensors"), "--length", "5"]) == 0
 
 
@@ -323,7 +330,7 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     (["generate", "{model}", "--prime", "日本"], "never saw: '日', '本'"),
     (["generate", "{dir}/missing.safetensors"], "no such file"),
     (["generate", "{dir}"], "is a directory; give the lstm.model file in it"),
-    (["generate", "{dir}/corpus.txt"], "truncated|not a lstm.model"),
+    (["generate", "{dir}/corpus.txt"], "truncated|not an lstm.model"),
     (["generate", "{model}", "--temperature", "-1"], "expected a number >= 0"),
     (["generate", "{model}", "--length", "0"], "expected a positive integer"),
     (["train-text", "{dir}/nothing.txt"], "no such file"),

@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import core, seq2seq, series, ship, text, understand
-from ..train.trainer import TrainingDiverged
+from ..train.trainer import TrainingDiverged, TrainingInterrupted
 from .common import UsageError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -75,15 +75,30 @@ def _run(argv) -> int:
         print(f"lstm {args.command}: error: {err.what}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
               file=sys.stderr)
         return 2
+    except MemoryError as err:                                      # sizes the machine cannot hold
+        if os.environ.get("LSTM_DEBUG"):
+            raise
+        print(f"lstm {args.command}: error: not enough memory for this run ({err}); use smaller sizes "
+              "(e.g. --hidden, --batch)", file=sys.stderr)
+        return 2
     except (UsageError, ValueError, TypeError, OSError) as err:
         if isinstance(err, BrokenPipeError) or os.environ.get("LSTM_DEBUG"):
             raise
         print(f"lstm {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; a resumable checkpoint is kept where the run was writing (use --resume)",
-              file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f"\n{_interrupted(stop, args)}", file=sys.stderr)
         return 130
+
+
+def _interrupted(stop: KeyboardInterrupt, args) -> str:
+    """What Ctrl-C leaves: --resume is offered only where a checkpoint was written and the command takes it."""
+    checkpoint = getattr(stop, "checkpoint", None) if isinstance(stop, TrainingInterrupted) else None
+    if checkpoint is None:
+        return "interrupted"
+    if hasattr(args, "resume"):
+        return f"interrupted; the run can go on from its checkpoint {checkpoint}: repeat the command with --resume"
+    return f"interrupted; its last checkpoint is {checkpoint}"
 
 
 if __name__ == "__main__":

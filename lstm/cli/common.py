@@ -23,6 +23,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -101,10 +112,12 @@ def check_output(path: Path | None, option: str, suffix: str | None = None) -> N
         raise UsageError(f"{option} {path}: cannot write in {parent}; choose a writable directory")
 
 
-def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwrite: bool = False) -> Path:
+def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwrite: bool = False,
+               resumable: bool = True) -> Path:
     """The folder a training command writes to.  A previous run (its model.safetensors or last.safetensors) is
     never replaced silently: without --out the default folder takes the first free name (runs/demo, runs/demo-2,
-    …); an --out holding a run needs --resume to continue it or --overwrite to replace it."""
+    …); an --out holding a run needs --resume to continue it (commands that have it: ``resumable``) or
+    --overwrite to replace it."""
     def holds_run(folder: Path) -> bool:
         return (folder / "model.safetensors").exists() or (folder / "last.safetensors").exists()
 
@@ -116,9 +129,19 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the run's files")
     if holds_run(out) and not (resume or overwrite):
-        raise UsageError(f"--out {out} holds a previous run; pass --resume to continue it, --overwrite to replace "
-                         "it, or another --out")
+        advice = "pass --resume to continue it, --overwrite to replace it," if resumable else \
+            "pass --overwrite to replace it"
+        raise UsageError(f"--out {out} holds a previous run; {advice} or another --out")
     return out
+
+
+def free_name(default: Path) -> Path:
+    """``default`` if nothing is there yet, else the first free NAME-2, NAME-3, … beside it (a default output
+    never replaces an earlier run's file)."""
+    path, k = default, 2
+    while path.exists():
+        path, k = default.with_name(f"{default.stem}-{k}{default.suffix}"), k + 1
+    return path
 
 
 def check_input(path: Path, what: str) -> None:

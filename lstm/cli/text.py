@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from ..train.trainer import TrainingInterrupted
-from .common import UsageError, factor, non_negative_float, positive_float, positive_int, probability, run_folder
+from .common import (UsageError, factor, non_negative_float, non_negative_int, positive_float, positive_int,
+                     probability, run_folder)
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
@@ -29,7 +30,7 @@ def add_parsers(sub) -> None:
                    help=f"output folder (default {DEMO_OUT}, or {DEMO_OUT}-2, … if that holds a run)")
     p.add_argument("--overwrite", action="store_true", help="replace the run an --out folder already holds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no samples while it learns")
     p.set_defaults(func=run_demo)
 
     p = sub.add_parser(
@@ -44,9 +45,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--hidden", type=positive_int, default=256, help="LSTM hidden size (default 256)")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked LSTM layers (default 2)")
     p.add_argument("--embedding", type=positive_int, default=None,
-                   help="embedding size (default 64 for characters, the hidden size for words)")
-    p.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
-    p.add_argument("--tie", action="store_true", help="tie input and output embeddings (needs embedding = hidden)")
+                   help="embedding size (default: the hidden size for words or with --tie, else the smaller of 64 "
+                        "and the hidden size)")
+    p.add_argument("--dropout", type=probability, default=0.0,
+                   help="dropout between layers and before the output layer (default 0)")
+    p.add_argument("--tie", action="store_true",
+                   help="tie input and output embeddings (the embedding size must then be the hidden size)")
     p.add_argument("--seq-len", type=positive_int, default=100, help="BPTT length in tokens (default 100)")
     p.add_argument("--batch", type=positive_int, default=32, help="parallel streams per step (default 32)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (default 0.002)")
@@ -54,10 +58,11 @@ def add_parsers(sub) -> None:
                    help="multiply the learning rate by this when validation did not improve at two evaluations "
                         "in a row (default 0.5; 1 = constant)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive_int, default=None, help="training steps (default 2000)")
+    budget.add_argument("--steps", type=positive_int, default=None,
+                        help="training steps (default 2000; with --resume the total to reach, not steps to add)")
     budget.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget instead of steps")
     p.add_argument("--eval-every", type=positive_int, default=200, help="validate every N steps (default 200)")
-    p.add_argument("--sample-every", type=int, default=None,
+    p.add_argument("--sample-every", type=non_negative_int, default=None,
                    help="print a sample every N steps (default: at each validation; 0 = never)")
     p.add_argument("--max-vocab", type=positive_int, default=20000, help="word level: keep the N most frequent words")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -75,7 +80,9 @@ def add_parsers(sub) -> None:
                     "--temperature 0 always takes the most likely token.",
         epilog="example: lstm generate runs/demo/model.safetensors --prime 'The ' --length 300 --temperature 0.7")
     p.add_argument("model", type=Path, metavar="MODEL", help="a model.safetensors file")
-    p.add_argument("--prime", default="", help="text to start from (every character must be known to the model)")
+    p.add_argument("--prime", default="",
+                   help="text to start from (every character must be known to the model; a word model reads "
+                        "words it never saw as <unk>)")
     p.add_argument("--length", type=positive_int, default=500, help="tokens to generate (default 500)")
     p.add_argument("--temperature", type=non_negative_float, default=0.8,
                    help="sampling temperature, 0 = argmax (default 0.8)")
@@ -84,17 +91,23 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_generate)
 
 
+def _per_token(level: str, nats: float) -> str:
+    """A validation loss in the unit people quote for the level: bits/char, or a word model's perplexity."""
+    return f"{nats / math.log(2):.3f} bits/char" if level == "char" else f"perplexity {math.exp(min(nats, 700)):.1f}"
+
+
 def _sampler(model, every: int, prime: str, out=sys.stdout):
     """A trainer callback that prints a short sample every ``every`` steps (its own RNG: training is unaffected)."""
     def callback(trainer, event, info):
         if event == "step" and every and info["step"] % every == 0:
             text = model.sample(160, prime=prime, temperature=0.7, seed=info["step"]).replace("\n", " ⏎ ")
-            val = f"  val {info['val_loss'] / math.log(2):.3f} bits/char" if "val_loss" in info else ""
+            val = f"  val {_per_token(model.level, info['val_loss'])}" if "val_loss" in info else ""
             print(f"[step {info['step']}{val}] {prime}{text}", file=out, flush=True)
     return callback
 
 
 def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_every: int | None, prime: str):
+    fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     callbacks = []
     every = model.eval_every if sample_every is None else sample_every
@@ -108,6 +121,10 @@ def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_eve
             path = model.save(out / "model.safetensors")
             print(f"\n{stop}: {path} holds {stop.restored}", file=sys.stderr)
         raise
+    except (ValueError, TypeError):                     # refused before training wrote anything: leave no folder
+        if fresh and not any(out.iterdir()):
+            out.rmdir()
+        raise
     seconds = time.perf_counter() - t0
     path = model.save(out / "model.safetensors")
     return path, seconds
@@ -115,13 +132,14 @@ def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_eve
 
 def _report(model, path: Path, seconds: float) -> dict:
     res = model.train_result_
-    tokens = res.steps * model.batch_size * model.seq_len
-    lines = [f"trained {res.steps} steps in {seconds:.0f} s ({tokens / max(seconds, 1e-9):,.0f} {model.level}s/s)"]
+    ran = len(res.history)                              # this session's steps (a resumed run started further on)
+    tokens = ran * model.batch_size * model.seq_len
+    upto = f" (to step {res.steps})" if ran != res.steps else ""
+    lines = [f"trained {ran} steps{upto} in {seconds:.0f} s ({tokens / max(seconds, 1e-9):,.0f} {model.level}s/s)"]
     summary = {"steps": res.steps}
     if res.best_val is not None:
-        unit = (f"{res.best_val / math.log(2):.3f} bits/char" if model.level == "char"
-                else f"perplexity {math.exp(res.best_val):.1f}")
-        lines.append(f"best validation loss {res.best_val:.4f} nats ({unit}) at step {res.best_step}")
+        lines.append(f"best validation loss {res.best_val:.4f} nats ({_per_token(model.level, res.best_val)}) at "
+                     f"step {res.best_step}")
         summary["val_nats"] = res.best_val
     lines.append(f"model saved to {path}")
     print("\n".join(lines))
@@ -142,7 +160,7 @@ def run_train_text(args) -> int:
                           steps=args.steps if args.steps or args.minutes else 2000, minutes=args.minutes,
                           eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed,
                           lr_factor=args.lr_factor)
-    if args.tie and (args.embedding or (args.hidden if args.level == "word" else 64)) != args.hidden:
+    if args.tie and args.embedding and args.embedding != args.hidden:
         raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden})")
     path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,
                            prime="")
@@ -163,8 +181,11 @@ def run_generate(args) -> int:
     missing = model.vocab_.unknown(args.prime)
     if missing:
         shown = ", ".join(repr(t) for t in missing[:10])
-        raise UsageError(f"--prime holds {len(missing)} {model.level}(s) the model never saw: {shown}; "
-                         "remove them or train on text that has them")
+        if model.level == "char":
+            raise UsageError(f"--prime holds {len(missing)} character(s) the model never saw: {shown}; "
+                             "remove them or train on text that has them")
+        print(f"note: --prime holds {len(missing)} word(s) the model never saw, read as <unk>: {shown}",
+              file=sys.stderr)
     sys.stdout.write(args.prime)
     for piece in model.stream(args.length, prime=args.prime, temperature=args.temperature, top_k=args.top_k,
                               seed=args.seed):
@@ -178,7 +199,7 @@ def run_demo(args) -> int:
     from ..data.text import builtin_corpus
     from ..models import LanguageModel
 
-    out = run_folder(args.out, DEMO_OUT, overwrite=args.overwrite)
+    out = run_folder(args.out, DEMO_OUT, overwrite=args.overwrite, resumable=False)
     text = builtin_corpus()
     print(f"lstm demo: a character-level LSTM learns English from Python's own help text "
           f"({len(text):,} characters, 90% train / 10% validation). Samples appear as it learns.\n")
@@ -190,5 +211,6 @@ def run_demo(args) -> int:
     if "val_nats" in summary:
         print(f"final validation: {summary['val_nats'] / math.log(2):.3f} bits/char")
     print(f"next:\n  lstm generate {path} --prime 'The ' --length 400\n"
+          f"  lstm explain {path} --text 'The value of x is (1, 2)'   # what its gates and cells do\n"
           f"  lstm train-text YOUR_FILE.txt --minutes 10        # your own text")
     return 0

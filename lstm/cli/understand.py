@@ -25,13 +25,15 @@ def add_parsers(sub) -> None:
     p.add_argument("model", type=Path, metavar="MODEL", help="a language model file (model.safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the text to read")
-    src.add_argument("--file", type=Path, help="a UTF-8 text file to read")
+    src.add_argument("--file", type=Path, help="a UTF-8 text file to read (see --encoding)")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of --file (default utf-8)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML report to write (default report.html)")
     p.add_argument("--png", type=Path, default=None, metavar="DIR", help="also write the figures as PNG into DIR")
     p.add_argument("--max-tokens", type=positive_int, default=1000,
                    help="read at most this many tokens (the page holds every gate of every step; default 1000)")
     p.add_argument("--features", choices=("auto", "python", "none"), default="auto",
-                   help="look for units tracking Python structure (auto: when the text parses as Python)")
+                   help="look for units tracking Python structure (auto: when a character model reads text that parses "
+                        "as Python)")
     p.add_argument("--unit", default=None, metavar="L:K:U", help="unit shown first, e.g. 0:c:17 (default: the best "
                    "feature unit, else the most variable cell)")
     p.add_argument("--threshold", type=float, default=0.3, help="select/match: a unit is on at values >= this")
@@ -120,7 +122,7 @@ def run_explain(args) -> int:
     if args.file is not None:
         from ..data.text import read_text
 
-        text = read_text([args.file])
+        text = read_text([args.file], encoding=args.encoding)
     else:
         text = args.text
         if not text:

@@ -72,7 +72,10 @@ class Vocabulary:
         return list(seen)
 
     def encode(self, text: str, errors: str = "replace") -> np.ndarray:
-        """Ids of ``text`` (int64).  ``errors="strict"`` raises ValueError naming unseen tokens."""
+        """Ids of ``text`` (int64).  ``errors="strict"`` raises ValueError naming unseen tokens; ``"replace"``
+        maps them to ``<unk>`` (id 0)."""
+        if errors not in ("strict", "replace"):
+            raise ValueError(f"errors must be 'strict' or 'replace', got {errors!r}")
         if errors == "strict":
             missing = self.unknown(text)
             if missing:
@@ -106,8 +109,9 @@ class Vocabulary:
 def read_text(paths, encoding: str = "utf-8") -> str:
     """Concatenate text files, refusing what is not text with one-line reasons.
 
-    Missing and empty files, binary files (a NUL byte in the first 8 KiB) and bytes that do not decode are errors
-    that name the file and say what to do.
+    Missing and empty files, binary files (a NUL character in the first 8 KiB) and bytes that do not decode are
+    errors that name the file and say what to do.  Line ends are read as Python's text mode reads them (\\r\\n and
+    \\r become \\n), and a leading byte-order mark is dropped, so neither becomes a token of the vocabulary.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -120,11 +124,14 @@ def read_text(paths, encoding: str = "utf-8") -> str:
         data = p.read_bytes()
         if not data.strip():
             raise ValueError(f"{p} is empty; give a file with some text in it")
-        if b"\x00" in data[:8192]:
-            raise ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
         try:
-            pieces.append(data.decode(encoding))
+            text = data.decode(encoding)
+            if "\x00" in text[:8192]:          # (decoded first: UTF-16 text has NUL bytes, binary data NUL characters)
+                raise ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
+            pieces.append(text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
         except UnicodeDecodeError as err:
+            if b"\x00" in data[:8192] and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii"):
+                raise ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file") from None
             raise ValueError(
                 f"{p} is not valid {encoding} (byte {err.start}: {data[err.start:err.start + 1]!r}); "
                 "pass its encoding with --encoding, e.g. --encoding latin-1"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.batching import StreamBatches
-from ..data.text import Vocabulary
+from ..data.text import UNK, Vocabulary
 from ..io.model_file import register
 from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
 from ..nn.module import write_grad
@@ -134,9 +134,10 @@ class LanguageModel(Estimator):
             n_val = need
         train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
         if len(train) < self.batch_size * self.seq_len + 1:
+            held = f" ({min(n_val, len(ids))} of them held out for validation)" if n_val else ""
             raise ValueError(
-                f"the training text has {len(train)} {self.level} tokens, fewer than one batch needs "
-                f"({self.batch_size} × {self.seq_len} + 1); use more text or a smaller --batch / --seq-len"
+                f"the text has {len(ids)} {self.level} tokens{held}, {len(train)} left to train on, fewer than one "
+                f"batch needs ({self.batch_size} × {self.seq_len} + 1); use more text or a smaller --batch / --seq-len"
             )
         return train, val
 
@@ -148,6 +149,9 @@ class LanguageModel(Estimator):
         self._check_params()
         vocab = Vocabulary.build(text, self.level, max_size=self.max_vocab)
         self._build(vocab)
+        if len(vocab) < 2:
+            raise ValueError(f"the vocabulary holds only {UNK}: the text has no {self.level} tokens to learn"
+                             + (" (max_vocab must be at least 2)" if self.level == "word" else ""))
         ids = vocab.encode(text)
         train_ids, val_ids = self._split(ids)
         self.n_train_tokens_, self.n_val_tokens_ = len(train_ids), len(val_ids)
@@ -164,7 +168,8 @@ class LanguageModel(Estimator):
                           steps=self.steps, minutes=self.minutes, evaluate=evaluate, eval_every=self.eval_every,
                           clip_norm=self.clip_norm, schedule=schedule, out_dir=out_dir, callbacks=callbacks,
                           progress=progress, items_per_step=self.batch_size * self.seq_len,
-                          run_key={"vocabulary": vocab.describe()})
+                          run_key={"vocabulary": vocab.describe(), "seq_len": self.seq_len,
+                                   "batch_size": self.batch_size, "dropout": self.dropout, "lr": self.lr})
         result = trainer.fit(resume=resume)
         self.history_ = result.history
         self.train_result_ = result
@@ -189,9 +194,29 @@ class LanguageModel(Estimator):
         finally:
             net.train(was_training)
 
+    @no_grad()
+    def _sequence_loss(self, ids: np.ndarray, window: int = 4096) -> float:
+        """Mean nats per token of ids[1:], each predicted from everything before it: the text read as one
+        sequence from a zero state, in windows of ``window`` steps with the state carried, in eval mode."""
+        net = self.net_
+        was_training = net.training
+        net.eval()
+        try:
+            total, state = 0.0, None
+            for start in range(0, len(ids) - 1, window):
+                chunk = ids[start:start + window + 1]
+                logits, state = net.forward(chunk[None, :-1], state)             # (1, n, V)
+                total += cross_entropy(logits, chunk[None, 1:], reduction="sum")[0]
+            return total / (len(ids) - 1)
+        finally:
+            net.train(was_training)
+
     # -- using -------------------------------------------------------------------------------------------------
     def score(self, text: str) -> dict:
-        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level).
+        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level): every token after
+        the first predicted from all the text before it (one sequence, from a zero state).  The validation loss
+        during training reads its text as ``batch_size`` parallel streams instead (faster; each stream starts
+        from a zero state), so it comes out slightly higher on short texts.
 
         Words outside the vocabulary count as ``<unk>`` (the usual word-level convention); characters the model
         never saw are refused, since it cannot assign them a probability.
@@ -200,7 +225,7 @@ class LanguageModel(Estimator):
         ids = self.vocab_.encode(text, errors="strict" if self.level == "char" else "replace")
         if len(ids) < 2:
             raise ValueError("score needs at least two tokens of text")
-        nats = self._mean_loss(ids)
+        nats = self._sequence_loss(ids)
         out = {"nats": nats}
         if self.level == "char":
             out["bits_per_char"] = nats / math.log(2)
@@ -212,28 +237,36 @@ class LanguageModel(Estimator):
                seed: int | None = None):
         """Yield generated tokens one at a time (the state is kept between steps).
 
-        temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.
+        temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.  A prime
+        with characters the model never saw is refused; words it never saw are read as ``<unk>``.
         """
         self._check_fitted()
         if not isinstance(length, (int, np.integer)) or length < 1:
             raise ValueError(f"length must be a positive integer, got {length!r}")
         if temperature < 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
-        if top_k is not None and top_k < 1:
+        if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         rng = np.random.default_rng(seed)
         stepper = self.stepper()
-        # Without a prime, start as if at the beginning of a line (the most common context there is).
-        ids = self.vocab_.encode(prime, errors="strict") if prime else \
-            np.array([self.vocab_.index.get("\n", 1)], dtype=np.int64)
+        ids = self.vocab_.encode(prime, errors="strict" if self.level == "char" else "replace")   # unknown words: <unk>
+        primed = len(ids) > 0                                 # a word-level prime of only spaces has no tokens
+        if not primed:
+            ids = np.array([self._start_token()], dtype=np.int64)
         for token in ids:
             logits = stepper.step(int(token))                 # (V,), a view the next step overwrites
-        prev = int(ids[-1]) if prime else None
+        prev = int(ids[-1]) if primed else None
         for _ in range(length):
             token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
             yield self.vocab_.piece(prev, token)
             prev = token
             logits = stepper.step(token)
+
+    def _start_token(self) -> int:
+        """What generation without a prime feeds first: a newline, as if at the beginning of a line (the most
+        common context there is), else a space, else the first real token."""
+        index = self.vocab_.index
+        return index.get("\n", index.get(" ", min(1, len(self.vocab_) - 1)))
 
     def stepper(self, batch_size: int = 1):
         """A compiled streaming stepper: ``logits = stepper.step(token_id)`` → (V,) next-token logits.
@@ -257,8 +290,9 @@ class LanguageModel(Estimator):
             return int(np.argmax(logits))
         if top_k is not None and top_k < len(logits):
             logits[np.argsort(logits, kind="stable")[:-top_k]] = -np.inf      # keep exactly k
-        z = logits / temperature
-        p = np.exp(z - z.max())
+        with np.errstate(over="ignore"):                      # a tiny temperature: every other logit → −inf
+            z = (logits - logits.max()) / temperature         # shifted first, so never inf − inf
+        p = np.exp(z)
         p /= p.sum()
         return int(rng.choice(len(p), p=p))
 
@@ -300,6 +334,8 @@ class LanguageModel(Estimator):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_vocab is not None and (not isinstance(self.max_vocab, (int, np.integer)) or self.max_vocab < 2):
+            raise ValueError(f"max_vocab must be an integer of at least 2 ({UNK} and one word), got {self.max_vocab!r}")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes")
         if not 0 <= self.val_fraction < 1:

@@ -46,11 +46,12 @@ class TrainingDiverged(RuntimeError):
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :meth:`Trainer.fit`.  An interrupt can fall between two parameters' updates, so the model is
     first set to weights training actually reached: ``restored`` says which ("the best validated weights (step 40)"
-    or "the last checkpoint's weights (step 50)"), None when there were none yet (the model is then as it was)."""
+    or "the last checkpoint's weights (step 50)"), None when there were none yet (the model is then as it was).
+    ``checkpoint``: the resumable checkpoint the run has written, None while it has written none."""
 
-    def __init__(self, step: int, restored: str | None):
+    def __init__(self, step: int, restored: str | None, checkpoint: Path | None = None):
         super().__init__(f"interrupted at step {step}")
-        self.step, self.restored = step, restored
+        self.step, self.restored, self.checkpoint = step, restored, checkpoint
 
 
 @dataclass
@@ -137,9 +138,10 @@ class Trainer:
         c = ckpt.load(path)
         t = c.trainer
         saved = t.get("run")
-        if self.run_key is not None and saved is not None and saved != self.run_key:
-            differ = "; ".join(f"{k}: {saved.get(k)} there, {self.run_key.get(k)} here"
-                               for k in sorted(set(saved) | set(self.run_key)) if saved.get(k) != self.run_key.get(k))
+        # Facts both runs recorded must agree (a checkpoint from an older version may record fewer).
+        differ = "; ".join(f"{k}: {saved[k]} there, {self.run_key[k]} here" for k in sorted(set(saved or ()) & set(
+            self.run_key or ())) if saved[k] != self.run_key[k])
+        if differ:
             raise ValueError(f"cannot resume from {path}: it belongs to another run ({differ}); resume with the data "
                              "and options of that run, or train afresh elsewhere")
         try:
@@ -219,7 +221,8 @@ class Trainer:
                 history[-1]["val_loss"] = val
                 self._log({"step": self.step, "val_loss": val, "seconds": round(time.perf_counter() - start_time, 4)})
         except KeyboardInterrupt:
-            raise TrainingInterrupted(self.step, self._restore_reached()) from None
+            kept = self.last_path if self.last_path is not None and self.last_path.exists() else None
+            raise TrainingInterrupted(self.step, self._restore_reached(), kept) from None
         finally:
             blas.__exit__(None, None, None)
             if bar is not None:
@@ -316,7 +319,7 @@ class _Progress:
         unit = "items/s" if items_per_step else "steps/s"
         self._items = items_per_step or 1
         self._progress = Progress(
-            TextColumn("step {task.completed}/{task.total}"), BarColumn(),
+            TextColumn("step {task.completed}/{task.total}" if total else "step {task.completed}"), BarColumn(),
             TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
             TextColumn(f"{{task.fields[rate]}} {unit}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), transient=False,
@@ -333,7 +336,7 @@ class _Progress:
         rate = (step - self._s0) * self._items / elapsed
         fields = {"loss": f"{loss:.4f}", "rate": f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"}
         if val is not None:
-            fields["val"] = f"val {val:.4f}"
+            fields["val"] = f"val {val:.4f} nats"
         self._progress.update(self._task, completed=step, **fields)
 
     def close(self) -> None:

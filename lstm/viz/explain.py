@@ -62,14 +62,18 @@ def parse_unit(spec: str, trace: TextTrace) -> dict:
 def explain(model, text: str, *, out=None, png=None, max_tokens: int = 1000, features: str = "auto",
             unit: str | None = None, threshold: float = 0.3, title: str = "", meta: dict | None = None,
             top: int = 3) -> Explanation:
-    """Trace ``model`` on ``text``; compute saturation and (for Python source) feature correlations; write the
-    HTML report to ``out`` and PNG figures into the folder ``png`` when given."""
+    """Trace ``model`` on ``text``; compute saturation and (for Python source read by a character model) feature
+    correlations; write the HTML report to ``out`` and PNG figures into the folder ``png`` when given."""
     if features not in ("auto", "python", "none"):
         raise ValueError(f"features must be 'auto', 'python' or 'none', got {features!r}")
+    per_char = getattr(getattr(model, "vocab_", None), "level", "char") == "char"
+    if features == "python" and not per_char:
+        raise ValueError("features='python' marks Python structure per character; a word-level model's tokens are "
+                         "words: use features='none'")
     tt = trace_text(model, text, max_tokens=max_tokens)
     sat_rows = saturation_table(saturation(tt)) if all(g in tt.values for g in "ifo") else []
     rows: list = []
-    if features == "python" or (features == "auto" and looks_like_python(tt.text)):
+    if features == "python" or (features == "auto" and per_char and looks_like_python(tt.text)):
         rows = feature_units(tt, python_features(tt.text), top=top)
     classic = [r for r in rows if r["feature"] in CLASSIC]
     if unit is not None:

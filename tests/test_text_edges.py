@@ -1,0 +1,174 @@
+"""Language models at their edges: odd primes and vocabularies, extreme sampling settings, unusual files, and what
+the command line says when a run is refused or interrupted."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstm.cli import main
+from lstm.data.text import builtin_corpus, read_text
+from lstm.models import LanguageModel
+
+TEXT = builtin_corpus()[:20000]
+
+
+def tiny(**kw):
+    args = dict(hidden_size=16, num_layers=1, seq_len=16, batch_size=4, steps=6, eval_every=3, seed=0)
+    args.update(kw)
+    return LanguageModel(**args)
+
+
+@pytest.fixture(scope="module")
+def words():
+    return tiny(level="word").fit(TEXT, progress=False)
+
+
+@pytest.fixture(scope="module")
+def chars():
+    return tiny().fit(TEXT, progress=False)
+
+
+def test_a_word_prime_of_only_spaces_is_no_prime(words):
+    assert words.vocab_.encode("   ").size == 0
+    assert words.sample(8, prime="   ", seed=3) == words.sample(8, seed=3)
+
+
+def test_without_a_newline_in_the_vocabulary_generation_starts_from_a_space():
+    model = tiny().fit(TEXT.replace("\n", " "), progress=False)
+    assert "\n" not in model.vocab_.index
+    assert model._start_token() == model.vocab_.index[" "]
+    assert len(model.sample(10, seed=0)) == 10
+
+
+def test_a_vocabulary_of_only_unk_is_refused():
+    with pytest.raises(ValueError, match="max_vocab must be an integer of at least 2"):
+        tiny(level="word", max_vocab=1).fit(TEXT, progress=False)
+
+
+def test_a_tiny_temperature_is_argmax_and_top_k_must_be_whole(chars):
+    argmax = chars.sample(30, prime="The ", temperature=0)
+    assert chars.sample(30, prime="The ", temperature=1e-320, seed=1) == argmax
+    with pytest.raises(ValueError, match="top_k must be a positive integer, got 2.5"):
+        chars.sample(5, top_k=2.5)
+
+
+def test_read_text_decodes_utf16_and_normalises_line_ends_and_byte_order_marks(tmp_path):
+    u16 = tmp_path / "u16.txt"
+    u16.write_text("one\ntwo", encoding="utf-16")
+    assert b"\x00" in u16.read_bytes()
+    assert read_text([u16], encoding="utf-16") == "one\ntwo"
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes("\ufeffa\r\nb\rc\n".encode("utf-8"))
+    assert read_text([crlf]) == "a\nb\nc\n"
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"text\x00more")
+    with pytest.raises(ValueError, match="looks binary"):
+        read_text([nul], encoding="latin-1")
+
+
+def test_explain_reads_a_word_model_without_python_features(words, tmp_path):
+    from lstm.viz.explain import explain
+
+    ex = explain(words, "the value of x", out=tmp_path / "r.html", features="auto")
+    assert ex.features == [] and (tmp_path / "r.html").exists()
+    with pytest.raises(ValueError, match="per character"):
+        explain(words, "x = 1", features="python")
+
+
+def test_explain_takes_an_encoding(chars, tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    chars.save(model)
+    src = tmp_path / "latin.txt"
+    src.write_bytes("The café".encode("latin-1"))
+    out = tmp_path / "r.html"
+    assert main(["explain", str(model), "--file", str(src), "--out", str(out)]) == 2
+    assert "--encoding latin-1" in capsys.readouterr().err
+    assert main(["explain", str(model), "--file", str(src), "--encoding", "latin-1", "--out", str(out)]) == 0
+    assert out.exists()
+
+
+def test_too_short_a_corpus_names_its_size_and_leaves_no_folder(tmp_path, capsys):
+    src = tmp_path / "tiny.txt"
+    src.write_text("a short text of thirty-six letters.\n")
+    out = tmp_path / "run"
+    assert main(["train-text", str(src), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the text has 36 char tokens (36 of them held out for validation), 0 left to train on" in err
+    assert not out.exists()
+
+
+def test_word_level_samples_report_perplexity(words, capsys):
+    from lstm.cli.text import _sampler
+
+    _sampler(words, 3, "", out=sys.stdout)(None, "step", {"step": 3, "val_loss": np.log(50.0)})
+    line = capsys.readouterr().out
+    assert line.startswith("[step 3  val perplexity 50.0]") and "bits/char" not in line
+
+
+def test_the_demo_offers_no_resume_it_does_not_have(tmp_path, capsys, monkeypatch):
+    import lstm.cli.text as cli_text
+
+    assert main(["demo", "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "lstm explain" in capsys.readouterr().out
+    assert main(["demo", "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a previous run; pass --overwrite to replace it or another --out" in err and "--resume" not in err
+
+    def interrupting_sampler(model, every, prime):
+        def callback(trainer, event, info):
+            if event == "step" and info["step"] == 260:
+                raise KeyboardInterrupt
+        return callback
+
+    monkeypatch.setattr(cli_text, "_sampler", interrupting_sampler)
+    assert main(["demo", "--steps", "300", "--out", str(tmp_path / "b")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; its last checkpoint is" in err and "--resume" not in err
+
+
+def test_an_interrupt_before_any_checkpoint_offers_no_resume(tmp_path, capsys, monkeypatch):
+    import lstm.cli.text as cli_text
+
+    def interrupting_sampler(model, every, prime):
+        def callback(trainer, event, info):
+            if event == "step" and info["step"] == 2:
+                raise KeyboardInterrupt
+        return callback
+
+    monkeypatch.setattr(cli_text, "_sampler", interrupting_sampler)
+    src = tmp_path / "corpus.txt"
+    src.write_text(TEXT)
+    code = main(["train-text", str(src), "--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4",
+                 "--steps", "30", "--eval-every", "10", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 130 and err[-1] == "interrupted"
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "lstm", "generate", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: lstm generate" in done.stdout
+
+
+def test_score_reads_the_text_as_one_sequence(chars):
+    """The oracle steps the model token by token (the streaming stepper) and sums −log p(next)."""
+    text = TEXT[5000:5300]
+    ids = chars.vocab_.encode(text)
+    stepper, nats = chars.stepper(), 0.0
+    for a, b in zip(ids[:-1], ids[1:]):
+        z = stepper.step(int(a)).astype(np.float64)
+        nats += np.log(np.exp(z - z.max()).sum()) + z.max() - z[b]
+    nats /= len(ids) - 1
+    assert chars.score(text)["nats"] == pytest.approx(nats, rel=1e-5)
+    assert chars._sequence_loss(ids, window=7) == pytest.approx(nats, rel=1e-5)   # the state carried across windows
+
+
+def test_a_word_prime_with_unseen_words_reads_them_as_unk(words, tmp_path, capsys):
+    model = tmp_path / "w.safetensors"
+    words.save(model)
+    assert main(["generate", str(model), "--prime", "zyzzyva the", "--length", "3", "--seed", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "note: --prime holds 1 word(s) the model never saw, read as <unk>: 'zyzzyva'" in captured.err
+    assert captured.out.startswith("zyzzyva the")
+    assert words.vocab_.encode("zyzzyva the")[0] == 0
