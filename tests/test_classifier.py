@@ -286,3 +286,19 @@ def test_mnist1d_reaches_the_published_gru_accuracy(capsys, tmp_path):
     assert main(["classify", "train", "mnist1d", "--out", str(tmp_path / "m.safetensors"), "--json", "--quiet"]) == 0
     obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert obj["accuracy"] >= 0.91
+
+
+def test_cli_checks_test_labels_before_training_and_never_replaces_a_default_model(files, capsys, monkeypatch):
+    d, _, _ = files
+    wide = (d / "wide.csv").read_text().splitlines()
+    (d / "unseen.csv").write_text("\n".join([wide[0], "walk" + wide[1][wide[1].index(","):]]) + "\n")
+    model = d / "x.safetensors"
+    assert main(["classify", "train", str(d / "wide.csv"), "--epochs", "1", "--hidden", "4", "--out", str(model),
+                 "--test", str(d / "unseen.csv"), "--quiet"]) == 2
+    assert "label(s) ['walk'] that no training sequence has" in capsys.readouterr().err
+    assert not model.exists()                                           # refused before anything was written
+    monkeypatch.chdir(d)
+    for _ in range(2):
+        assert main(["classify", "train", "wide.csv", "--epochs", "1", "--hidden", "4", "--quiet"]) == 0
+    assert sorted(p.name for p in (d / "runs").iterdir()) == ["wide-classifier-2.safetensors",
+                                                              "wide-classifier.safetensors"]

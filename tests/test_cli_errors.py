@@ -192,3 +192,9 @@ def test_tasks_refuse_a_forget_bias_for_models_without_a_forget_gate(tmp_path, a
 def test_tasks_accept_a_forget_bias_that_means_something(argv, capsys):
     assert run_cli(argv + TINY_TASK) == 0
     assert "criterion" in capsys.readouterr().out
+
+
+def test_sizes_beyond_memory_are_one_line_and_exit_2(capsys):
+    assert main(["forecast", "airline", "--horizon", "3", "--hidden", "100000", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not enough memory for this run" in err and "--hidden" in err

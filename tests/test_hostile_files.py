@@ -259,10 +259,10 @@ def test_unknown_future_and_invalid_versions_and_wrong_kinds(tmp_path, files, lo
     path.write_bytes(files[other].read_bytes())
     kind = "lstm.model" if loader == "model" else "lstm.checkpoint"
     said = "checkpoint" if loader == "model" else "model"
-    _refused(loader, path, f"not a {kind} file \\(it says format='lstm\\.{said}'\\)")
+    _refused(loader, path, f"not an {kind} file \\(it says format='lstm\\.{said}'\\)")
     from safetensors.numpy import save as st_save
     path.write_bytes(st_save({"w": np.zeros(3, np.float32)}))     # someone else's safetensors file
-    _refused(loader, path, f"not a {kind} file")
+    _refused(loader, path, f"not an {kind} file")
     path.write_bytes(st_save({"w": np.zeros(3, np.float32)}, metadata={"format": kind, "format_version": "1",
                                                                        "meta": "[1, 2]", "sha256": "0"}))
     _refused(loader, path, "checksum|not an object")

@@ -235,6 +235,7 @@ def test_export_command_writes_onnx_and_torch_safetensors(tmp_path, capsys):
     assert main(["export", str(src), "--onnx", str(out), "--torch-safetensors", str(pt)]) == 0
     text = capsys.readouterr().out
     assert "inputs ids, h0, c0; outputs probs, h_n, c_n" in text and "onnxruntime agrees with lstm" in text
+    assert "lstm.io.to_torch(lstm.load(MODEL)) builds a matching module" in text
     ids = model.vocab_.encode("the dog")[None]
     zeros = np.zeros((2, 1, 12), np.float32)
     np.testing.assert_allclose(run_onnx(out, ids=ids, h0=zeros, c0=zeros)["probs"],

@@ -121,3 +121,7 @@ def test_export_command_on_a_saved_forecaster(airline, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "takes no option logits" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.onnx").exists()
+    assert main(["export", str(src), "--torch-safetensors", str(tmp_path / "f-torch.safetensors")]) == 0
+    text = capsys.readouterr().out                    # to_torch builds no module for a forecaster: not offered
+    assert "lstm.io.to_torch_state_dict(lstm.load(MODEL)) gives the same tensors" in text
+    assert "to_torch(lstm.load" not in text

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (UsageError, check_input, check_output, comma_list, finite_float, positive_float, positive_int,
-                     probability, refuse_repeats)
+from .common import (UsageError, check_input, check_output, comma_list, finite_float, free_name, positive_float,
+                     positive_int, probability, refuse_repeats)
 
 EXAMPLES = ("airline", "sunspots", "stocks")
 
@@ -87,7 +87,9 @@ def add_parsers(sub) -> None:
     t.add_argument("--test", type=Path, help="held-out file in the same layout")
     t.add_argument("--test-fraction", type=probability, default=0.2,
                    help="fraction of FILE held out when there is no --test (default 0.2)")
-    t.add_argument("--out", type=Path, help="model file (default runs/<FILE name>-classifier.safetensors)")
+    t.add_argument("--out", type=Path,
+                   help="model file (default runs/<FILE name>-classifier.safetensors, or …-classifier-2.safetensors, "
+                        "… if that exists)")
     t.add_argument("--hidden", type=positive_int, default=64, help="LSTM hidden size (default 64)")
     t.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
     t.add_argument("--bidirectional", action="store_true", help="read each sequence in both directions")
@@ -410,7 +412,7 @@ def _print_report(rep: dict, say, title: str) -> None:
 def run_classify_train(args) -> int:
     from ..models.classifier import LSTMClassifier, classification_report
 
-    outpath = args.out or Path("runs") / f"{Path(args.file).stem}-classifier.safetensors"
+    outpath = args.out or free_name(Path("runs") / f"{Path(args.file).stem}-classifier.safetensors")
     check_output(outpath, "--out")
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
@@ -437,6 +439,10 @@ def run_classify_train(args) -> int:
             test_x, test_y = [data.sequences[i] for i in te], data.labels[te]
     if len(train_x) < 2:
         raise UsageError(f"{source}: need at least 2 training sequences, got {len(train_x)}")
+    unknown = sorted(set(np.asarray(test_y).tolist()) - set(np.asarray(train_y).tolist()))
+    if unknown:                                        # refused before training, so nothing is written
+        raise UsageError(f"the test sequences have label(s) {unknown[:10]} that no training sequence has; "
+                         "use more training data or a different split (--seed)")
     model = LSTMClassifier(hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
                            dropout=args.dropout, forget_bias=args.forget_bias, class_weight=args.class_weight,
                            epochs=args.epochs,
@@ -451,10 +457,6 @@ def run_classify_train(args) -> int:
     rep = {"train_accuracy": float(np.mean(model.predict(train_x) == train_y))}
     show(f"training accuracy {rep['train_accuracy']:.2%}")
     if len(test_x):
-        unknown = sorted(set(test_y.tolist()) - set(model.classes_.tolist()))
-        if unknown:
-            raise UsageError(f"the test sequences have label(s) {unknown[:10]} that no training sequence has; "
-                             "use more training data or a different split (--seed)")
         test_rep = classification_report(test_y, model.predict(test_x), labels=model.classes_.tolist())
         _print_report(test_rep, show, "test")
         rep.update(test_rep)

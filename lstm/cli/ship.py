@@ -15,7 +15,9 @@ def add_parsers(sub) -> None:
         description="Read a model written by `lstm train-text` / `lstm demo` / lstm.save and write it in formats "
                     "other tools load. --onnx writes a standard ONNX graph (Gather embedding, the ONNX LSTM operator, "
                     "MatMul head, Softmax) with inputs ids, h0, c0 and outputs probs, h_n, c_n; a forecaster "
-                    "exports its network: preprocessed windows x (B, L, F) -> output (B, S, Q); when onnxruntime is "
+                    "exports its network: preprocessed windows x (B, L, F) -> output (B, S, Q) (ONNX export takes "
+                    "language models and forecasters; classifiers and seq2seq models go to PyTorch names only); "
+                    "when onnxruntime is "
                     "installed the file is run once on random input and compared with lstm. --torch-safetensors "
                     "writes the weights under PyTorch's names (emb.weight, rnn.weight_ih_l0, ..., head.weight) as "
                     "safetensors, never pickle. Needs: pip install lstm[onnx] for --onnx.",
@@ -31,6 +33,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true", help="ONNX: skip the onnxruntime comparison")
     p.set_defaults(func=run_export)
+
+
+def _torch_module_kind(model) -> bool:
+    """Whether :func:`lstm.io.to_torch` builds a module for this model (recurrent layers and language models)."""
+    from ..io.torch_io import _language_net
+    from ..nn.recurrent import _Recurrent
+
+    return isinstance(model, _Recurrent) or _language_net(model) is not None
 
 
 def _config_text(model) -> str:
@@ -107,7 +117,8 @@ def _export(args, model) -> int:
             print(message)
     if args.torch_safetensors is not None:
         n = _write_torch_safetensors(model, args.torch_safetensors)
+        builds = "lstm.io.to_torch(lstm.load(MODEL)) builds a matching module" if _torch_module_kind(model) else \
+            "lstm.io.to_torch_state_dict(lstm.load(MODEL)) gives the same tensors"
         print(f"wrote {args.torch_safetensors} ({n} tensors with PyTorch names; in PyTorch: "
-              "net.load_state_dict(safetensors.torch.load_file(path)); lstm.io.to_torch(lstm.load(MODEL)) "
-              "builds a matching module)")
+              f"net.load_state_dict(safetensors.torch.load_file(path)); {builds})")
     return 0 if ok else 1

@@ -138,8 +138,8 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     data = path.read_bytes()
     foreign = _foreign(data)
     if foreign:
-        raise FileFormatError(f"{path} is {foreign}, not a {kind} file; lstm reads only safetensors files and never "
-                              "unpickles anything (unpickling can run code)")
+        raise FileFormatError(f"{path} is {foreign}, not {_a(kind)} {kind} file; lstm reads only safetensors files and "
+                              "never unpickles anything (unpickling can run code)")
     if len(data) < 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
@@ -152,9 +152,9 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
         raise FileFormatError(f"{path} is corrupted or not a safetensors file (unreadable header)") from None
     info = header.get("__metadata__", {}) if isinstance(header, dict) else None
     if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
-        raise FileFormatError(f"{path} is not a {kind} file (no valid metadata in its header)")
+        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (no valid metadata in its header)")
     if info.get("format") != kind:
-        raise FileFormatError(f"{path} is not a {kind} file (it says format={info.get('format')!r})")
+        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (it says format={info.get('format')!r})")
     try:
         version = int(info.get("format_version", ""))
     except ValueError:
@@ -181,3 +181,8 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     if not isinstance(meta, dict):
         raise FileFormatError(f"{path} is corrupted (its metadata is a JSON {type(meta).__name__}, not an object)")
     return arrays, meta
+
+
+def _a(kind: str) -> str:
+    """The article before a file kind: "an lstm.model file", "a checkpoint file"."""
+    return "an" if kind[:1].lower() in "aeiou" or kind.startswith("lstm") else "a"
