@@ -156,6 +156,19 @@ def test_sklearn_clone_and_params_round_trip():
     check_set_params("LSTMClassifier", m)
 
 
+def test_sklearn_model_selection_takes_the_classifier():
+    """scikit-learn ≥ 1.6 asks estimators for ``__sklearn_tags__``: without them cross_val_score raised
+    AttributeError; with them a classifier gets stratified folds and its own accuracy as the score."""
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    from sklearn.base import is_classifier
+
+    seqs, labels = trend_data(n=60, seed=2)
+    m = LSTMClassifier(hidden_size=8, epochs=2, seed=0)
+    assert is_classifier(m)
+    scores = model_selection.cross_val_score(m, seqs, labels, cv=2)
+    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+
+
 def test_classification_report_matches_sklearn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)

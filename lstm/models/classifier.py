@@ -129,6 +129,8 @@ class LSTMClassifier(Estimator):
     for a unidirectional LSTM read out from its last state (benchmarks/SERIES.md).
     """
 
+    _estimator_type = "classifier"
+
     def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0, forget_bias=1.0,
                  class_weight=None, scale=True, epochs=30, batch_size=64, lr=1e-2, weight_decay=0.0, clip_norm=1.0,
                  val_fraction=0.1, patience=None, seed=0):

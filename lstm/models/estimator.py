@@ -32,6 +32,17 @@ class Estimator:
             setattr(self, name, value)
         return self
 
+    _estimator_type: str | None = None           # "classifier" where scikit-learn should treat it as one
+
+    def __sklearn_tags__(self):
+        """Tags for scikit-learn ≥ 1.6, which asks every estimator for them (``cross_val_score``,
+        ``GridSearchCV``); scikit-learn is imported only when it asks."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        classifier = self._estimator_type == "classifier"
+        return Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=classifier),
+                    classifier_tags=ClassifierTags() if classifier else None)
+
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
         changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
