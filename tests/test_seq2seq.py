@@ -365,7 +365,7 @@ def test_fit_validates_pairs_and_params():
         Seq2Seq().fit([])
 
 
-def test_word_targets_char_sources_no_attention_unidirectional():
+def test_word_targets_char_sources_no_attention_unidirectional(tmp_path, capsys):
     pairs = [(str(n), number_to_words(n)) for n in range(200)]
     m = Seq2Seq(target_level="word", attention="none", bidirectional=False, hidden_size=24, embedding_dim=8,
                 steps=20, eval_every=10, batch_size=16, seed=1).fit(pairs, progress=False)
@@ -374,6 +374,10 @@ def test_word_targets_char_sources_no_attention_unidirectional():
     assert set(m.target_vocab_.tokens[:4]) == {"<unk>", "<pad>", "<s>", "</s>"}
     with pytest.raises(ValueError, match="attention='none'"):
         m.attention_trace("12")
+    model = m.save(tmp_path / "m.safetensors")                   # the command refuses before translating
+    code, stdout, err = run(["translate", str(model), "12", "--heatmap", str(tmp_path / "a.png")], capsys)
+    assert code == 2 and stdout == "" and "trained with --attention none" in err
+    assert not (tmp_path / "a.png").exists()
     v = build_vocabulary(["b a", "c"], "char")
     assert v.tokens == ["<unk>", "<pad>", "<s>", "</s>", " ", "a", "b", "c"]
 

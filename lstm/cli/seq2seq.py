@@ -184,6 +184,8 @@ def run_translate(args) -> int:
     if not hasattr(model, "translate"):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a sequence-to-sequence model; "
                          "train one with lstm train-seq2seq")
+    if (args.heatmap is not None or args.html is not None) and not model.net_.has_attention:
+        raise UsageError(f"{args.model} was trained with --attention none: there are no weights to draw")
     if args.text is not None:
         if not args.text.strip():
             raise UsageError("TEXT is empty; give some text to translate")
@@ -220,8 +222,6 @@ def run_translate(args) -> int:
     if args.heatmap is not None or args.html is not None:
         from ..viz.attention_plot import plot_attention, write_attention_html
 
-        if not model.net_.has_attention:
-            raise UsageError(f"{args.model} was trained with --attention none: there are no weights to draw")
         tr = model.attention_trace(args.text, beam=args.beam)
         title = f"{args.text!r} → {tr['translation']!r}"
         if args.html is not None:
