@@ -299,16 +299,8 @@ def test_a_previous_run_is_never_replaced_silently(trained_dir, tmp_path, capsys
     assert "runs/corpus-2/model.safetensors" in capsys.readouterr().out
 
 
-def test_ctrl_c_during_train_text_keeps_a_model_generate_can_read(trained_dir, tmp_path, capsys, monkeypatch):
-    import lstm.cli.text as cli_text
-
-    def interrupting_sampler(model, every, prime):
-        def callback(trainer, event, info):
-            if event == "step" and info["step"] == 7:
-                raise KeyboardInterrupt
-        return callback
-
-    monkeypatch.setattr(cli_text, "_sampler", interrupting_sampler)
+def test_ctrl_c_during_train_text_keeps_a_model_generate_can_read(trained_dir, tmp_path, capsys, ctrl_c_at):
+    ctrl_c_at(7)
     run = tmp_path / "run"
     code = main(["train-text", str(trained_dir / "corpus.txt"), "--hidden", "16", "--layers", "1", "--seq-len", "16",
                  "--batch", "4", "--steps", "30", "--eval-every", "3", "--out", str(run)])

@@ -107,37 +107,20 @@ def test_word_level_samples_report_perplexity(words, capsys):
     assert line.startswith("[step 3  val perplexity 50.0]") and "bits/char" not in line
 
 
-def test_the_demo_offers_no_resume_it_does_not_have(tmp_path, capsys, monkeypatch):
-    import lstm.cli.text as cli_text
-
+def test_the_demo_offers_no_resume_it_does_not_have(tmp_path, capsys, ctrl_c_at):
     assert main(["demo", "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 0
     assert "lstm explain" in capsys.readouterr().out
     assert main(["demo", "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "holds a previous run; pass --overwrite to replace it or another --out" in err and "--resume" not in err
-
-    def interrupting_sampler(model, every, prime):
-        def callback(trainer, event, info):
-            if event == "step" and info["step"] == 260:
-                raise KeyboardInterrupt
-        return callback
-
-    monkeypatch.setattr(cli_text, "_sampler", interrupting_sampler)
+    ctrl_c_at(260)
     assert main(["demo", "--steps", "300", "--out", str(tmp_path / "b")]) == 130
     err = capsys.readouterr().err
     assert "interrupted; its last checkpoint is" in err and "--resume" not in err
 
 
-def test_an_interrupt_before_any_checkpoint_offers_no_resume(tmp_path, capsys, monkeypatch):
-    import lstm.cli.text as cli_text
-
-    def interrupting_sampler(model, every, prime):
-        def callback(trainer, event, info):
-            if event == "step" and info["step"] == 2:
-                raise KeyboardInterrupt
-        return callback
-
-    monkeypatch.setattr(cli_text, "_sampler", interrupting_sampler)
+def test_an_interrupt_before_any_checkpoint_offers_no_resume(tmp_path, capsys, ctrl_c_at):
+    ctrl_c_at(2)
     src = tmp_path / "corpus.txt"
     src.write_text(TEXT)
     code = main(["train-text", str(src), "--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4",
