@@ -93,7 +93,7 @@ def _run(argv) -> int:
 
 def _interrupted(stop: KeyboardInterrupt, args) -> str:
     """What Ctrl-C leaves: --resume is offered only where a checkpoint was written and the command takes it."""
-    checkpoint = getattr(stop, "checkpoint", None) if isinstance(stop, TrainingInterrupted) else None
+    checkpoint = stop.checkpoint if isinstance(stop, TrainingInterrupted) else None
     if checkpoint is None:
         return "interrupted"
     if hasattr(args, "resume"):

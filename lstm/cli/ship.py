@@ -35,14 +35,6 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_export)
 
 
-def _torch_module_kind(model) -> bool:
-    """Whether :func:`lstm.io.to_torch` builds a module for this model (recurrent layers and language models)."""
-    from ..io.torch_io import _language_net
-    from ..nn.recurrent import _Recurrent
-
-    return isinstance(model, _Recurrent) or _language_net(model) is not None
-
-
 def _config_text(model) -> str:
     return json.dumps({"class": type(model).__name__, "params": model.get_params()}, sort_keys=True)
 
@@ -117,7 +109,9 @@ def _export(args, model) -> int:
             print(message)
     if args.torch_safetensors is not None:
         n = _write_torch_safetensors(model, args.torch_safetensors)
-        builds = "lstm.io.to_torch(lstm.load(MODEL)) builds a matching module" if _torch_module_kind(model) else \
+        from ..io.torch_io import builds_torch_module
+
+        builds = "lstm.io.to_torch(lstm.load(MODEL)) builds a matching module" if builds_torch_module(model) else \
             "lstm.io.to_torch_state_dict(lstm.load(MODEL)) gives the same tensors"
         print(f"wrote {args.torch_safetensors} ({n} tensors with PyTorch names; in PyTorch: "
               f"net.load_state_dict(safetensors.torch.load_file(path)); {builds})")

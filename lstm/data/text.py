@@ -124,20 +124,21 @@ def read_text(paths, encoding: str = "utf-8") -> str:
         data = p.read_bytes()
         if not data.strip():
             raise ValueError(f"{p} is empty; give a file with some text in it")
+        binary = ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
         try:
             text = data.decode(encoding)
-            if "\x00" in text[:8192]:          # (decoded first: UTF-16 text has NUL bytes, binary data NUL characters)
-                raise ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
-            pieces.append(text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
         except UnicodeDecodeError as err:
             if b"\x00" in data[:8192] and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii"):
-                raise ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file") from None
+                raise binary from None
             raise ValueError(
                 f"{p} is not valid {encoding} (byte {err.start}: {data[err.start:err.start + 1]!r}); "
                 "pass its encoding with --encoding, e.g. --encoding latin-1"
             ) from None
         except LookupError:
             raise ValueError(f"unknown encoding {encoding!r}; try utf-8 or latin-1") from None
+        if "\x00" in text[:8192]:              # decoded first: UTF-16 text has NUL bytes, binary data NUL characters
+            raise binary
+        pieces.append(text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
     return "\n".join(pieces)
 
 

@@ -289,6 +289,12 @@ def _torch_language_model_class():
     return TorchLanguageModel
 
 
+def builds_torch_module(obj) -> bool:
+    """Whether :func:`to_torch` builds a module for ``obj`` (a recurrent layer or a language model); for any other
+    model, :func:`to_torch_state_dict` gives its weights."""
+    return isinstance(obj, _Recurrent) or _language_net(obj) is not None
+
+
 def to_torch(obj):
     """A PyTorch module holding exactly these weights (needs ``pip install lstm[torch]``).
 
