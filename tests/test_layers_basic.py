@@ -438,3 +438,25 @@ def test_the_package_exposes_optim_and_save_names_what_it_writes(tmp_path):
     assert not (tmp_path / "r.safetensors").exists()
     assert repr(RNN(2, 3, nonlinearity="relu", num_layers=2)) == "RNN(2, 3, num_layers=2, nonlinearity=relu)"
     assert repr(RNN(2, 3)) == "RNN(2, 3)"
+
+
+def test_parameters_are_attributes_and_assignment_writes_in_place():
+    from lstm.nn import LSTM, Stepper
+
+    layer = LSTM(3, 4, num_layers=2, seed=0)
+    assert layer.weight_hh_l1 is layer.parameters()["weight_hh_l1"]
+    assert "bias_ih_l0" in dir(layer)
+    stepper, x = Stepper(layer), np.ones(3, np.float32)
+    before = stepper.step(x).copy()
+    stepper.reset()
+    held = layer.weight_ih_l0
+    layer.weight_ih_l0 = np.zeros((16, 3))                   # float64 zeros into the float32 array
+    assert layer.weight_ih_l0 is held and not held.any() and held.dtype == np.float32
+    assert not np.allclose(stepper.step(x), before)          # the stepper saw the write
+    with pytest.raises(ValueError, match=r"has shape \(16, 4\), got \(4, 4\)"):
+        layer.weight_hh_l0 = np.zeros((4, 4))
+    with pytest.raises(AttributeError, match="no attribute 'weight_hh_l2'"):
+        layer.weight_hh_l2
+    lin = Linear(3, 2, seed=0)
+    lin.weight = np.ones((2, 3))
+    assert (lin.parameters()["weight"] == 1).all() and lin.weight is lin.parameters()["weight"]

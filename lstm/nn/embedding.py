@@ -77,10 +77,6 @@ class Embedding(Module):
         self._ids = None  # ids of the last forward, any shape S
         self._folded = None  # whether the last feed() folded the lookup into the layer
 
-    @property
-    def weight(self) -> np.ndarray:
-        return self._params["weight"]
-
     def _check_ids(self, ids) -> np.ndarray:
         ids = np.asarray(ids)
         if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):

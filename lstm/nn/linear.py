@@ -89,10 +89,6 @@ class Linear(Module):
         self._x = None  # input of the last forward, (..., in)
 
     @property
-    def weight(self) -> np.ndarray:
-        return self._params["weight"]
-
-    @property
     def bias(self) -> np.ndarray | None:
         return self._params.get("bias")
 

@@ -2,7 +2,9 @@
 
 A :class:`Module` owns named parameters (plain NumPy arrays, updated in place by optimizers) and a gradient array of
 the same name and shape for each.  Modules assigned as attributes become children; their parameters appear under a
-dotted prefix (``"encoder.weight_ih_l0"``), exactly like PyTorch's ``state_dict`` keys.
+dotted prefix (``"encoder.weight_ih_l0"``), exactly like PyTorch's ``state_dict`` keys.  Each parameter is also an
+attribute (``lstm.weight_hh_l0``); assigning one copies the values into the existing array, so optimizers and
+compiled steppers holding it stay valid.
 
 Forward is ``__call__``; backward is an explicit ``backward(...)`` method that *overwrites* ``grads`` (or adds to
 them with ``accumulate=True``).  There is no autograd: each layer writes its own backward by hand.
@@ -53,7 +55,28 @@ class Module:
         return state
 
     # -- registration ------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        """A parameter by name, as in PyTorch: ``layer.weight_hh_l0`` is the array itself (``parameters()`` gives
+        the same object).  Assigning to it copies the new values in place (see :meth:`__setattr__`)."""
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self):
+        return sorted({*super().__dir__(), *self.__dict__.get("_params", ())})
+
     def __setattr__(self, name: str, value) -> None:
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            # Optimizers and kernels hold this array: write the new values into it rather than replace it.
+            target, value = params[name], np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(f"{type(self).__name__}.{name} has shape {target.shape}, got {value.shape}; "
+                                 f"assign an array of the same shape (it is copied in place)")
+            np.copyto(target, value, casting="unsafe")
+            _writes.note()
+            return
         if isinstance(value, Module):
             self._children[name] = value
         elif name in self._children:
