@@ -155,3 +155,17 @@ def test_a_word_prime_with_unseen_words_reads_them_as_unk(words, tmp_path, capsy
     assert "note: --prime holds 1 word(s) the model never saw, read as <unk>: 'zyzzyva'" in captured.err
     assert captured.out.startswith("zyzzyva the")
     assert words.vocab_.encode("zyzzyva the")[0] == 0
+
+
+def test_set_params_after_fit_changes_the_next_fit_not_the_saved_model(tmp_path):
+    import lstm
+
+    m = tiny().fit(TEXT, progress=False)
+    m.set_params(hidden_size=24, steps=9)
+    assert m.get_params()["hidden_size"] == 24 and m.fitted_params()["hidden_size"] == 16
+    back = lstm.load(m.save(tmp_path / "m.safetensors"))      # used to be refused: the file claimed 24 units
+    assert back.get_params()["hidden_size"] == 16 and back.get_params()["steps"] == 6
+    assert back.score(TEXT[:300]) == pytest.approx(m.score(TEXT[:300]), rel=1e-6)
+    m.fit(TEXT, progress=False)                               # the next fit takes the new parameters
+    assert m.fitted_params()["hidden_size"] == 24 == lstm.load(m.save(tmp_path / "n.safetensors")).hidden_size
+

@@ -36,7 +36,7 @@ def add_parsers(sub) -> None:
 
 
 def _config_text(model) -> str:
-    return json.dumps({"class": type(model).__name__, "params": model.get_params()}, sort_keys=True)
+    return json.dumps({"class": type(model).__name__, "params": model.fitted_params()}, sort_keys=True)
 
 
 def _write_torch_safetensors(model, path: Path) -> int:

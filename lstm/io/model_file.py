@@ -31,7 +31,7 @@ def save(model, path: str | os.PathLike) -> Path:
                         "safetensors.numpy.save_file(layer.state_dict(), path) and load them with load_state_dict")
     model._check_fitted()
     path = Path(path)
-    meta = {"class": type(model).__name__, "params": model.get_params(), "extra": model._extra_config()}
+    meta = {"class": type(model).__name__, "params": model.fitted_params(), "extra": model._extra_config()}
     safefile.save(path, model._module().state_dict(), meta, kind=KIND, version=VERSION)
     return path
 

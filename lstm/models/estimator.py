@@ -25,12 +25,25 @@ class Estimator:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params):
+        """Change parameters for the next ``fit``.  A fitted network keeps the parameters it was built with:
+        :meth:`fitted_params` still gives those, and ``lstm.save`` writes them."""
         valid = set(self._param_names())
-        for name, value in params.items():
+        for name in params:
             if name not in valid:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+        net = getattr(self, "net_", None)
+        if net is not None and getattr(self, "_fitted_with", (None,))[0] is not net:
+            self._fitted_with = (net, self.get_params())
+        for name, value in params.items():
             setattr(self, name, value)
         return self
+
+    def fitted_params(self) -> dict:
+        """The parameters the fitted network was built with: :meth:`get_params` unless ``set_params`` changed
+        them since the last ``fit`` (which then apply to the next one)."""
+        self._check_fitted()
+        fitted = getattr(self, "_fitted_with", None)
+        return dict(fitted[1]) if fitted is not None and fitted[0] is self.net_ else self.get_params()
 
     _estimator_type: str | None = None           # "classifier" where scikit-learn should treat it as one
 
