@@ -169,3 +169,34 @@ def test_set_params_after_fit_changes_the_next_fit_not_the_saved_model(tmp_path)
     m.fit(TEXT, progress=False)                               # the next fit takes the new parameters
     assert m.fitted_params()["hidden_size"] == 24 == lstm.load(m.save(tmp_path / "n.safetensors")).hidden_size
 
+
+PROSE = ('She said "don\'t wait" (it was 10:30, and pi is 3.14) -- a well-known rule\'s "best" case!\n'
+         "Costs rose 1,000 [sic] times; the model's words, not ours.")
+
+
+def test_word_tokens_keep_contractions_and_numbers_and_decode_restores_the_spacing():
+    from lstm.data import Vocabulary
+
+    v = Vocabulary.build(PROSE, "word")
+    tokens = v.tokenize(PROSE)
+    assert {"don't", "rule's", "model's", "10:30", "3.14", "1,000"} <= set(tokens)
+    assert v.decode(v.encode(PROSE)) == PROSE.replace(") -- a", ")--a")     # only the spaced dash is lost
+
+
+def test_a_vocabulary_saved_without_a_tokenizer_version_keeps_splitting_contractions():
+    from lstm.data import Vocabulary
+
+    old = Vocabulary.from_config({"level": "word", "tokens": ["<unk>", "don", "'", "t"]})
+    assert old.tokenize("don't") == ["don", "'", "t"] and old.encode("don't").tolist() == [1, 2, 3]
+    new = Vocabulary.from_config(Vocabulary.build("don't", "word").to_config())
+    assert new.tokenize("don't") == ["don't"] and new.tokenizer == 2
+
+
+def test_generation_continues_the_primes_open_quote():
+    from lstm.data import Joiner, Vocabulary
+
+    v = Vocabulary.build('a "b" c', "word")
+    join = Joiner(v)
+    join.feed(v.encode('a "'))                                 # the prime opened a quote
+    assert join.piece(v.index["b"]) == "b" and join.piece(v.index['"']) == '"'
+    assert Joiner(v).piece(v.index['"']) == '"' and v.decode(v.encode('a " b')) == 'a "b'

@@ -19,12 +19,13 @@ Held-out test sets come from a different seed (:func:`train_test`), never from t
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["date_pairs", "number_pairs", "number_to_words", "task_pairs", "train_test", "pad_sources",
-           "read_pairs", "format_pairs", "TASKS", "TEST_SEED_OFFSET", "MAX_LEN"]
+           "read_pairs", "format_pairs", "split_lines", "TASKS", "TEST_SEED_OFFSET", "MAX_LEN"]
 
 TEST_SEED_OFFSET = 1_000_003       # test seed = training seed + this: a different random stream, documented
 MAX_LEN = 200                      # default limit on tokens per side (see read_pairs / Seq2Seq.max_len)
@@ -192,6 +193,19 @@ def _count(n) -> int:
 # ------------------------------------------------------------------------------------------------------------------
 # pair files
 # ------------------------------------------------------------------------------------------------------------------
+def split_lines(text: str) -> list[str]:
+    r"""The lines of ``text`` as Python's universal newlines (and editors) count them: split at ``\r\n``, ``\n`` or
+    ``\r`` only.  ``str.splitlines`` also splits at form feeds, ``\x1c``–``\x1e``, ``\x85`` and ``\u2028``, which
+    would shift every later line number and put output lines out of step with input lines."""
+    lines = _NEWLINE.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
 def read_pairs(path, encoding: str = "utf-8", *, require_target: bool = True) -> list[tuple[str, str]]:
     """``source<TAB>target`` lines → pairs, refusing bad lines with one-line errors that give the line number.
 
@@ -211,7 +225,7 @@ def read_pairs(path, encoding: str = "utf-8", *, require_target: bool = True) ->
     except UnicodeDecodeError as err:
         raise ValueError(f"{p} is not valid {encoding} (byte {err.start}); re-save it as UTF-8") from None
     pairs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
         if "\t" not in line:

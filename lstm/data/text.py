@@ -5,8 +5,11 @@ holds characters never seen in training (``encode(..., errors="strict")`` refuse
 characters; ``errors="replace"`` maps them to ``<unk>``); at word level, words outside the ``max_size`` most
 frequent ones become ``<unk>``.
 
-Word tokens are runs of letters/digits, single punctuation marks and newlines; :meth:`Vocabulary.decode` joins
-them back with single spaces (no space before punctuation or after a newline).
+Word tokens are words (contractions such as ``don't`` whole), numbers (``3.14``, ``1,000``, ``10:30`` whole), single
+punctuation marks and newlines.  :meth:`Vocabulary.decode` (and :class:`Joiner`, token by token) puts them back
+together with single spaces: none before punctuation, after an opening bracket or a hyphen, or inside quotes
+(``"`` and ``'`` alternate opening and closing within a line).  Vocabularies saved before contractions and numbers
+were kept whole record no tokenizer version and keep splitting them (``tokenize(..., version=1)``).
 """
 
 from __future__ import annotations
@@ -19,27 +22,33 @@ from pathlib import Path
 import numpy as np
 
 UNK = "<unk>"
-_WORD = re.compile(r"\w+|[^\w\s]|\n")
+TOKENIZER = 2                                   # the word tokenizer new vocabularies use
+_WORD = {1: re.compile(r"\w+|[^\w\s]|\n"),
+         2: re.compile(r"\d+(?:[.,:]\d+)+|\w+(?:['’]\w+)*|[^\w\s]|\n")}
+_QUOTES = ('"', "'")
 
 
-def tokenize(text: str, level: str) -> list[str]:
-    """Characters (level="char") or word tokens (level="word") of ``text``."""
+def tokenize(text: str, level: str, version: int = TOKENIZER) -> list[str]:
+    """Characters (level="char") or word tokens (level="word") of ``text``; ``version`` 1 is the word tokenizer
+    that split contractions and numbers (``don ' t``, ``3 . 14``)."""
     if level == "char":
         return list(text)
     if level == "word":
-        return _WORD.findall(text)
+        return _WORD[version].findall(text)
     raise ValueError(f"level must be 'char' or 'word', got {level!r}")
 
 
 class Vocabulary:
     """Token <-> id map; build with :meth:`build`, persist with :meth:`to_config` / :meth:`from_config`."""
 
-    def __init__(self, tokens: list[str], level: str):
+    def __init__(self, tokens: list[str], level: str, tokenizer: int = TOKENIZER):
         if level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {level!r}")
+        if tokenizer not in _WORD:
+            raise ValueError(f"tokenizer must be one of {sorted(_WORD)}, got {tokenizer!r}")
         if not tokens or tokens[0] != UNK:
             tokens = [UNK] + [t for t in tokens if t != UNK]
-        self.level = level
+        self.level, self.tokenizer = level, tokenizer
         self.tokens = list(tokens)
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
@@ -68,7 +77,7 @@ class Vocabulary:
 
     def unknown(self, text: str) -> list[str]:
         """Tokens of ``text`` this vocabulary has never seen, in order of first appearance."""
-        seen = dict.fromkeys(t for t in tokenize(text, self.level) if t not in self.index)
+        seen = dict.fromkeys(t for t in self.tokenize(text) if t not in self.index)
         return list(seen)
 
     def encode(self, text: str, errors: str = "replace") -> np.ndarray:
@@ -81,29 +90,57 @@ class Vocabulary:
             if missing:
                 shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
                 raise ValueError(f"the text holds {len(missing)} {self.level}(s) the model never saw: {shown}")
-        return np.array([self.index.get(t, 0) for t in tokenize(text, self.level)], dtype=np.int64)
+        return np.array([self.index.get(t, 0) for t in self.tokenize(text)], dtype=np.int64)
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text`` as this vocabulary reads them."""
+        return tokenize(text, self.level, self.tokenizer)
 
     def decode(self, ids) -> str:
-        pieces, prev = [], None
-        for i in ids:
-            pieces.append(self.piece(prev, int(i)))
-            prev = int(i)
-        return "".join(pieces)
-
-    def piece(self, prev: int | None, token: int) -> str:
-        """The text ``token`` adds after ``prev`` (None at the start): a word gets a leading space unless it
-        follows a newline or is punctuation."""
-        tok = self.tokens[token]
-        if self.level == "char" or prev is None or tok == "\n" or self.tokens[prev] == "\n":
-            return tok
-        return " " + tok if (tok[0].isalnum() or tok == UNK or tok in "([{\"'") else tok
+        join = Joiner(self)
+        return "".join(join.piece(int(i)) for i in ids)
 
     def to_config(self) -> dict:
-        return {"level": self.level, "tokens": self.tokens}
+        return {"level": self.level, "tokens": self.tokens, "tokenizer": self.tokenizer}
 
     @classmethod
     def from_config(cls, config: dict) -> "Vocabulary":
-        return cls(list(config["tokens"]), config["level"])
+        return cls(list(config["tokens"]), config["level"], config.get("tokenizer", 1))
+
+
+class Joiner:
+    """Tokens back into text one at a time, for streaming: ``piece(id)`` is the text the token adds.
+
+    Characters are themselves.  A word token gets a leading space unless it starts a line or the text, is
+    punctuation, or follows an opening bracket, a hyphen or an opening quote; ``"`` and ``'`` alternate opening
+    (space before) and closing (none) within a line.  :meth:`feed` reads tokens already shown, e.g. a prime."""
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        self.prev: str | None = None
+        self.opened = dict.fromkeys(_QUOTES, False)   # inside a quote of this kind on the current line
+
+    def feed(self, ids) -> None:
+        for i in ids:
+            self.piece(int(i))
+
+    def piece(self, token: int) -> str:
+        tok, prev = self.vocab.tokens[token], self.prev
+        self.prev = tok
+        if self.vocab.level == "char":
+            return tok
+        if tok == "\n":
+            self.opened = dict.fromkeys(_QUOTES, False)
+            return tok
+        after_opening = prev in _QUOTES and self.opened[prev]
+        if tok in _QUOTES:
+            self.opened[tok] = not self.opened[tok]
+            space = self.opened[tok]                       # an opening quote is spaced from what comes before
+        else:
+            space = tok[0].isalnum() or tok[0] == "_" or tok == UNK or tok in "([{"
+        if prev is None or prev == "\n" or after_opening or prev in ("(", "[", "{", "-"):
+            space = False
+        return " " + tok if space else tok
 
 
 def read_text(paths, encoding: str = "utf-8") -> str:

@@ -94,14 +94,14 @@ def trace_text(model, text: str, max_tokens: int | None = None) -> TextTrace:
     Characters the model never saw are read as ``<unk>`` but shown as themselves.  ``max_tokens`` keeps the first
     N tokens (reports stay small).
     """
-    from ..data.text import tokenize
+    from ..data.text import Joiner
 
     vocab, emb, rnn = model_parts(model)
     if vocab is None:
         raise ValueError("trace_text needs the vocabulary: pass the LanguageModel, not only its network")
     if not isinstance(text, str) or not text:
         raise ValueError("text must be a non-empty string")
-    pieces = tokenize(text, vocab.level)
+    pieces = vocab.tokenize(text)
     if max_tokens is not None:
         pieces = pieces[:max_tokens]
     if not pieces:
@@ -110,11 +110,10 @@ def trace_text(model, text: str, max_tokens: int | None = None) -> TextTrace:
     if vocab.level == "char":
         tokens = pieces
     else:
-        tokens, prev = [], None
+        tokens, join = [], Joiner(vocab)
         for p, i in zip(pieces, ids):
-            shown = vocab.piece(prev, int(i))
+            shown = join.piece(int(i))
             tokens.append(shown if i else shown.replace("<unk>", p))
-            prev = int(i)
     was = emb.training
     emb.eval()
     try:

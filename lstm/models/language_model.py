@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.batching import StreamBatches
-from ..data.text import UNK, Vocabulary
+from ..data.text import UNK, Joiner, Vocabulary
 from ..io.model_file import register
 from ..nn import LSTM, Dropout, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
 from ..nn.module import write_grad
@@ -255,11 +255,11 @@ class LanguageModel(Estimator):
             ids = np.array([self._start_token()], dtype=np.int64)
         for token in ids:
             logits = stepper.step(int(token))                 # (V,), a view the next step overwrites
-        prev = int(ids[-1]) if primed else None
+        join = Joiner(self.vocab_)
+        join.feed(ids if primed else [])                      # spacing and open quotes continue the prime
         for _ in range(length):
             token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
-            yield self.vocab_.piece(prev, token)
-            prev = token
+            yield join.piece(token)
             logits = stepper.step(token)
 
     def _start_token(self) -> int:
