@@ -198,3 +198,14 @@ def test_sizes_beyond_memory_are_one_line_and_exit_2(capsys):
     assert main(["forecast", "airline", "--horizon", "3", "--hidden", "100000", "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not enough memory for this run" in err and "--hidden" in err
+
+
+@pytest.mark.parametrize("argv, prefix", [
+    (["classify", "predict", "missing.safetensors", "missing.csv"], "lstm classify predict: error: "),
+    (["generate", "missing.safetensors"], "lstm generate: error: "),
+    (["classify", "predict", "m.safetensors"], "lstm classify predict: error: "),     # argparse's own error
+])
+def test_errors_start_with_the_full_subcommand_as_argparse_names_it(tmp_path, monkeypatch, argv, prefix, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(argv) == 2
+    assert one_line(capsys).startswith(prefix)

@@ -21,7 +21,12 @@ __all__ = ["main", "build_parser", "UsageError"]
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (what is wrong and where to read more), exit code 2."""
+    """argparse, but a usage error is one line (what is wrong and where to read more), exit code 2.  Each parser
+    records its own name (``lstm classify train``), so errors found later start with the same prefix."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_defaults(prog=self.prog)          # the deepest subcommand's default wins
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -72,19 +77,19 @@ def _run(argv) -> int:
         if os.environ.get("LSTM_DEBUG"):
             raise
         lr = getattr(args, "lr", None)                              # the library's advice names clip_norm
-        print(f"lstm {args.command}: error: {err.what}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
+        print(f"{args.prog}: error: {err.what}; lower --lr" + (f" (it was {lr:g})" if lr else ""),
               file=sys.stderr)
         return 2
     except MemoryError as err:                                      # sizes the machine cannot hold
         if os.environ.get("LSTM_DEBUG"):
             raise
-        print(f"lstm {args.command}: error: not enough memory for this run ({err}); use smaller sizes "
+        print(f"{args.prog}: error: not enough memory for this run ({err}); use smaller sizes "
               "(e.g. --hidden, --batch)", file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError) as err:
         if isinstance(err, BrokenPipeError) or os.environ.get("LSTM_DEBUG"):
             raise
-        print(f"lstm {args.command}: error: {err}", file=sys.stderr)
+        print(f"{args.prog}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         print(f"\n{_interrupted(stop, args)}", file=sys.stderr)
