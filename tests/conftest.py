@@ -18,3 +18,16 @@ def ctrl_c_at(monkeypatch):
 
         monkeypatch.setattr(cli_text, "_sampler", sampler)
     return arm
+
+
+@pytest.fixture(scope="session")
+def numbers_model():
+    """A small word-level Seq2Seq trained on number words → digits (a few seconds), and held-out pairs; shared
+    read-only by the model and command tests."""
+    from lstm.data.seq2seq_tasks import train_test
+    from lstm.models.seq2seq import Seq2Seq
+
+    train, test = train_test("numbers", 4000, 150, seed=0)
+    model = Seq2Seq(source_level="word", attention="luong", hidden_size=48, embedding_dim=24, batch_size=32, lr=1e-2,
+                    steps=150, eval_every=75, seed=0)
+    return model.fit(train, progress=False), test

@@ -9,8 +9,6 @@ import pytest
 from test_attention import numeric_grad5
 
 import lstm
-from lstm.cli import seq2seq as s2s_cli
-from lstm.cli.common import UsageError
 from lstm.data.seq2seq_tasks import (
     TEST_SEED_OFFSET,
     date_pairs,
@@ -22,7 +20,7 @@ from lstm.data.seq2seq_tasks import (
     train_test,
 )
 from lstm.models import NotFittedError
-from lstm.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, Seq2Seq, Seq2SeqNet, build_vocabulary, pad_batch
+from lstm.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, Seq2Seq, Seq2SeqNet, pad_batch
 from lstm.models.seq2seq_search import beam_search, greedy_search, length_penalty, log_softmax
 from lstm.nn import cross_entropy
 
@@ -117,6 +115,7 @@ def test_read_pairs_reports_line_numbers(tmp_path):
                       ("a\tb\n\tx\n", r"p\.tsv:2: the source side is empty"),
                       ("a\tb\nx\t \n", r"p\.tsv:2: the target side is empty"),
                       ("a\tb\tc\n", r"p\.tsv:1: more than one tab"),
+                      ("a\x0cb\tc\r\n\u2028\tx\n", r"p\.tsv:2: the source side is empty"),   # lines as editors count
                       ("\n\n", "holds no pairs")]:
         f.write_text(body)
         with pytest.raises(ValueError, match=msg):
@@ -257,16 +256,6 @@ def test_beam_one_equals_greedy_bit_for_bit_on_a_random_net():
             np.testing.assert_array_equal(x.weights, y.weights)
 
 
-SMALL = dict(source_level="word", attention="luong", hidden_size=48, embedding_dim=24, batch_size=32, lr=1e-2,
-             steps=150, eval_every=75, seed=0)
-
-
-@pytest.fixture(scope="module")
-def numbers_model():
-    train, test = train_test("numbers", 4000, 150, seed=0)
-    return Seq2Seq(**SMALL).fit(train, progress=False), test
-
-
 def test_small_model_learns(numbers_model):
     model, test = numbers_model
     assert model.history_[-1]["loss"] < 0.5 * model.history_[0]["loss"]
@@ -337,7 +326,7 @@ def test_every_configuration_saves_and_loads(attention, bidirectional, layers, t
 def test_translate_refuses_bad_input(numbers_model):
     model, _ = numbers_model
     assert isinstance(model.translate("seven"), str) and len(model.translate(["seven", "two"])) == 2
-    with pytest.raises(ValueError, match=r"input 1 holds 1 word\(s\) the model never saw: 'eleventy'"):
+    with pytest.raises(ValueError, match=r"input 1 holds 1 word the model never saw: 'eleventy'; remove it "):
         model.translate(["seven", "eleventy one"])
     with pytest.raises(ValueError, match="input 0 is empty"):
         model.translate([" "])
@@ -363,121 +352,3 @@ def test_fit_validates_pairs_and_params():
         Seq2Seq(hidden_size=7).fit([("a", "b")])
     with pytest.raises(ValueError, match="at least one"):
         Seq2Seq().fit([])
-
-
-def test_word_targets_char_sources_no_attention_unidirectional(tmp_path, capsys):
-    pairs = [(str(n), number_to_words(n)) for n in range(200)]
-    m = Seq2Seq(target_level="word", attention="none", bidirectional=False, hidden_size=24, embedding_dim=8,
-                steps=20, eval_every=10, batch_size=16, seed=1).fit(pairs, progress=False)
-    out = m.translate(["12", "7"], beam=2)
-    assert all(isinstance(o, str) for o in out)
-    assert set(m.target_vocab_.tokens[:4]) == {"<unk>", "<pad>", "<s>", "</s>"}
-    with pytest.raises(ValueError, match="attention='none'"):
-        m.attention_trace("12")
-    model = m.save(tmp_path / "m.safetensors")                   # the command refuses before translating
-    code, stdout, err = run(["translate", str(model), "12", "--heatmap", str(tmp_path / "a.png")], capsys)
-    assert code == 2 and stdout == "" and "trained with --attention none" in err
-    assert not (tmp_path / "a.png").exists()
-    v = build_vocabulary(["b a", "c"], "char")
-    assert v.tokens == ["<unk>", "<pad>", "<s>", "</s>", " ", "a", "b", "c"]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the commands
-# ---------------------------------------------------------------------------------------------------------------
-def run(argv, capsys):
-    """``lstm ARGV`` through the real entry point when the group is registered, else through its own parser."""
-    from lstm import cli
-
-    parser = cli.build_parser()
-    names = parser._subparsers._group_actions[0].choices
-    if "translate" not in names:
-        parser = cli.OneLineParser(prog="lstm")
-        s2s_cli.add_parsers(parser.add_subparsers(dest="command", parser_class=cli.OneLineParser))
-    args = parser.parse_args(argv)
-    try:
-        code = args.func(args)
-    except (UsageError, ValueError, TypeError, OSError) as err:
-        print(f"lstm {args.command}: error: {err}", file=__import__("sys").stderr)
-        code = 2
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_cli_end_to_end(tmp_path, capsys):
-    data, test = tmp_path / "d.tsv", tmp_path / "t.tsv"
-    assert run(["make-pairs", "dates", "--n", "300", "--out", str(data)], capsys)[0] == 0
-    assert run(["make-pairs", "dates", "--n", "5", "--test", "--pad-to", "30", "--out", str(test)], capsys)[0] == 0
-    assert read_pairs(test) == pad_sources(date_pairs(5, TEST_SEED_OFFSET), 30, TEST_SEED_OFFSET)
-    out = tmp_path / "run"
-    code, stdout, _ = run(["train-seq2seq", str(data), "--attention", "bahdanau", "--steps", "6", "--hidden", "16",
-                           "--embedding", "8", "--batch", "16", "--eval-every", "3", "--quiet", "--out", str(out)],
-                          capsys)
-    assert code == 0 and "validation exact match" in stdout
-    model = out / "model.safetensors"
-    assert model.exists() and (out / "last.safetensors").exists()
-    code, stdout, _ = run(["translate", str(model), "3/3/98", "--beam", "2"], capsys)
-    assert code == 0 and len(stdout.splitlines()) == 1
-    src = tmp_path / "src.txt"
-    src.write_text("3/3/98\n\nMarch 3rd, 1998\t1998-03-03\n")
-    code, stdout, err = run(["translate", str(model), "--file", str(src)], capsys)
-    assert code == 0 and len(stdout.splitlines()) == 3 and stdout.splitlines()[1] == ""
-    assert re.search(r"exact match: [01]/1", err)
-    page = tmp_path / "a.html"
-    code, _, err = run(["translate", str(model), "3 March 1998", "--html", str(page)], capsys)
-    text = page.read_text()
-    rows = 1 + len(lstm.load(model).attention_trace("3 March 1998")["target"])      # header + one per output
-    assert code == 0 and text.startswith("<!DOCTYPE html>") and text.count("<tr>") == rows
-    assert "<script" not in text and "http" not in text
-    pytest.importorskip("matplotlib")
-    png = tmp_path / "h.png"
-    code, _, err = run(["translate", str(model), "3 March 1998", "--heatmap", str(png)], capsys)
-    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
-
-
-def test_cli_word_level_validation_reads_unseen_words_as_unk(tmp_path, capsys):
-    """Every source has a word of its own, so each held-out pair holds a word training never saw."""
-    data = tmp_path / "w.tsv"
-    data.write_text("".join(f"w{i} go home\tgo\n" for i in range(40)))
-    code, stdout, err = run(["train-seq2seq", str(data), "--source-level", "word", "--steps", "4", "--hidden", "8",
-                             "--embedding", "4", "--batch", "8", "--eval-every", "2", "--out", str(tmp_path / "o")],
-                            capsys)
-    assert code == 0, err
-    assert "validation exact match (greedy)" in stdout
-    with pytest.raises(ValueError, match="never saw: 'w999'"):
-        lstm.load(tmp_path / "o" / "model.safetensors").translate("w999 go home")       # strict outside validation
-
-
-def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("a\tb\n\nno tab\n")
-    code, _, err = run(["train-seq2seq", str(bad), "--steps", "1", "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "bad.tsv:3: expected source<TAB>target" in err and len(err.strip().splitlines()) == 1
-    long = tmp_path / "long.tsv"
-    long.write_text("ab\tc\n\n" + "x" * 12 + "\ty\n")
-    code, _, err = run(["train-seq2seq", str(long), "--max-len", "10", "--steps", "1", "--out", str(tmp_path / "o")],
-                       capsys)
-    assert code == 2 and "line 3: the source side has 12 chars, more than max_len=10" in err
-    code, _, err = run(["train-seq2seq", str(long), "--hidden", "15", "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "--hidden must be even" in err
-    good = tmp_path / "g.tsv"
-    good.write_text("".join(f"{n}\t{n * 2}\n" for n in range(40)))
-    run(["train-seq2seq", str(good), "--steps", "2", "--hidden", "8", "--embedding", "4", "--quiet",
-         "--out", str(tmp_path / "g")], capsys)
-    model = str(tmp_path / "g" / "model.safetensors")
-    code, _, err = run(["translate", model, "12x"], capsys)
-    assert code == 2 and "TEXT: 1 char(s) the model never saw: 'x'" in err
-    src = tmp_path / "s.txt"
-    src.write_text("12\n3?\n")
-    code, _, err = run(["translate", model, "--file", str(src)], capsys)
-    assert code == 2 and "s.txt:2: 1 char(s) the model never saw: '?'" in err
-    code, _, err = run(["translate", model, "1", "--file", str(src)], capsys)
-    assert code == 2 and "exactly one of TEXT or --file" in err
-    code, _, err = run(["translate", model, "1" * 300], capsys)
-    assert code == 2 and "more than the model's max_len=200" in err
-    code, _, err = run(["translate", model, "--file", str(src), "--heatmap", str(tmp_path / "x.png")], capsys)
-    assert code == 2 and "--heatmap/--html draw one translation" in err
-    code, _, err = run(["train-seq2seq", str(good), "--resume", "--out", str(tmp_path / "new")], capsys)
-    assert code == 2 and "--resume: no checkpoint" in err
-    code, _, err = run(["translate", str(tmp_path / "missing.safetensors"), "1"], capsys)
-    assert code == 2 and "no such file" in err

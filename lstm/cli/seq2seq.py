@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import UsageError, positive_float, positive_int, run_folder
+from .common import UsageError, check_output, positive_float, positive_int, run_folder
 
 ATTENTION_CHOICES = ("luong", "bahdanau", "dot", "none")
 
@@ -27,8 +27,10 @@ def add_parsers(sub) -> None:
         description="Train a sequence-to-sequence model: a bidirectional LSTM encoder, an LSTM decoder trained with "
                     "teacher forcing, and attention over the source (Luong 'general' score by default, Bahdanau's "
                     "additive score, Luong 'dot', or none). PAIRS.tsv holds one source<TAB>target pair per line. "
-                    "5% of the pairs are held out for validation; the best weights are kept. Writes "
-                    "OUT/model.safetensors, OUT/last.safetensors (resumable checkpoint) and OUT/metrics.jsonl.",
+                    "5% of the pairs are held out for validation (with 20 pairs or more); the best weights are "
+                    "kept. Writes OUT/model.safetensors (best weights, also on Ctrl-C), OUT/best.safetensors, "
+                    "OUT/last.safetensors (resumable checkpoint) and OUT/metrics.jsonl; a run that fails before "
+                    "writing any of them leaves no OUT folder behind.",
         epilog="example:\n  lstm make-pairs dates --n 50000 --out dates.tsv\n"
                "  lstm train-seq2seq dates.tsv --attention luong --minutes 5 --out runs/dates\n"
                "  lstm translate runs/dates/model.safetensors 'Tuesday, 3 March 1998'",
@@ -37,7 +39,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--attention", choices=ATTENTION_CHOICES, default="luong",
                    help="attention score: luong (general), bahdanau (additive), dot, or none (default luong)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive_int, default=None, help="training steps (default 2000)")
+    budget.add_argument("--steps", type=positive_int, default=None,
+                        help="training steps (default 2000; with --resume the total to reach, not steps to add)")
     budget.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget instead of steps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -53,7 +56,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-len", type=positive_int, default=200,
                    help="most tokens a side may have; longer pairs are refused (default 200)")
     p.add_argument("--eval-every", type=positive_int, default=250, help="validate every N steps (default 250)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.safetensors (with the same pairs file and options)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or validation lines")
     p.set_defaults(func=run_train)
 
@@ -61,7 +65,12 @@ def add_parsers(sub) -> None:
         "translate", help="translate text with a model from train-seq2seq (one output line per input line)",
         description="Decode with greedy search (--beam 1, the default) or beam search. With --file, each line is "
                     "a source; a line holding a tab is read as source<TAB>expected, and the exact-match accuracy "
-                    "is printed to stderr at the end. Blank lines give blank output lines.",
+                    "is printed to stderr at the end. Output line N always answers input line N: blank lines give "
+                    "blank output lines, and a line that cannot be translated (a character or word the model never "
+                    "saw, more tokens than its max_len, or nothing before the tab) is skipped with a warning on "
+                    "stderr naming the line, and gives an empty output line. Exit status: 0 when every line was "
+                    "translated, 1 when some were skipped, 2 on bad input (such as a TEXT the model cannot "
+                    "translate) with nothing translated.",
         epilog="examples:\n  lstm translate runs/dates/model.safetensors '3/3/98'\n"
                "  lstm translate runs/dates/model.safetensors --file test.tsv --beam 4 > out.txt\n"
                "  lstm translate runs/dates/model.safetensors 'March 3rd, 1998' --heatmap attention.png "
@@ -69,11 +78,13 @@ def add_parsers(sub) -> None:
         formatter_class=_Formatter)
     p.add_argument("model", type=Path, metavar="MODEL", help="a model.safetensors file written by train-seq2seq")
     p.add_argument("text", nargs="?", default=None, metavar="TEXT", help="one source text (or use --file)")
-    p.add_argument("--file", type=Path, default=None, help="translate every line of this file")
+    p.add_argument("--file", type=Path, default=None,
+                   help="translate every line of this UTF-8 file (output line N answers line N; see above)")
     p.add_argument("--beam", type=positive_int, default=1, help="beam width (default 1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=0.0,
                    help="rank beam hypotheses by log p / ((5+n)/6)^A (default 0: plain log-probability)")
-    p.add_argument("--heatmap", type=Path, default=None, help="with TEXT: write the attention weights as a PNG")
+    p.add_argument("--heatmap", type=Path, default=None,
+                   help="with TEXT: write the attention weights as a PNG (a path ending in .png; needs matplotlib)")
     p.add_argument("--html", type=Path, default=None,
                    help="with TEXT: write the attention weights as a self-contained HTML page")
     p.add_argument("--out", type=Path, default=None, help="write the translations here instead of stdout")
@@ -115,9 +126,41 @@ def _eval_printer(model, out=sys.stdout, limit: int = 500):
     return callback
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 pair``, ``2 pairs``, ``0 pairs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _make_folder(out: Path) -> list[Path]:
+    """Create the run folder ``out`` (and missing parents); return the folders this created, innermost first."""
+    made, folder = [], out
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _remove_empty(made)
+        raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err}); choose another --out"
+                         ) from None
+    return made
+
+
+def _remove_empty(made: list[Path]) -> None:
+    """Remove the folders a failed run created, innermost first, as long as they are empty."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def run_train(args) -> int:
     from ..data.seq2seq_tasks import read_pairs
     from ..models.seq2seq import Seq2Seq
+    from ..train.trainer import TrainingInterrupted
 
     pairs = read_pairs(args.pairs)
     out = run_folder(args.out, args.out, resume=args.resume, overwrite=args.overwrite)
@@ -135,20 +178,33 @@ def run_train(args) -> int:
         model._check_pairs(pairs, args.max_len, (args.source_level, args.target_level))
     except ValueError as err:   # name the line, not the pair index
         raise UsageError(f"{args.pairs}: {_line_of(err, pairs, args.pairs)}") from None
-    out.mkdir(parents=True, exist_ok=True)
+    made = _make_folder(out)
     callbacks = [] if args.quiet else [_eval_printer(model)]
     t0 = time.perf_counter()
-    model.fit(pairs, out_dir=out, resume=args.resume, callbacks=callbacks, progress=not args.quiet)
+    try:
+        model.fit(pairs, out_dir=out, resume=args.resume, callbacks=callbacks, progress=not args.quiet)
+    except BaseException as err:    # out of memory, refused, diverged, Ctrl-C: keep what was reached, else no folder
+        if isinstance(err, TrainingInterrupted) and err.restored:
+            path = model.save(out / "model.safetensors")
+            print(f"\n{err}: {path} holds {err.restored}", file=sys.stderr)
+        _remove_empty(made)
+        raise
     seconds = time.perf_counter() - t0
     path = model.save(out / "model.safetensors")
     res = model.train_result_
-    lines = [f"trained {res.steps} steps on {model.n_train_pairs_} pairs in {seconds:.0f} s "
-             f"({res.steps * model.batch_size / max(seconds, 1e-9):,.0f} pairs/s)"]
+    ran = len(res.history)                      # the steps this command ran (a resumed run started further on)
+    if args.resume and not ran:
+        print(f"note: the checkpoint was already at step {res.steps}, so nothing was trained; give a larger --steps "
+              "(a total, not a number to add) to continue")
+    per_step = min(model.batch_size, model.n_train_pairs_)     # a batch never holds more than all the pairs
+    upto = f" (to step {res.steps})" if ran != res.steps else ""
+    lines = [f"trained {_count(ran, 'step')}{upto} on {_count(model.n_train_pairs_, 'pair')} in {seconds:.0f} s "
+             f"({ran * per_step / max(seconds, 1e-9):,.0f} pairs/s)"]
     if res.best_val is not None:
         lines.append(f"best validation loss {res.best_val:.4f} nats/token at step {res.best_step}")
         val = model.validation_[:2000]
         acc = model.score(val, errors="replace")
-        lines.append(f"validation exact match (greedy): {acc:.2%} on {len(val)} held-out pairs")
+        lines.append(f"validation exact match (greedy): {acc:.2%} on {_count(len(val), 'held-out pair')}")
     lines.append(f"model saved to {path}")
     lines.append(f"next: lstm translate {path} 'SOME TEXT'   (or --file FILE --beam 4)")
     print("\n".join(lines))
@@ -166,48 +222,76 @@ def _line_of(err: Exception, pairs, path) -> str:
 
 
 def _pair_lines(path) -> list[int]:
+    from ..data.seq2seq_tasks import split_lines
+
     text = Path(path).read_text(encoding="utf-8")
-    return [i for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [i for i, line in enumerate(split_lines(text), 1) if line.strip()]
+
+
+def _untranslatable(model, src: str) -> str | None:
+    """Why ``src`` cannot be translated by ``model`` (too long, or tokens it never saw), or None if it can."""
+    level = model.source_level
+    n = len(model.source_vocab_.tokenize(src))
+    if n > model.max_len:
+        return f"{_count(n, level)}, more than the model's max_len={model.max_len}; shorten or split it"
+    missing = model.source_vocab_.unknown(src)
+    if missing:
+        shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
+        them = "them" if len(missing) > 1 else "it"
+        return (f"{_count(len(missing), level)} the model never saw: {shown}; remove {them}, or train on pairs "
+                f"that contain {them}")
+    return None
 
 
 def run_translate(args) -> int:
     from .. import load
-    from ..data.text import tokenize
 
     if (args.text is None) == (args.file is None):
         raise UsageError("give exactly one of TEXT or --file F (one source per line)")
-    if (args.heatmap is not None or args.html is not None) and args.text is None:
+    drawing = args.heatmap is not None or args.html is not None
+    if drawing and args.text is None:
         raise UsageError("--heatmap/--html draw one translation: use them with TEXT, not --file")
     if not 0 <= args.length_penalty <= 10:
         raise UsageError(f"--length-penalty must be in [0, 10], got {args.length_penalty}")
+    check_output(args.out, "--out")
+    check_output(args.heatmap, "--heatmap", ".png")
+    check_output(args.html, "--html")
+    if args.heatmap is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--heatmap needs matplotlib: pip install 'lstm[viz]' (or pip install matplotlib), or "
+                             "use --html, which needs nothing more") from None
     model = load(args.model)
     if not hasattr(model, "translate"):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a sequence-to-sequence model; "
                          "train one with lstm train-seq2seq")
-    if (args.heatmap is not None or args.html is not None) and not model.net_.has_attention:
+    if drawing and not model.net_.has_attention:
         raise UsageError(f"{args.model} was trained with --attention none: there are no weights to draw")
     if args.text is not None:
         if not args.text.strip():
             raise UsageError("TEXT is empty; give some text to translate")
-        rows = [(args.text, None)]
-        where = ["TEXT"]
+        problem = _untranslatable(model, args.text)
+        if problem:
+            raise UsageError(f"TEXT: {problem}")
+        lines = [("TEXT", args.text, None, None)]
     else:
-        rows, where = _read_sources(args.file)
-    level, vocab = model.source_level, model.source_vocab_
-    for (src, _), at in zip(rows, where):
-        if src is None:
-            continue
-        n = len(tokenize(src, level))
-        if n > model.max_len:
-            raise UsageError(f"{at}: {n} {level}s, more than the model's max_len={model.max_len}; shorten or split it")
-        missing = vocab.unknown(src)
-        if missing:
-            shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
-            raise UsageError(f"{at}: {len(missing)} {level}(s) the model never saw: {shown}; remove them, or train "
-                             "on pairs that contain them")
-    todo = [src for src, _ in rows if src is not None]
-    outs = iter(model.translate(todo, beam=args.beam, length_penalty=args.length_penalty))
-    results = [next(outs) if src is not None else "" for src, _ in rows]
+        lines = _read_sources(args.file)
+    skipped = []
+    for k, (at, src, want, problem) in enumerate(lines):
+        problem = problem or (src is not None and _untranslatable(model, src))
+        if problem:
+            print(f"warning: {at}: skipped (its output line is left empty): {problem}", file=sys.stderr)
+            lines[k] = (at, None, want, problem)
+            skipped.append(k)
+    trace = None
+    if drawing:     # the drawn translation is the printed one: the same search, run once
+        trace = model.attention_trace(args.text, beam=args.beam, length_penalty=args.length_penalty)
+        outs = iter([trace["translation"]])
+    else:
+        todo = [src for _, src, _, _ in lines if src is not None]
+        outs = iter(model.translate(todo, beam=args.beam, length_penalty=args.length_penalty) if todo else [])
+    results = [next(outs) if src is not None else "" for _, src, _, _ in lines]
     text = "".join(r + "\n" for r in results)
     if args.out is not None:
         from ..io.safefile import write_atomic
@@ -215,26 +299,36 @@ def run_translate(args) -> int:
         write_atomic(args.out, text.encode("utf-8"))
     else:
         sys.stdout.write(text)
-    checked = [(r, want) for r, (src, want) in zip(results, rows) if src is not None and want is not None]
+    checked = [(r, want) for r, (_, src, want, _) in zip(results, lines) if src is not None and want is not None]
+    unchecked = sum(lines[k][2] is not None for k in skipped)
     if checked:
         right = sum(r == w for r, w in checked)
-        print(f"exact match: {right}/{len(checked)} = {right / len(checked):.2%} (beam {args.beam})", file=sys.stderr)
-    if args.heatmap is not None or args.html is not None:
+        print(f"exact match: {right}/{len(checked)} = {right / len(checked):.2%} (beam {args.beam})"
+              + (f"; {_count(unchecked, 'skipped line')} with an expected translation not counted"
+                 if unchecked else ""), file=sys.stderr)
+    if trace is not None:
         from ..viz.attention_plot import plot_attention, write_attention_html
 
-        tr = model.attention_trace(args.text, beam=args.beam)
-        title = f"{args.text!r} → {tr['translation']!r}"
+        title = f"{args.text!r} → {trace['translation']!r}"
         if args.html is not None:
-            write_attention_html(args.html, tr["weights"], tr["source"], tr["target"], title=title)
+            write_attention_html(args.html, trace["weights"], trace["source"], trace["target"], title=title)
             print(f"attention page written to {args.html}", file=sys.stderr)
         if args.heatmap is not None:
-            plot_attention(tr["weights"], tr["source"], tr["target"], args.heatmap, title=title)
+            plot_attention(trace["weights"], trace["source"], trace["target"], args.heatmap, title=title)
             print(f"attention heatmap written to {args.heatmap}", file=sys.stderr)
+    if skipped:
+        sources = sum(src is not None or problem is not None for _, src, _, problem in lines)
+        print(f"warning: {len(skipped)} of {_count(sources, 'source line')} skipped (left empty in the output); "
+              "exit status 1", file=sys.stderr)
+        return 1
     return 0
 
 
 def _read_sources(path: Path):
-    """Lines of a file → ([(source or None for blank, expected or None)], [where, for messages])."""
+    """Lines of a file → [(where, source or None for a blank line, expected or None, why the line cannot be
+    translated or None)], one per line (split as editors count lines)."""
+    from ..data.seq2seq_tasks import split_lines
+
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
@@ -246,33 +340,35 @@ def _read_sources(path: Path):
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UsageError(f"{path} is not valid UTF-8 (byte {err.start}); re-save it as UTF-8") from None
-    rows, where = [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        where.append(f"{path}:{lineno}")
+    lines = []
+    for lineno, line in enumerate(split_lines(text), 1):
+        at = f"{path}:{lineno}"
         if not line.strip():
-            rows.append((None, None))
+            lines.append((at, None, None, None))
             continue
         src, tab, want = line.partition("\t")
         if not src.strip():
-            raise UsageError(f"{path}:{lineno}: the source (before the tab) is empty")
-        rows.append((src, want if tab else None))
-    if not any(src is not None for src, _ in rows):
-        raise UsageError(f"{path} holds no text to translate")
-    return rows, where
+            lines.append((at, None, want, "the source (before the tab) is empty"))
+            continue
+        lines.append((at, src, want if tab else None, None))
+    if not any(src is not None or problem is not None for _, src, _, problem in lines):
+        raise UsageError(f"{path} holds no text to translate; give one source per line")
+    return lines
 
 
 def run_make_pairs(args) -> int:
     from ..data.seq2seq_tasks import TEST_SEED_OFFSET, format_pairs, pad_sources, task_pairs
     from ..io.safefile import write_atomic
 
+    check_output(args.out, "--out")
     seed = args.seed + (TEST_SEED_OFFSET if args.test else 0)
     pairs = task_pairs(args.task, args.n, seed)
     if args.pad_to is not None:
         longest = max(len(s) for s, _ in pairs)
         if args.pad_to < longest:
-            raise UsageError(f"--pad-to {args.pad_to} is shorter than the longest source ({longest} characters); "
-                             f"pass at least {longest}")
+            raise UsageError(f"--pad-to {args.pad_to} is shorter than the longest source "
+                             f"({_count(longest, 'character')}); pass at least {longest}")
         pairs = pad_sources(pairs, args.pad_to, seed)
     write_atomic(args.out, format_pairs(pairs).encode("utf-8"))
-    print(f"wrote {len(pairs)} {args.task} pairs (seed {seed}) to {args.out}")
+    print(f"wrote {_count(len(pairs), args.task[:-1] + ' pair')} (seed {seed}) to {args.out}")
     return 0

@@ -314,7 +314,10 @@ class Seq2Seq(Estimator):
                 return total / count
         trainer = Trainer(net, Adam(net, lr=self.lr), train_step, order, steps=self.steps, minutes=self.minutes,
                           evaluate=evaluate, eval_every=self.eval_every, clip_norm=self.clip_norm, out_dir=out_dir,
-                          callbacks=callbacks, progress=progress, items_per_step=order.batch_size)
+                          callbacks=callbacks, progress=progress, items_per_step=order.batch_size,
+                          run_key={"source_vocabulary": self.source_vocab_.describe(),
+                                   "target_vocabulary": self.target_vocab_.describe(),
+                                   "batch_size": order.batch_size, "lr": self.lr})
         t0 = time.perf_counter()
         result = trainer.fit(resume=resume)
         self.fit_seconds_ = time.perf_counter() - t0
@@ -327,7 +330,7 @@ class Seq2Seq(Estimator):
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"input {i} must be a string, got {type(text).__name__}")
-            toks = tokenize(text, self.source_level)
+            toks = self.source_vocab_.tokenize(text)
             if not toks:
                 raise ValueError(f"input {i} is empty; give some text to translate")
             if len(toks) > self.max_len:
@@ -337,8 +340,9 @@ class Seq2Seq(Estimator):
                 missing = self.source_vocab_.unknown(text)
                 if missing:
                     shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
-                    raise ValueError(f"input {i} holds {len(missing)} {self.source_level}(s) the model never saw: "
-                                     f"{shown}; remove them or train on pairs that have them")
+                    n, them = len(missing), "them" if len(missing) > 1 else "it"
+                    raise ValueError(f"input {i} holds {n} {self.source_level}{'s' if n > 1 else ''} the model never "
+                                     f"saw: {shown}; remove {them} or train on pairs that have {them}")
             out.append(self.source_vocab_.encode(text))
         return out
 
@@ -390,14 +394,15 @@ class Seq2Seq(Estimator):
         outs = [self._text(h.tokens) for h in hyps]
         return outs[0] if single else outs
 
-    def attention_trace(self, text: str, beam: int = 1) -> dict:
-        """The attention trace of one translation: source tokens, target tokens (with </s>), weights (Tt, Ts)."""
+    def attention_trace(self, text: str, beam: int = 1, length_penalty: float = 0.0) -> dict:
+        """The attention trace of one translation — ``translate(text, beam, length_penalty)``: source tokens,
+        target tokens (with </s>), weights (Tt, Ts)."""
         self._check_fitted()
         if not self.net_.has_attention:
             raise ValueError("this model was trained with attention='none', so it has no attention weights")
-        h = self.search([text], beam)[0]
+        h = self.search([text], beam, length_penalty)[0]
         tv = self.target_vocab_
-        return {"source": tokenize(text, self.source_level), "target": [tv.tokens[t] for t in h.tokens],
+        return {"source": self.source_vocab_.tokenize(text), "target": [tv.tokens[t] for t in h.tokens],
                 "weights": h.weights, "translation": self._text(h.tokens), "logp": h.logp}
 
     def log_prob(self, pairs, *, batch_size: int = 256) -> np.ndarray:
