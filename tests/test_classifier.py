@@ -308,10 +308,44 @@ def test_cli_checks_test_labels_before_training_and_never_replaces_a_default_mod
     model = d / "x.safetensors"
     assert main(["classify", "train", str(d / "wide.csv"), "--epochs", "1", "--hidden", "4", "--out", str(model),
                  "--test", str(d / "unseen.csv"), "--quiet"]) == 2
-    assert "label(s) ['walk'] that no training sequence has" in capsys.readouterr().err
+    assert "the test sequences have a label 'walk' that no training sequence has" in capsys.readouterr().err
     assert not model.exists()                                           # refused before anything was written
     monkeypatch.chdir(d)
     for _ in range(2):
         assert main(["classify", "train", "wide.csv", "--epochs", "1", "--hidden", "4", "--quiet"]) == 0
     assert sorted(p.name for p in (d / "runs").iterdir()) == ["wide-classifier-2.safetensors",
                                                               "wide-classifier.safetensors"]
+
+
+def test_cli_predict_json_names_each_sequence_as_the_csv_does(files, capsys):
+    d, _, _ = files
+    model = d / "m.safetensors"
+    assert main(["classify", "train", str(d / "long.csv"), "--id", "walk", "--time-col", "step", "--hidden", "4",
+                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(model), str(d / "long.csv"), "--json", "--out", str(d / "p.csv")]) == 0
+    obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = [line.split(",")[:2] for line in (d / "p.csv").read_text().splitlines()[1:]]
+    assert obj["ids"] == [f"w{i}" for i in range(80)] == [sid for sid, _ in rows]
+    assert obj["predictions"] == [p for _, p in rows] and obj["n"] == 80
+
+
+def test_cli_train_warns_that_dropout_needs_stacked_layers(files, capsys):
+    d, _, _ = files
+    argv = ["classify", "train", str(d / "wide.csv"), "--hidden", "4", "--epochs", "1", "--dropout", "0.2",
+            "--bidirectional", "--quiet", "--out", str(d / "m.safetensors")]
+    assert main(argv) == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")] == [
+        "warning: dropout acts between stacked layers, so --dropout 0.2 with --layers 1 does nothing; use --layers 2 "
+        "or more"]
+    assert main(argv + ["--layers", "2"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_cli_counts_read_as_english(tmp_path, capsys):
+    (tmp_path / "one.csv").write_text("label,t0,t1\nup,1,2\nup,2,3\nup,3,4\n")
+    assert main(["classify", "train", str(tmp_path / "one.csv"), "--epochs", "1", "--hidden", "4",
+                 "--test-fraction", "0.34", "--out", str(tmp_path / "m.safetensors")]) == 2
+    captured = capsys.readouterr()
+    assert "one.csv: 2 training sequences and 1 test sequence, length 2, 1 class\n" in captured.out
+    assert "need at least two classes" in captured.err

@@ -216,9 +216,9 @@ def test_cli_forecast_warns_once_of_missing_time_steps_and_still_forecasts(tmp_p
     assert main(["forecast", str(src), "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet"]) == 0
     out = capsys.readouterr()
     warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
-    assert warnings == [f"warning: {src}: time column 'month' skips ~2 step(s) of 1 month in 1 gap(s), the first "
-                        "between '2002-06' and '2002-09'; rows are read as equally spaced, so add the missing times "
-                        "as rows with empty values and --fill them"]
+    assert warnings == [f"warning: {src}: time column 'month' skips ~2 steps of 1 month in 1 gap, between "
+                        "'2002-06' and '2002-09'; rows are read as equally spaced, so add the missing times as rows "
+                        "with empty values and --fill them"]
     assert "2005-03" in out.out
     assert main(["forecast", "airline", "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
@@ -271,3 +271,91 @@ def test_lstm_beats_seasonal_naive_on_the_reference_series(name, m, windows, cap
                  "--json", "--quiet"]) == 0
     obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert obj["metrics"]["lstm"]["mase"] < obj["metrics"]["seasonal_naive"]["mase"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# options that would do nothing, quantile columns, dates, intraday steps, counts
+# ---------------------------------------------------------------------------------------------------------------
+
+TINY = ["--steps", "5", "--hidden", "4"]
+
+
+def _warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("warning:")]
+
+
+def test_cli_warns_once_when_loss_or_dropout_would_be_ignored(capsys):
+    assert main(["forecast", "airline", "--horizon", "3", "--loss", "huber", "--dropout", "0.3", "--quiet"]
+                + TINY) == 0
+    assert _warnings(capsys.readouterr().err) == [
+        "warning: --loss huber is not used with quantiles: the quantile (pinball) loss is trained for 0.1,0.5,0.9; "
+        "pass --quantiles none to train a point forecast with --loss huber",
+        "warning: dropout acts between stacked layers, so --dropout 0.3 with --layers 1 does nothing; use --layers 2 "
+        "or more"]
+    for argv in (["--quantiles", "none", "--loss", "mae", "--layers", "2", "--dropout", "0.3"],   # both are used
+                 ["--quantiles", "0.2,0.8"]):                                            # the defaults say nothing
+        assert main(["forecast", "airline", "--horizon", "3", "--quiet"] + TINY + argv) == 0
+        assert _warnings(capsys.readouterr().err) == []
+
+
+def test_cli_point_loss_is_trained_only_without_quantiles(capsys):
+    def forecast(*argv):
+        assert main(["forecast", "airline", "--horizon", "3", "--json", "--quiet"] + TINY + list(argv)) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])["forecast"]["point"]
+
+    assert forecast("--loss", "mae") == forecast()                      # quantiles on: --loss changes nothing
+    assert forecast("--quantiles", "none", "--loss", "mae") != forecast("--quantiles", "none")
+
+
+def test_cli_forecast_has_a_column_for_each_quantile_asked_for(tmp_path, capsys):
+    out = tmp_path / "f.csv"
+    assert main(["forecast", "airline", "--horizon", "3", "--quantiles", "0.8,0.2", "--json", "--out", str(out)]
+                + TINY) == 0
+    captured = capsys.readouterr()
+    fc = json.loads(captured.out.strip().splitlines()[-1])["forecast"]
+    assert list(fc) == ["time", "point", "q0.2", "q0.8"]
+    assert all(lo <= p <= hi for lo, p, hi in zip(fc["q0.2"], fc["point"], fc["q0.8"]))   # the median between
+    assert out.read_text().splitlines()[0] == "time,forecast,q0.2,q0.8"
+    assert [line.split() for line in captured.err.splitlines() if line.split()[:1] == ["time"]] == [
+        ["time", "forecast", "q0.2", "q0.8"]]
+
+
+def test_cli_forecast_reads_day_first_dates_and_writes_dates_without_a_time(tmp_path, capsys):
+    y = seasonal_series(n=48)
+    src = tmp_path / "s.csv"                       # monthly, written day/month/year on the first of each month
+    src.write_text("date,sales\n" + "".join(f"01/{k % 12 + 1:02d}/{2020 + k // 12},{v:.3f}\n" for k, v in enumerate(y)))
+    assert main(["forecast", str(src), "--horizon", "2", "--json"] + TINY) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["forecast"]["time"] == ["2024-01-01", "2024-02-01"]
+    assert "(01/01/2020 .. 01/12/2023, read day/month/year)" in captured.err
+    assert "season m=12 (monthly data)" in captured.err and _warnings(captured.err) == []
+
+
+def test_cli_intraday_series_name_their_step(tmp_path, capsys):
+    stamps = [str(t).replace("T", " ") for t in np.arange("2024-03-01T00:00", "2024-03-03T00:00", 15,
+                                                          dtype="datetime64[m]")]
+    y = np.sin(np.arange(len(stamps)) * 2 * np.pi / 96) + 2
+    src = tmp_path / "load.csv"
+    for rows, gap in ((range(len(stamps)), []), ([k for k in range(len(stamps)) if k != 100], [99, 101])):
+        src.write_text("timestamp,load\n" + "".join(f"{stamps[k]},{y[k]:.4f}\n" for k in rows))
+        assert main(["forecast", str(src), "--horizon", "2", "--json"] + TINY) == 0
+        captured = capsys.readouterr()
+        assert "15-minute data, no season assumed: --season 96 sets a daily cycle" in captured.err
+        warned = _warnings(captured.err)
+        assert len(warned) == len(gap) // 2
+        if gap:
+            assert (f"skips ~1 step of 15 minutes in 1 gap, between {stamps[gap[0]]!r} and {stamps[gap[1]]!r}"
+                    in warned[0])
+        fc = json.loads(captured.out.strip().splitlines()[-1])["forecast"]
+        assert fc["time"] == ["2024-03-03 00:00", "2024-03-03 00:15"]
+
+
+def test_cli_counts_read_as_english(capsys):
+    assert main(["forecast", "airline", "--horizon", "1", "--backtest", "1", "--quantiles", "none", "--steps", "1",
+                 "--hidden", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "backtest: 1 rolling-origin window of 1 step, refitting each time" in out
+    assert "144 rows" in out and ", 1 step per fit" in out
+    assert main(["forecast", "airline", "--horizon", "2", "--backtest", "2", "--quantiles", "none"] + TINY) == 0
+    out = capsys.readouterr().out
+    assert "backtest: 2 rolling-origin windows of 2 steps" in out and ", 5 steps per fit" in out

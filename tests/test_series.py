@@ -38,9 +38,12 @@ def test_time_column_is_detected_by_name_and_by_values():
     ("month,name\n2020-01,a\n2020-02,b\n", {}, "it has no numeric column"),
     ("month,v\n2020-01,1\n2020-03,2\n2020-02,3\n", {}, "not increasing: data row 3 \\('2020-02'\\) comes after"),
     ("month,v\n2020-01,1\n2020-01,2\n", {}, "duplicate timestamp '2020-01'"),
-    ("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", {}, "1 row\\(s\\) with missing values .*pass --fill"),
+    ("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", {}, "1 row with missing values .*pass --fill"),
+    ("month,v\n2020-01,1\n2020-02,\n2020-03,\n", {}, "2 rows with missing values .*pass --fill"),
     ("month,v\n2020-01,1\nsoon,2\n", {}, "neither a number nor a date"),
     ("month,v\n2020-01,1,3\n", {}, "has 3 fields, the header has 2"),
+    ("date,v\n13/01/2024,1\n01/13/2024,2\n", {}, "holds '01/13/2024' at data row 2, which is no date when read "
+                                                  "day/month/year as the column's other dates must be"),
 ])
 def test_bad_csv_is_refused_with_one_line(text, kw, message):
     with pytest.raises(ValueError, match=message) as err:
@@ -88,6 +91,65 @@ def _dated(times) -> str:
     return "date,v\n" + "".join(f"{t},{k}\n" for k, t in enumerate(times))
 
 
+def test_slash_dates_are_read_month_first_unless_the_column_is_day_first():
+    days = np.arange("2024-01-01", "2024-03-01", dtype="datetime64[D]").astype(object)
+    us = parse_csv(_dated([d.strftime("%m/%d/%Y") for d in days]))
+    eu = parse_csv(_dated([d.strftime("%d/%m/%Y") for d in days]))           # 13/01/2024 settles it
+    assert us.date_order == "month/day/year" and eu.date_order == "day/month/year"
+    assert us.time_keys.tolist() == eu.time_keys.tolist() and missing_steps(eu) is None
+    assert future_labels(eu, 2) == future_labels(us, 2) == ["2024-03-01", "2024-03-02"]     # dates, no 00:00:00
+    # every field <= 12: month-first, unless only the day-first reading is evenly spaced (monthly, written d/m/y)
+    monthly_eu = parse_csv(_dated([f"01/{m:02d}/2023" for m in range(1, 13)] + ["01/01/2024", "01/02/2024"]))
+    assert monthly_eu.date_order == "day/month/year" and missing_steps(monthly_eu) is None
+    assert future_labels(monthly_eu, 2) == ["2024-03-01", "2024-04-01"]
+    monthly_us = parse_csv(_dated([f"{m:02d}/01/2023" for m in range(1, 13)] + ["01/01/2024", "02/01/2024"]))
+    assert monthly_us.date_order == "month/day/year" and future_labels(monthly_us, 1) == ["2024-03-01"]
+    both_even = parse_csv(_dated(["01/01/2024", "02/01/2024", "03/01/2024"]))  # Jan, Feb, Mar or 1, 2, 3 Jan
+    assert both_even.date_order == "month/day/year" and future_labels(both_even, 1) == ["2024-04-01"]
+    timed = parse_csv(_dated([f"1/30/2024 {h}:00" for h in range(9, 13)]))
+    assert future_labels(timed, 2) == ["2024-01-30 13:00", "2024-01-30 14:00"]
+    assert parse_csv(MONTHLY, target="sales").date_order is None
+
+
+def test_future_labels_are_written_like_the_time_column():
+    def after(times, n=2):
+        return future_labels(parse_csv(_dated(times)), n)
+
+    assert after(["2024-03-01 22:00", "2024-03-01 23:00", "2024-03-02 00:00"]) == ["2024-03-02 01:00",
+                                                                                  "2024-03-02 02:00"]
+    assert after(["2024-03-01T00:00:00", "2024-03-01T00:15:00"]) == ["2024-03-01T00:30:00", "2024-03-01T00:45:00"]
+    assert after(["2024-01-01 00:00:00.250Z", "2024-01-01 00:00:00.500Z"]) == ["2024-01-01 00:00:00.750Z",
+                                                                             "2024-01-01 00:00:01.000Z"]
+    assert after(["2020-01-31", "2020-02-29", "2020-03-31"], 3) == ["2020-04-30", "2020-05-31", "2020-06-30"]
+    assert after(["2020-04-30", "2020-06-30", "2020-08-30"], 3) == ["2020-10-30", "2020-12-30", "2021-02-28"]
+    assert after(["Jan 2020", "Feb 2020", "Mar 2020"]) == ["Apr 2020", "May 2020"]
+    assert after(["30.01.2020", "31.01.2020", "01.02.2020"]) == ["02.02.2020", "03.02.2020"]
+
+
+def test_times_with_a_utc_offset_cross_daylight_saving_without_a_gap_or_a_repeat():
+    spring = ["2024-03-31T00:00:00+01:00", "2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00",
+              "2024-03-31T04:00:00+02:00"]                          # 02:00 local never happens: one hour apart
+    autumn = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00",
+              "2024-10-27T03:00:00+01:00"]                          # 02:00 local twice: one hour apart
+    for times in (spring, autumn):
+        s = parse_csv(_dated(times))
+        assert np.diff(s.time_keys).tolist() == [3600.0] * 3 and missing_steps(s) is None
+    assert future_labels(parse_csv(_dated(autumn)), 2) == ["2024-10-27T04:00:00+01:00", "2024-10-27T05:00:00+01:00"]
+    gapped = spring[:2] + spring[3:] + ["2024-03-31T05:00:00+02:00"]
+    assert "skips ~1 step of 1 hour in 1 gap, between '2024-03-31T01:00:00+01:00'" in missing_steps(
+        parse_csv(_dated(gapped)))
+
+
+def test_intraday_gaps_are_found_across_days():
+    quarter_hours = np.arange("2024-03-01T00:00", "2024-03-03T00:00", 15, dtype="datetime64[m]")
+    hours = np.arange("2024-03-01T00", "2024-03-05T00", dtype="datetime64[h]").astype("datetime64[m]")
+    for stamps, step in ((quarter_hours, "15 minutes"), (hours, "1 hour")):
+        times = [str(t).replace("T", " ")[:16] for t in stamps]
+        assert missing_steps(parse_csv(_dated(times))) is None, step
+        line = missing_steps(parse_csv(_dated(times[:50] + times[53:])))
+        assert f"skips ~3 steps of {step} in 1 gap, between {times[49]!r} and {times[53]!r}" in line
+
+
 def test_missing_time_steps_are_found_in_the_units_of_the_data():
     days = np.arange("2021-01-04", "2021-03-01", dtype="datetime64[D]")
     weekdays = [str(d) for d in days if np.is_busday(d)]
@@ -103,21 +165,23 @@ def test_missing_time_steps_are_found_in_the_units_of_the_data():
     for what, times in regular.items():
         assert missing_steps(parse_csv(_dated(times))) is None, what
     gapped = {
-        "monthly": ([f"2020-{m:02d}" for m in range(1, 13) if m not in (5, 6)], "~2 step(s) of 1 month", "2020-04"),
-        "month ends": (["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31"], "~1 step(s) of 1 month",
+        "monthly": ([f"2020-{m:02d}" for m in range(1, 13) if m not in (5, 6)], "~2 steps of 1 month", "2020-04"),
+        "month ends": (["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31"], "~1 step of 1 month",
                        "2020-02-29"),
         "quarterly": (["2020-01-01", "2020-04-01", "2020-10-01", "2021-01-01"], "of 3 months", "2020-04-01"),
-        "daily": ([str(d) for d in days if d != days[5]], "~1 step(s) of 1 day", str(days[4])),
-        "business days": (weekdays[:7] + weekdays[9:], "~2 step(s) of 1 business day", weekdays[6]),
+        "daily": ([str(d) for d in days if d != days[5]], "~1 step of 1 day", str(days[4])),
+        "business days": (weekdays[:7] + weekdays[9:], "~2 steps of 1 business day", weekdays[6]),
         "weekly": ([str(d) for d in days[::7] if d != days[14]], "of 7 days", str(days[7])),
         "hourly": ([f"2020-01-01 {h:02d}:00" for h in range(12) if h != 4], "of 1 hour", "2020-01-01 03:00"),
     }
     for what, (times, step, first) in gapped.items():
         line = missing_steps(parse_csv(_dated(times), source="f.csv"))
-        assert line is not None and step in line and f"between {first!r}" in line, (what, line)
+        assert line is not None and step in line and f"in 1 gap, between {first!r}" in line, (what, line)
         assert line.startswith("f.csv: time column 'date' skips") and "--fill" in line
     line = missing_steps(parse_csv("year,v\n1990,1\n1991,2\n1992,3\n1995,4\n1996,5\n"))
-    assert "~2 step(s) of 1 in 1 gap(s)" in line
+    assert "~2 steps of 1 in 1 gap, between '1992' and '1995'" in line
+    line = missing_steps(parse_csv("year,v\n1990,1\n1992,2\n1993,3\n1994,4\n1995,5\n1996,6\n1998,7\n"))
+    assert "~2 steps of 1 in 2 gaps, the first between '1990' and '1992'" in line
     assert missing_steps(parse_csv("a,v\n1,1\n2,5\n9,6\n", target="v", time_col="none")) is None
     assert missing_steps(load_series("airline")) is None
 
@@ -223,6 +287,7 @@ def test_backtest_scores_every_model_on_the_same_windows():
     assert res.metrics["lstm"]["mae"] == 0 and res.metrics["seasonal_naive"]["mase"] > 0
     assert res.warnings() == []
     assert res.coverage == {"interval": [0.1, 0.9], "nominal": 0.8, "empirical": 1.0, "points": 18}
+    assert res.interval == (0.1, 0.9, 0, 2)
     expected = np.mean([mase(y[c:c + 6], y[c - 6:c], y[:c], 6) for c in res.cutoffs])
     assert res.metrics["seasonal_naive"]["mase"] == pytest.approx(expected)
     bad = backtest(lambda: Oracle(y, offset=5.0, width=0.1), y, horizon=6, n_windows=3, season=6)
@@ -230,6 +295,25 @@ def test_backtest_scores_every_model_on_the_same_windows():
     assert bad.coverage["empirical"] == 0.0
     assert json.loads(json.dumps(bad.to_json()))["metrics"]["drift"].keys() == {"mae", "rmse", "mape", "smape",
                                                                                 "mase"}
+
+
+def test_coverage_is_of_the_requested_interval_not_of_the_median_the_model_adds():
+    y = 10 + np.sin(np.arange(60) * 2 * np.pi / 6)
+
+    class Upper(Oracle):                      # asked for 0.6 and 0.9; 0.5 is added as the point forecast
+        quantiles = (0.6, 0.9)
+
+        def __init__(self):
+            super().__init__(y)
+            self.quantiles_ = [0.5, 0.6, 0.9]
+
+        def predict_quantiles(self, h):
+            p = self.predict(h)
+            return np.stack([p - 2, p - 1, p + 1], axis=1)
+
+    res = backtest(Upper, y, horizon=6, n_windows=2, season=6)
+    assert res.interval == (0.6, 0.9, 1, 2)
+    assert res.coverage["interval"] == [0.6, 0.9] and res.coverage["nominal"] == pytest.approx(0.3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -304,3 +388,24 @@ def test_plots_are_png_files(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))                     # written atomically, no temporary left behind
     with pytest.raises(ValueError, match="ending in .png"):
         plot_forecast(tmp_path / "f.jpg", y, y[:3])
+
+
+def test_backtest_legends_cover_no_bar_and_no_line():
+    pytest.importorskip("matplotlib")
+    from lstm.viz.forecast_plots import backtest_figure
+
+    y = load_series("airline").y
+    res = backtest(lambda: Oracle(y, offset=90.0, width=30.0), y, horizon=12, n_windows=3, season=12)   # tall bars
+    fig = backtest_figure(y, res, labels=[str(k) for k in range(len(y))])
+    fig.canvas.draw()
+    top, bars = fig.axes
+    for ax in (top, bars):
+        box = ax.get_legend().get_window_extent()
+        assert ax.get_legend().get_texts()
+        assert not any(box.overlaps(p.get_window_extent()) for p in ax.patches), "the legend hides a bar"
+        for line in ax.get_lines():
+            xy = line.get_transform().transform(line.get_xydata())
+            inside = (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
+            assert not inside.any(), f"the legend hides {line.get_label()!r}"
+    assert len(bars.patches) == 12 and {t.get_text() for t in bars.get_legend().get_texts()} == {
+        "lstm", "naive", "seasonal naive", "drift"}

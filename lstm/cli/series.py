@@ -15,6 +15,7 @@ from .common import (UsageError, check_input, check_output, comma_list, finite_f
                      positive_int, probability, refuse_repeats)
 
 EXAMPLES = ("airline", "sunspots", "stocks")
+_DROPOUT_HELP = "dropout between stacked layers, so it needs --layers 2 or more (default 0)"
 
 
 def add_parsers(sub) -> None:
@@ -37,7 +38,9 @@ def add_parsers(sub) -> None:
                         "monthly data, else 1)")
     p.add_argument("--backtest", type=positive_int, metavar="N", help="score N rolling-origin windows")
     p.add_argument("--quantiles", default="0.1,0.5,0.9",
-                   help="comma-separated quantile levels, or 'none' for a point forecast (default 0.1,0.5,0.9)")
+                   help="comma-separated quantile levels to forecast, trained with the quantile (pinball) loss; the "
+                        "forecast column is the median, a column q0.5 only if 0.5 is listed; 'none' trains a point "
+                        "forecast with --loss (default 0.1,0.5,0.9)")
     p.add_argument("--out", type=Path, help="write the forecast to this CSV file")
     p.add_argument("--plot", type=Path, help="write a PNG plot (with --backtest also NAME-backtest.png)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
@@ -56,10 +59,11 @@ def add_parsers(sub) -> None:
     g.add_argument("--normalize", choices=("auto", "last", "mean", "season", "none"), default="auto",
                    help="reference the network predicts around (default auto: seasonal naive for stable seasons, "
                         "else the last value)")
-    g.add_argument("--loss", choices=("mse", "huber", "mae"), default="mse", help="point loss without quantiles")
+    g.add_argument("--loss", choices=("mse", "huber", "mae"),
+                   help="loss of a point forecast, used with --quantiles none (default mse)")
     g.add_argument("--hidden", type=positive_int, default=64, help="LSTM hidden size (default 64)")
     g.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
-    g.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
+    g.add_argument("--dropout", type=probability, default=0.0, help=_DROPOUT_HELP)
     g.add_argument("--steps", type=positive_int, default=300, help="training steps per fit (default 300)")
     g.add_argument("--batch", type=positive_int, default=32, help="windows per step (default 32)")
     g.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 0.003)")
@@ -93,7 +97,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--hidden", type=positive_int, default=64, help="LSTM hidden size (default 64)")
     t.add_argument("--layers", type=positive_int, default=1, help="stacked LSTM layers (default 1)")
     t.add_argument("--bidirectional", action="store_true", help="read each sequence in both directions")
-    t.add_argument("--dropout", type=probability, default=0.0, help="dropout between layers (default 0)")
+    t.add_argument("--dropout", type=probability, default=0.0, help=_DROPOUT_HELP)
     t.add_argument("--forget-bias", type=finite_float, default=1.0,
                    help="initial forget-gate bias: 1 keeps early memories (default 1; 0 = PyTorch's init)")
     t.add_argument("--class-weight", choices=("balanced",), help="weight classes by inverse frequency")
@@ -132,6 +136,22 @@ def _wrap(text: str) -> str:
 def _classify_help(parser) -> int:
     parser.print_help()
     return 2
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 row``, ``2 rows``: the number and the noun in the form it takes."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def _warn(line: str) -> None:
+    """One line on stderr about an option that has no effect (printed with --quiet too: it is not progress)."""
+    print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+def _warn_unused_dropout(args) -> None:
+    if args.dropout > 0 and args.layers == 1:
+        _warn(f"dropout acts between stacked layers, so --dropout {args.dropout:g} with --layers 1 does nothing; "
+              "use --layers 2 or more")
 
 
 _LAYOUT = ("label", "id_col", "time_col", "features")
@@ -179,6 +199,11 @@ def _infer_season(series) -> tuple[int, str]:
                             (0.99, 1.01, 7, "daily"), (1 / 24 - 1e-3, 1 / 24 + 1e-3, 24, "hourly")):
         if lo <= step <= hi:
             return m, f"{what} data"
+    per_day = 1 / step if step > 0 else 0.0
+    if per_day > 1 and abs(per_day - round(per_day)) < 1e-6:         # e.g. 15-minute data: 96 steps a day
+        minutes = 1440 / round(per_day)
+        every = f"{minutes / 60:g}-hour" if minutes % 60 == 0 else f"{minutes:g}-minute"
+        return 1, f"{every} data, no season assumed: --season {round(per_day)} sets a daily cycle"
     return 1, "no regular calendar spacing"
 
 
@@ -234,6 +259,12 @@ def run_forecast(args) -> int:
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
+    quantiles = _quantiles(args.quantiles)
+    if args.loss is not None and quantiles:
+        _warn(f"--loss {args.loss} is not used with quantiles: the quantile (pinball) loss is trained for "
+              f"{','.join(f'{v:g}' for v in quantiles)}; pass --quantiles none to train a point forecast with "
+              f"--loss {args.loss}")
+    _warn_unused_dropout(args)
     series, info = _load_series(args)
     gap = missing_steps(series)
     if gap:
@@ -251,12 +282,11 @@ def run_forecast(args) -> int:
     if np.ptp(y) == 0:
         raise UsageError(f"target column {series.target!r} is constant (every value is {y[0]:g}): there is nothing "
                          "to forecast, and MASE is undefined for it")
-    quantiles = _quantiles(args.quantiles)
     if X is not None and args.strategy == "recursive" and horizon > 1:
         raise UsageError("forecasting several steps with --features needs --strategy direct (the recursive strategy "
                          "would need future values of the features)")
     params = dict(horizon=horizon, lookback=args.lookback, season=season, strategy=args.strategy,
-                  quantiles=quantiles, loss=args.loss, transform=args.transform, normalize=args.normalize,
+                  quantiles=quantiles, loss=args.loss or "mse", transform=args.transform, normalize=args.normalize,
                   hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout, steps=args.steps,
                   batch_size=args.batch, lr=args.lr, seed=args.seed)
     probe = LSTMForecaster(**params)
@@ -265,20 +295,22 @@ def run_forecast(args) -> int:
     params["lookback"] = lookback = _capped_lookback(probe, first_fit)
     need = lookback + probe.steps_out
     if len(y) < need:
-        raise UsageError(f"{series.source} has {len(y)} rows, too few for lookback {lookback} + "
+        raise UsageError(f"{series.source} has {_count(len(y), 'row')}, too few for lookback {lookback} + "
                          f"horizon {probe.steps_out}: at least {need} are needed (use a shorter --lookback or "
                          "--horizon)")
-    say(f"lstm forecast: {series.source}, target {series.target!r}, {len(y)} rows"
-        + (f" ({series.time[0]} .. {series.time[-1]})" if series.time else "")
+    read = f", read {series.date_order}" if series.date_order else ""
+    say(f"lstm forecast: {series.source}, target {series.target!r}, {_count(len(y), 'row')}"
+        + (f" ({series.time[0]} .. {series.time[-1]}{read})" if series.time else "")
         + f", horizon {horizon}, season m={season} ({why})")
     if lookback < probe._default_lookback():
         say(f"lookback {lookback} (the default {probe._default_lookback()} would leave too few training windows "
-            f"in {first_fit} rows)")
+            f"in {_count(first_fit, 'row')})")
     result_json = {}
     bt = None
     if args.backtest:
         mase_scale(y, season)            # one line if the whole series is constant at lag m
-        say(f"backtest: {args.backtest} rolling-origin windows of {horizon} steps, refitting each time")
+        say(f"backtest: {_count(args.backtest, 'rolling-origin window')} of {_count(horizon, 'step')}, refitting "
+            "each time")
 
         def window_done(w, res):
             c = res.cutoffs[w]
@@ -297,27 +329,29 @@ def run_forecast(args) -> int:
                       callback=window_done)
         last = fitted[-1]
         say(f"model: LSTM {args.hidden} x {args.layers}, transform {last.transform_}, normalize {last.normalize_}, "
-            f"lookback {last.lookback_}, {args.steps} steps per fit")
+            f"lookback {last.lookback_}, {_count(args.steps, 'step')} per fit")
         _print_backtest(bt, show)
         for line in bt.warnings():
             print(line, file=sys.stderr)
         result_json.update(bt.to_json())
     if not args.backtest or args.json or args.out or args.plot or args.save:
         model = LSTMForecaster(**params)
-        say(f"fitting on all {len(y)} rows ({args.steps} steps) ...")
+        say(f"fitting on all {_count(len(y), 'row')} ({_count(args.steps, 'step')}) ...")
         model.fit(y, X, progress=not (args.quiet or args.json))
         from ..data.series import future_labels
 
         labels = future_labels(series, horizon)
+        levels = sorted(quantiles) if quantiles else None     # the columns asked for (the model adds the median)
         if quantiles:
-            q = model.predict_quantiles(horizon)
-            point = q[:, model.quantiles_.index(0.5)]
+            every = model.predict_quantiles(horizon)
+            point = every[:, model.quantiles_.index(0.5)]
+            q = every[:, [model.quantiles_.index(round(v, 10)) for v in levels]]
         else:
             q, point = None, model.predict(horizon)
         say(f"transform {model.transform_}, normalize {model.normalize_}, lookback {model.lookback_}")
-        _print_forecast(labels, point, q, model.quantiles_, show)
+        _print_forecast(labels, point, q, levels, show)
         if args.out:
-            _write_forecast_csv(args.out, labels, point, q, model.quantiles_)
+            _write_forecast_csv(args.out, labels, point, q, levels)
             show(f"forecast written to {args.out}")
         if args.plot:
             from ..viz.forecast_plots import plot_backtest, plot_forecast
@@ -325,9 +359,9 @@ def run_forecast(args) -> int:
             hist_labels = list(series.time) if series.time else [str(k) for k in range(len(y))]
             lo = hi = None
             interval = ""
-            if q is not None:
+            if q is not None and len(levels) > 1:
                 lo, hi = q[:, 0], q[:, -1]
-                interval = f"{model.quantiles_[0]:g}–{model.quantiles_[-1]:g}"
+                interval = f"{levels[0]:g}–{levels[-1]:g}"
             plot_forecast(args.plot, y, point, lower=lo, upper=hi, labels=hist_labels + labels, interval=interval,
                           title=f"{series.target}: {horizon}-step LSTM forecast", ylabel=series.target,
                           show_last=max(4 * horizon, 60))
@@ -335,14 +369,14 @@ def run_forecast(args) -> int:
             if bt is not None:
                 bpath = _backtest_plot(args.plot)
                 plot_backtest(bpath, y, bt, labels=hist_labels, ylabel=series.target,
-                              title=f"{series.target}: backtest, {len(bt.cutoffs)} windows of {horizon}")
+                              title=f"{series.target}: backtest, {_count(len(bt.cutoffs), 'window')} of {horizon}")
                 show(f"backtest plot written to {bpath}")
         if args.save:
             model.save(args.save)
             show(f"model saved to {args.save}")
         fc = {"time": labels, "point": [float(v) for v in point]}
         if q is not None:
-            for j, lev in enumerate(model.quantiles_):
+            for j, lev in enumerate(levels):
                 fc[f"q{lev:g}"] = [float(v) for v in q[:, j]]
         result_json["forecast"] = fc
     if args.json:
@@ -359,17 +393,18 @@ def _print_backtest(bt, say) -> None:
     cov = bt.coverage
     if cov:
         lo, hi = cov["interval"]
-        say(f"interval {lo:g}-{hi:g}: empirical coverage {cov['empirical']:.1%} over {cov['points']} points "
+        say(f"interval {lo:g}-{hi:g}: empirical coverage {cov['empirical']:.1%} over {_count(cov['points'], 'point')} "
             f"(nominal {cov['nominal']:.0%})")
 
 
 def _print_forecast(labels, point, q, levels, say) -> None:
-    head = f"{'time':>12s} {'forecast':>12s}"
+    w = max([12] + [len(lab) for lab in labels])
+    head = f"{'time':>{w}s} {'forecast':>12s}"
     if q is not None:
         head += "".join(f" {'q' + format(lev, 'g'):>10s}" for lev in levels)
     say(head)
     for k, lab in enumerate(labels):
-        line = f"{lab:>12s} {point[k]:12.4g}"
+        line = f"{lab:>{w}s} {point[k]:12.4g}"
         if q is not None:
             line += "".join(f" {v:10.4g}" for v in q[k])
         say(line)
@@ -399,8 +434,8 @@ def _read_sequences(args, path, need_label: bool):
 
 
 def _print_report(rep: dict, say, title: str) -> None:
-    say(f"{title}: accuracy {rep['accuracy']:.2%}, macro-F1 {rep['macro_f1']:.3f} ({sum(map(sum, rep['confusion']))} "
-        "sequences)")
+    n = sum(map(sum, rep["confusion"]))
+    say(f"{title}: accuracy {rep['accuracy']:.2%}, macro-F1 {rep['macro_f1']:.3f} ({_count(n, 'sequence')})")
     labels = [str(v) for v in rep["labels"]]
     w = max(5, max(len(v) for v in labels) + 1)
     say("confusion matrix (rows = true label, columns = predicted):")
@@ -417,6 +452,7 @@ def run_classify_train(args) -> int:
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
+    _warn_unused_dropout(args)
     if args.file == "mnist1d" and not Path(args.file).exists():
         from ..datasets import load_mnist1d
 
@@ -441,15 +477,17 @@ def run_classify_train(args) -> int:
         raise UsageError(f"{source}: need at least 2 training sequences, got {len(train_x)}")
     unknown = sorted(set(np.asarray(test_y).tolist()) - set(np.asarray(train_y).tolist()))
     if unknown:                                        # refused before training, so nothing is written
-        raise UsageError(f"the test sequences have label(s) {unknown[:10]} that no training sequence has; "
-                         "use more training data or a different split (--seed)")
+        raise UsageError(f"the test sequences have {'a label' if len(unknown) == 1 else 'labels'} "
+                         f"{', '.join(map(repr, unknown[:10]))} that no training sequence has; use more training "
+                         "data or a different split (--seed)")
     model = LSTMClassifier(hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
                            dropout=args.dropout, forget_bias=args.forget_bias, class_weight=args.class_weight,
                            epochs=args.epochs,
                            batch_size=args.batch, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
     lengths = [len(s) for s in train_x]
-    say(f"lstm classify train: {source}: {len(train_x)} training / {len(test_x)} test sequences, lengths "
-        f"{min(lengths)}-{max(lengths)}, {len(set(train_y.tolist()))} classes")
+    span = f"length {lengths[0]}" if min(lengths) == max(lengths) else f"lengths {min(lengths)}-{max(lengths)}"
+    say(f"lstm classify train: {source}: {_count(len(train_x), 'training sequence')} and "
+        f"{_count(len(test_x), 'test sequence')}, {span}, {_count(len(set(train_y.tolist())), 'class', 'classes')}")
     model.fit(train_x, train_y, progress=not (args.quiet or args.json))
     model.data_layout_ = {key: getattr(args, key) for key in _LAYOUT}     # classify predict reads files alike
     model.save(outpath)
@@ -482,17 +520,17 @@ def run_classify_predict(args) -> int:
             setattr(args, key, layout.get(key, "label" if key == "label" else None))
     data = _read_sequences(args, args.file, need_label=False)
     if data.sequences[0].shape[1] != model.n_features_:
-        raise UsageError(f"{data.source} has {data.sequences[0].shape[1]} feature(s) per step; the model was trained "
-                         f"on {model.n_features_}")
+        raise UsageError(f"{data.source} has {_count(data.sequences[0].shape[1], 'feature')} per step; the model "
+                         f"was trained on {model.n_features_}")
     classes = [str(c) for c in model.classes_.tolist()]
     if data.labels is not None:
         unknown = sorted(set(data.labels.tolist()) - set(classes))
         if unknown:
-            raise UsageError(f"{data.source} has label(s) the model never saw: {', '.join(map(repr, unknown[:10]))}; "
-                             f"known labels: {', '.join(classes[:20])}")
+            raise UsageError(f"{data.source} has {'a label' if len(unknown) == 1 else 'labels'} the model never "
+                             f"saw: {', '.join(map(repr, unknown[:10]))}; known labels: {', '.join(classes[:20])}")
     proba = model.predict_proba(data.sequences)
     pred = model.classes_[np.argmax(proba, axis=1)].astype(str)
-    result = {"n": len(pred), "predictions": pred.tolist()}
+    result = {"n": len(pred), "ids": [str(i) for i in data.ids], "predictions": pred.tolist()}
     if args.out:
         from ..io.safefile import write_atomic
 
@@ -500,7 +538,7 @@ def run_classify_predict(args) -> int:
         for i, (sid, p, pr) in enumerate(zip(data.ids, pred, proba)):
             lines.append(",".join([str(sid), str(p)] + [f"{v:.6f}" for v in pr]))
         write_atomic(args.out, ("\n".join(lines) + "\n").encode())
-        say(f"{len(pred)} predictions written to {args.out}")
+        say(f"{_count(len(pred), 'prediction')} written to {args.out}")
     else:
         for sid, p in list(zip(data.ids, pred))[:20]:
             say(f"{sid}: {p}")

@@ -20,20 +20,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
+from .times import EPOCH, SLASH, add_months, date_order, parse_date, write_time
+
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
 TRANSFORMS = ("none", "log", "sqrt")
 FILL_METHODS = ("ffill", "bfill", "linear", "zero", "mean", "drop")
-_EPOCH = datetime(1970, 1, 1)        # datetime keys are seconds since it
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period", "day", "week", "quarter")
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y",
-                 "%Y-%m", "%Y/%m", "%b %Y", "%Y %b", "%Y-%b", "%b-%Y", "%Y%m%d")
 
 __all__ = ["Series", "read_series", "parse_csv", "SeriesScaler", "make_windows", "time_split", "fill_missing",
            "future_labels", "detect_time_column", "missing_steps", "MISSING", "FILL_METHODS"]
@@ -45,7 +43,9 @@ class Series:
 
     ``y`` (n,) float64 target; ``X`` (n, k) float64 covariates or None; ``time`` (n,) the time labels as written in
     the file (or None: rows are in file order); ``time_keys`` (n,) float sort keys (seconds since 1970 for dates,
-    the number itself for numeric times); ``time_kind`` "datetime", "number" or None.
+    in UTC for times written with an offset; the number itself for numeric times); ``time_kind`` "datetime",
+    "number" or None; ``date_order`` how NN/NN/YYYY dates were read ("month/day/year" or "day/month/year", see
+    :func:`date_order`), None for other time columns.
     """
 
     y: np.ndarray
@@ -58,6 +58,7 @@ class Series:
     time_keys: np.ndarray | None = None
     time_kind: str | None = None
     source: str = "<data>"
+    date_order: str | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -132,23 +133,13 @@ def _numeric_column(cells: list[str]) -> tuple[np.ndarray | None, int | None]:
     return out, None
 
 
-def _parse_date(cell: str) -> datetime | None:
-    s = cell.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?", s):
-        try:
-            return datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
-        except ValueError:
-            return None
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(s, fmt)
-        except ValueError:
-            continue
-    return None
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def parse_times(cells: list[str], name: str, source: str) -> tuple[np.ndarray, str]:
-    """Sort keys for a time column: (keys (n,), kind) with kind "number" or "datetime"."""
+def parse_times(cells: list[str], name: str, source: str, order: str | None = None) -> tuple[np.ndarray, str]:
+    """Sort keys for a time column: (keys (n,), kind) with kind "number" or "datetime"; ``order`` reads NN/NN/YYYY
+    dates (see :func:`date_order`)."""
     values, bad = _numeric_column(cells)
     if values is not None:
         if np.isnan(values).any():
@@ -157,12 +148,16 @@ def parse_times(cells: list[str], name: str, source: str) -> tuple[np.ndarray, s
         return values, "number"
     keys = np.empty(len(cells))
     for k, cell in enumerate(cells):
-        d = _parse_date(cell)
+        d = parse_date(cell, order)
         if d is None:
+            if order and SLASH.fullmatch(cell.strip()):
+                raise ValueError(f"{source}: time column {name!r} holds {cell!r} at data row {k + 1}, which is no "
+                                 f"date when read {order} as the column's other dates must be; fix it or write the "
+                                 "dates as YYYY-MM-DD")
             raise ValueError(f"{source}: time column {name!r} holds {cell!r} at data row {k + 1}, which is neither "
                              "a number nor a date (e.g. 2020-01-31, 2020-01, 01/31/2020); fix it or pass another "
                              "--time-col")
-        keys[k] = (d - _EPOCH).total_seconds()
+        keys[k] = (d - EPOCH).total_seconds()
     return keys, "datetime"
 
 
@@ -178,7 +173,7 @@ def detect_time_column(header: list[str], rows: list[list[str]]) -> str | None:
             return h
     for j, h in enumerate(header):
         cells = [r[j] for r in rows[:50]]
-        if all(not _is_missing(c) and _numeric_column([c])[0] is None and _parse_date(c) is not None for c in cells):
+        if all(not _is_missing(c) and _numeric_column([c])[0] is None and parse_date(c) is not None for c in cells):
             return h
     return None
 
@@ -209,7 +204,7 @@ def missing_steps(series: Series) -> str | None:
     steps, tolerance = np.diff(keys), 1.5
     unit = ("", 1.0) if series.time_kind == "number" else None
     if series.time_kind == "datetime":
-        dates = [_EPOCH + timedelta(seconds=float(k)) for k in keys]    # as parse_times read them
+        dates = [EPOCH + timedelta(seconds=float(k)) for k in keys]    # as parse_times read them
         month_end = all((d + timedelta(days=1)).day == 1 for d in dates)
         months = np.array([(b.year - a.year) * 12 + b.month - a.month for a, b in zip(dates, dates[1:])], float)
         if (len({d.day for d in dates}) == 1 or month_end) and (months > 0).all():
@@ -231,9 +226,10 @@ def missing_steps(series: Series) -> str | None:
     step = f"{n:g}{unit[0]}{'s' if unit[0] and n != 1 else ''}"
     missing = int(sum(round(steps[g] / typical) - 1 for g in gaps))
     k = int(gaps[0])
-    return (f"{series.source}: time column {series.time_col!r} skips ~{missing} step(s) of {step} in {gaps.size} "
-            f"gap(s), the first between {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally spaced, so add "
-            "the missing times as rows with empty values and --fill them")
+    first = "the first between" if gaps.size > 1 else "between"
+    return (f"{series.source}: time column {series.time_col!r} skips ~{_count(missing, 'step')} of {step} in "
+            f"{_count(int(gaps.size), 'gap')}, {first} {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally "
+            "spaced, so add the missing times as rows with empty values and --fill them")
 
 
 def fill_missing(values: np.ndarray, method: str) -> np.ndarray:
@@ -322,16 +318,17 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     y = numeric[target]
     X = np.stack([numeric[f] for f in feats], axis=1) if feats else None
     labels = [r[header.index(tcol)] for r in rows] if tcol else None
-    keys, kind = (None, None)
+    keys, kind, order = None, None, None
     if tcol:
-        keys, kind = parse_times(labels, tcol, source)
+        order = date_order(labels)
+        keys, kind = parse_times(labels, tcol, source, order)
         check_time_order(keys, labels, tcol, source)
     # missing values
     holes = np.isnan(y) if X is None else np.isnan(y) | np.isnan(X).any(axis=1)
     if holes.any():
         if fill is None:
             k = int(np.flatnonzero(holes)[0])
-            where = f"{int(holes.sum())} row(s) with missing values (first: data row {k + 1}"
+            where = f"{_count(int(holes.sum()), 'row')} with missing values (first: data row {k + 1}"
             where += f", time {labels[k]!r})" if labels else ")"
             raise ValueError(f"{source}: {where}; pass --fill with one of {', '.join(FILL_METHODS)} "
                              "(ffill = carry the last value forward)")
@@ -347,7 +344,7 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     if len(y) == 0:
         raise ValueError(f"{source}: no rows are left after dropping missing values")
     return Series(y=y, target=target, columns=columns, X=X, features=feats, time=labels, time_col=tcol,
-                  time_keys=keys, time_kind=kind, source=source)
+                  time_keys=keys, time_kind=kind, source=source, date_order=order)
 
 
 def read_series(path, *, target=None, time_col=None, features=None, fill=None) -> Series:
@@ -367,15 +364,11 @@ def read_series(path, *, target=None, time_col=None, features=None, fill=None) -
 # future time labels
 # ---------------------------------------------------------------------------------------------------------------
 
-def _add_months(d: datetime, k: int) -> datetime:
-    m = d.month - 1 + k
-    return d.replace(year=d.year + m // 12, month=m % 12 + 1)
-
-
 def future_labels(series: Series, horizon: int) -> list[str]:
     """Labels for the ``horizon`` steps after the series, in the style of its time column.
 
-    Regular monthly / yearly / fixed-step times are extended; anything else becomes "+1", "+2", ...
+    Regular monthly (same day of the month, or month ends), yearly and fixed-step times are extended, written as
+    the column writes them (dates stay dates; see :func:`write_time`); anything else becomes "+1", "+2", ...
     """
     fallback = [f"+{k}" for k in range(1, horizon + 1)]
     if not series.time or len(series.time) < 2:
@@ -390,23 +383,19 @@ def future_labels(series: Series, horizon: int) -> list[str]:
         if as_int and "." not in series.time[-1]:
             return [str(int(v)) for v in nxt]
         return [f"{v:g}" if as_int else repr(float(v)) for v in nxt]
-    dates = [_parse_date(s) for s in series.time[-3:]]
+    dates = [EPOCH + timedelta(seconds=float(k)) for k in keys[-3:]]      # as parse_times read them
     last = dates[-1]
-    text = series.time[-1]
     months = [(b.year - a.year) * 12 + b.month - a.month for a, b in zip(dates, dates[1:])]
-    monthly_like = all(d.day == last.day for d in dates) and len(set(months)) == 1 and months[0] > 0
-    if monthly_like:
-        out = [_add_months(last, months[0] * k) for k in range(1, horizon + 1)]
+    month_end = all((d + timedelta(days=1)).day == 1 for d in dates)
+    same_time = len({d.time() for d in dates}) == 1
+    if same_time and len(set(months)) == 1 and months[0] > 0 and (len({d.day for d in dates}) == 1 or month_end):
+        out = [add_months(last, months[0] * k, month_end) for k in range(1, horizon + 1)]
     else:
         step = np.diff(keys)
         if not np.allclose(step[-min(len(step), 5):], step[-1]):
             return fallback
         out = [last + timedelta(seconds=float(step[-1]) * k) for k in range(1, horizon + 1)]
-    if re.fullmatch(r"\d{4}-\d{2}", text):
-        return [d.strftime("%Y-%m") for d in out]
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return [d.strftime("%Y-%m-%d") for d in out]
-    return [d.isoformat(sep=" ") for d in out]
+    return [write_time(d, series.time[-1].strip()) for d in out]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -478,11 +467,6 @@ class SeriesScaler:
         s.loc = np.asarray(cfg["loc"], dtype=np.float64).reshape(shape)
         s.scale = np.asarray(cfg["scale"], dtype=np.float64).reshape(shape)
         return s
-
-
-def needed_rows(lookback: int, horizon: int) -> int:
-    """Rows needed for one window of ``lookback`` inputs followed by ``horizon`` targets."""
-    return int(lookback) + int(horizon)
 
 
 def make_windows(z, lookback: int, horizon: int, X=None) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ With n observations, horizon h, N windows and step s (default s = h), window w =
 The model is fitted on y[:c_w] only and forecasts y[c_w : c_w + h]; the last window ends at the last observation.
 Every baseline forecasts the same windows from the same history, and every metric (see :mod:`.metrics`) is computed
 per window (MASE scaled by that window's own training history) and then averaged over the windows.  With quantile
-forecasts, the coverage of the outermost interval (e.g. 0.1–0.9, nominal 80%) is pooled over all windows.
+forecasts, the coverage of the outermost interval (e.g. 0.1–0.9, nominal 80%) is pooled over all windows; it is
+the interval of the levels the model was asked for (``quantiles``), not of a median it adds as its point forecast.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class BacktestResult:
     window_metrics: dict[str, list[dict]]                   # model name -> one metrics dict per window
     quantile_levels: list[float] | None = None
     quantiles: list[np.ndarray] | None = None               # one (h, Q) array per window (the LSTM's)
+    requested_levels: list[float] | None = None             # the levels asked for (None: all of quantile_levels)
     model_name: str = "lstm"
     extra: dict = field(default_factory=dict)
 
@@ -63,14 +65,26 @@ class BacktestResult:
         return out
 
     @property
-    def coverage(self) -> dict | None:
-        """Empirical coverage of the outermost quantile interval, pooled over every window and step."""
-        if not self.quantiles or not self.quantile_levels or len(self.quantile_levels) < 2:
+    def interval(self) -> tuple[float, float, int, int] | None:
+        """(lo, hi, column of lo, column of hi): the outermost requested quantile levels and their columns in
+        ``quantiles``; None without quantiles or with fewer than two requested levels."""
+        if not self.quantiles or not self.quantile_levels:
             return None
-        lo, hi = self.quantile_levels[0], self.quantile_levels[-1]
+        asked = [q for q in (self.requested_levels or self.quantile_levels) if q in self.quantile_levels]
+        if len(asked) < 2:
+            return None
+        lo, hi = min(asked), max(asked)
+        return lo, hi, self.quantile_levels.index(lo), self.quantile_levels.index(hi)
+
+    @property
+    def coverage(self) -> dict | None:
+        """Empirical coverage of the outermost requested quantile interval, pooled over every window and step."""
+        if self.interval is None:
+            return None
+        lo, hi, j_lo, j_hi = self.interval
         a = np.concatenate(self.actuals)
         q = np.concatenate(self.quantiles)                  # (N·h, Q)
-        return {"interval": [lo, hi], "nominal": round(hi - lo, 10), "empirical": coverage(a, q[:, 0], q[:, -1]),
+        return {"interval": [lo, hi], "nominal": round(hi - lo, 10), "empirical": coverage(a, q[:, j_lo], q[:, j_hi]),
                 "points": int(len(a))}
 
     def warnings(self) -> list[str]:
@@ -103,8 +117,9 @@ def backtest(make_model, y, X=None, *, horizon: int, n_windows: int, season: int
     """Rolling-origin evaluation of ``make_model()`` (a fresh, unfitted forecaster per window) and the baselines.
 
     The forecaster needs ``fit(y, X=None)`` and ``predict(horizon)``; if it has ``quantiles_`` after fitting, its
-    ``predict_quantiles(horizon)`` (h, Q) is kept for the coverage.  ``callback(w, result_so_far)`` runs after each
-    window (for progress lines).  ``season`` is the m of seasonal naive and MASE.
+    ``predict_quantiles(horizon)`` (h, Q) is kept for the coverage (of the levels in its ``quantiles``, if set).
+    ``callback(w, result_so_far)`` runs after each window (for progress lines).  ``season`` is the m of seasonal
+    naive and MASE.
     """
     y = np.asarray(y, dtype=np.float64)
     Xa = None if X is None else np.asarray(X, dtype=np.float64)
@@ -121,6 +136,8 @@ def backtest(make_model, y, X=None, *, horizon: int, n_windows: int, season: int
         if getattr(model, "quantiles_", None):
             q = model.predict_quantiles(horizon)         # (h, Q)
             res.quantile_levels = list(model.quantiles_)
+            if getattr(model, "quantiles", None) is not None:
+                res.requested_levels = sorted({round(float(v), 10) for v in model.quantiles})
             res.quantiles = (res.quantiles or []) + [q]
             point = q[:, model.quantiles_.index(0.5)] if 0.5 in model.quantiles_ else model.predict(horizon)
         else:

@@ -112,12 +112,13 @@ class LSTMForecaster(Estimator):
     Parameters: ``horizon`` steps the direct head predicts at once; ``lookback`` input window (None = 2·season,
     or 2·horizon, at least 8); ``season`` (used for the default lookback and the "auto" transform test);
     ``strategy`` "direct" or "recursive"; ``quantiles`` e.g. (0.1, 0.5, 0.9) to train with the pinball loss (0.5 is
-    added if absent; it is the point forecast); ``loss`` "mse" | "huber" | "mae" for point forecasts;
-    ``transform`` "auto" | "log" | "sqrt" | "none"; ``scaling`` "standard" | "minmax" | "none"; ``normalize``
-    "auto" | "last" | "season" | "mean" | "none" (see the module docstring);
-    network ``hidden_size``, ``num_layers``, ``dropout``; training ``steps``, ``batch_size``, ``lr`` (Adam, cosine
-    decay to lr/10), ``weight_decay``, ``clip_norm``, ``val_fraction`` (last part of the series held out for early
-    stopping; 0 = train on everything for ``steps``), ``patience``, ``eval_every``; ``seed``.
+    added if absent; it is the point forecast); ``loss`` "mse" | "huber" | "mae" for point forecasts (not used
+    with ``quantiles``); ``transform`` "auto" | "log" | "sqrt" | "none"; ``scaling`` "standard" | "minmax" |
+    "none"; ``normalize`` "auto" | "last" | "season" | "mean" | "none" (see the module docstring);
+    network ``hidden_size``, ``num_layers``, ``dropout`` (between stacked layers: none with one); training
+    ``steps``, ``batch_size``, ``lr`` (Adam, cosine decay to lr/10), ``weight_decay``, ``clip_norm``,
+    ``val_fraction`` (last part of the series held out for early stopping; 0 = train on everything for ``steps``),
+    ``patience``, ``eval_every``; ``seed``.
     """
 
     def __init__(self, horizon=1, lookback=None, season=None, strategy="direct", quantiles=None, loss="mse",

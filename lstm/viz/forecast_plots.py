@@ -1,7 +1,8 @@
 """PNG plots of forecasts and backtests (matplotlib, imported on use; no global backend is switched).
 
 - :func:`plot_forecast`: the history, the point forecast and the quantile band (e.g. 0.1–0.9).
-- :func:`plot_backtest`: the series with every window's forecasts (top) and each model's error per window (bottom).
+- :func:`plot_backtest`: the series with every window's forecasts (top) and each model's error per window (bottom);
+  its legends sit outside the panels, on the right, so they never hide a line or a bar.
 
 Figures are drawn on an Agg canvas and written atomically (temporary file + rename); each function returns the path.
 """
@@ -85,11 +86,16 @@ def plot_backtest(path, y, result, *, labels=None, metric: str = "mase", title: 
                   ylabel: str = "") -> Path:
     """The series with every window's forecasts (model solid with its band, baselines dashed) and a bar chart of
     ``metric`` per window and model.  ``result`` is a :class:`lstm.forecast.BacktestResult`."""
+    return _save(backtest_figure(y, result, labels=labels, metric=metric, title=title, ylabel=ylabel), path)
+
+
+def backtest_figure(y, result, *, labels=None, metric: str = "mase", title: str = "", ylabel: str = ""):
+    """The matplotlib Figure that :func:`plot_backtest` writes (laid out, not saved)."""
     y = np.asarray(y, dtype=np.float64)
     h = result.horizon
     first = result.cutoffs[0]
     start = max(0, first - 3 * h)
-    fig, (ax, bx) = _figure(10, 6.5, rows=2, ratios=[2.2, 1])
+    fig, (ax, bx) = _figure(11, 6.5, rows=2, ratios=[2.2, 1])
     ax.plot(np.arange(start, len(y)), y[start:], color="black", lw=1.2, label="actual")
     for w, c in enumerate(result.cutoffs):
         t = np.arange(c, c + h)
@@ -99,11 +105,11 @@ def plot_backtest(path, y, result, *, labels=None, metric: str = "mase", title: 
                 continue                                   # keep the top panel readable
             ax.plot(t, preds[w], color=COLOURS.get(name, "purple"), lw=1.5 if is_model else 1.0,
                     ls="-" if is_model else "--", label=name.replace("_", " ") if w == 0 else None)
-        if result.quantiles:
+        if result.interval is not None:
+            lo, hi, j_lo, j_hi = result.interval
             q = result.quantiles[w]
-            ax.fill_between(t, q[:, 0], q[:, -1], color=COLOURS["lstm"], alpha=0.15, lw=0,
-                            label=(f"{result.quantile_levels[0]:g}–{result.quantile_levels[-1]:g} interval"
-                                   if w == 0 else None))
+            ax.fill_between(t, q[:, j_lo], q[:, j_hi], color=COLOURS["lstm"], alpha=0.15, lw=0,
+                            label=f"{lo:g}–{hi:g} interval" if w == 0 else None)
         ax.axvline(c - 0.5, color="grey", lw=0.6, ls=":")
     if labels is not None:
         labels = list(labels)
@@ -112,7 +118,7 @@ def plot_backtest(path, y, result, *, labels=None, metric: str = "mase", title: 
         ax.set_xticklabels([labels[p] for p in pos], rotation=30, ha="right", fontsize=8)
     ax.set_title(title or f"rolling-origin backtest: {len(result.cutoffs)} windows of {h} steps")
     ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(**_BESIDE)
     ax.grid(alpha=0.3)
     names = list(result.window_metrics)
     W = len(result.cutoffs)
@@ -125,6 +131,10 @@ def plot_backtest(path, y, result, *, labels=None, metric: str = "mase", title: 
     bx.set_xticklabels([f"window {w + 1}" + (f"\n{labels[c]}" if labels is not None else "")
                         for w, c in enumerate(result.cutoffs)], fontsize=8)
     bx.set_ylabel(metric.upper())
-    bx.legend(fontsize=8, frameon=False, ncol=len(names))
+    bx.legend(**_BESIDE)
     bx.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    fig.tight_layout()                                     # makes room for the legends beside the panels
+    return fig
+
+
+_BESIDE = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
