@@ -5,6 +5,7 @@ import re
 import pytest
 
 import lstm
+from lstm.cli import common as cli_common
 from lstm.cli import seq2seq as s2s_cli
 from lstm.cli.common import UsageError
 from lstm.data.seq2seq_tasks import TEST_SEED_OFFSET, date_pairs, format_pairs, number_to_words, pad_sources, read_pairs
@@ -221,7 +222,7 @@ def test_counts_are_singular_or_plural(tmp_path, capsys, monkeypatch):
     one = tmp_path / "one.tsv"
     assert run(["make-pairs", "dates", "--n", "1", "--out", str(one)], capsys)[1].startswith("wrote 1 date pair (")
     clock = iter([100.0, 102.0, 200.0, 202.0])
-    monkeypatch.setattr(s2s_cli, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    monkeypatch.setattr(cli_common, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
     stdout = run(["train-seq2seq", str(one), "--steps", "1", *TINY, "--out", str(tmp_path / "r1")], capsys)[1]
     assert "trained 1 step on 1 pair in 2 s (0 pairs/s)" in stdout
     stdout = run(["train-seq2seq", tsv(tmp_path, DIGITS[:20]), "--steps", "4", "--eval-every", "2", *TINY,

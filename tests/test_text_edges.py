@@ -200,3 +200,11 @@ def test_generation_continues_the_primes_open_quote():
     join.feed(v.encode('a "'))                                 # the prime opened a quote
     assert join.piece(v.index["b"]) == "b" and join.piece(v.index['"']) == '"'
     assert Joiner(v).piece(v.index['"']) == '"' and v.decode(v.encode('a " b')) == 'a "b'
+
+
+def test_a_run_beyond_memory_leaves_no_folder(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TEXT[:3000])
+    out = tmp_path / "runs" / "big"
+    assert main(["train-text", str(corpus), "--hidden", "200000", "--steps", "2", "--out", str(out)]) == 2
+    assert "not enough memory" in capsys.readouterr().err and not (tmp_path / "runs").exists()

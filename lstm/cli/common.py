@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -131,6 +133,41 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
             "pass --overwrite to replace it"
         raise UsageError(f"--out {out} holds a previous run; {advice} or another --out")
     return out
+
+
+def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
+    """Run ``fit()`` (which writes checkpoints into ``out``) and save the model as out/model.safetensors; returns
+    that path and the seconds ``fit`` took.  ``out`` and any missing parents are created here.  Ctrl-C still saves
+    the best weights reached; a run that fails (refused, out of memory, diverged, interrupted) before writing
+    anything leaves none of the folders it created."""
+    from ..train.trainer import TrainingInterrupted
+
+    made, folder = [], out
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)                             # innermost first
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
+    t0 = time.perf_counter()
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err}); choose another --out"
+                             ) from None
+        fit()
+    except BaseException as err:
+        if isinstance(err, TrainingInterrupted) and err.restored:     # keep a usable model of what was reached
+            path = model.save(out / "model.safetensors")
+            print(f"\n{err}: {path} holds {err.restored}", file=sys.stderr)
+        for folder in made:
+            try:
+                folder.rmdir()                          # only while empty
+            except OSError:
+                break
+        raise
+    seconds = time.perf_counter() - t0
+    return model.save(out / "model.safetensors"), seconds
 
 
 def free_name(default: Path) -> Path:

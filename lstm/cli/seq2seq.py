@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from .common import UsageError, check_output, positive_float, positive_int, run_folder
+from .common import UsageError, check_output, positive_float, positive_int, run_folder, train_in_folder
 
 ATTENTION_CHOICES = ("luong", "bahdanau", "dot", "none")
 
@@ -131,36 +130,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _make_folder(out: Path) -> list[Path]:
-    """Create the run folder ``out`` (and missing parents); return the folders this created, innermost first."""
-    made, folder = [], out
-    while not folder.exists() and folder != folder.parent:
-        made.append(folder)
-        folder = folder.parent
-    if not folder.is_dir():
-        raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        _remove_empty(made)
-        raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err}); choose another --out"
-                         ) from None
-    return made
-
-
-def _remove_empty(made: list[Path]) -> None:
-    """Remove the folders a failed run created, innermost first, as long as they are empty."""
-    for folder in made:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-
-
 def run_train(args) -> int:
     from ..data.seq2seq_tasks import read_pairs
     from ..models.seq2seq import Seq2Seq
-    from ..train.trainer import TrainingInterrupted
 
     pairs = read_pairs(args.pairs)
     out = run_folder(args.out, args.out, resume=args.resume, overwrite=args.overwrite)
@@ -178,19 +150,9 @@ def run_train(args) -> int:
         model._check_pairs(pairs, args.max_len, (args.source_level, args.target_level))
     except ValueError as err:   # name the line, not the pair index
         raise UsageError(f"{args.pairs}: {_line_of(err, pairs, args.pairs)}") from None
-    made = _make_folder(out)
     callbacks = [] if args.quiet else [_eval_printer(model)]
-    t0 = time.perf_counter()
-    try:
-        model.fit(pairs, out_dir=out, resume=args.resume, callbacks=callbacks, progress=not args.quiet)
-    except BaseException as err:    # out of memory, refused, diverged, Ctrl-C: keep what was reached, else no folder
-        if isinstance(err, TrainingInterrupted) and err.restored:
-            path = model.save(out / "model.safetensors")
-            print(f"\n{err}: {path} holds {err.restored}", file=sys.stderr)
-        _remove_empty(made)
-        raise
-    seconds = time.perf_counter() - t0
-    path = model.save(out / "model.safetensors")
+    path, seconds = train_in_folder(model, out, lambda: model.fit(pairs, out_dir=out, resume=args.resume,
+                                                                  callbacks=callbacks, progress=not args.quiet))
     res = model.train_result_
     ran = len(res.history)                      # the steps this command ran (a resumed run started further on)
     if args.resume and not ran:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
-from ..train.trainer import TrainingInterrupted
 from .common import (UsageError, factor, non_negative_float, non_negative_int, positive_float, positive_int,
-                     probability, run_folder)
+                     probability, run_folder, train_in_folder)
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
@@ -107,27 +105,12 @@ def _sampler(model, every: int, prime: str, out=sys.stdout):
 
 
 def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_every: int | None, prime: str):
-    fresh = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     callbacks = []
     every = model.eval_every if sample_every is None else sample_every
     if not quiet and every:
         callbacks.append(_sampler(model, every, prime))
-    t0 = time.perf_counter()
-    try:
-        model.fit(text, out_dir=out, resume=resume, callbacks=callbacks, progress=not quiet)
-    except TrainingInterrupted as stop:                 # Ctrl-C: keep a usable model of what training reached
-        if stop.restored:
-            path = model.save(out / "model.safetensors")
-            print(f"\n{stop}: {path} holds {stop.restored}", file=sys.stderr)
-        raise
-    except (ValueError, TypeError):                     # refused before training wrote anything: leave no folder
-        if fresh and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    seconds = time.perf_counter() - t0
-    path = model.save(out / "model.safetensors")
-    return path, seconds
+    return train_in_folder(model, out, lambda: model.fit(text, out_dir=out, resume=resume, callbacks=callbacks,
+                                                         progress=not quiet))
 
 
 def _report(model, path: Path, seconds: float) -> dict:
