@@ -2,8 +2,9 @@
 
 Each group of subcommands lives in its own module with an ``add_parser(s)`` function.  Bad input ends with one
 line on stderr and exit code 2, never a traceback: :class:`UsageError`, ``ValueError``, ``TypeError`` and
-``OSError`` (missing files) raised while handling user input become that line, and so does a training run that
-diverges (:class:`TrainingDiverged`).  ``LSTM_DEBUG=1`` shows the traceback instead.  A closed output pipe
+``OSError`` (missing files) raised while handling user input become that line, and so do a missing optional
+package (``ImportError``, naming what to install), a run too large for memory and a training run that diverges
+(:class:`TrainingDiverged`).  ``LSTM_DEBUG=1`` shows the traceback instead.  A closed output pipe
 (``lstm ... | head``) ends quietly.
 """
 
@@ -86,7 +87,7 @@ def _run(argv) -> int:
         print(f"{args.prog}: error: not enough memory for this run ({err}); use smaller sizes "
               "(e.g. --hidden, --batch)", file=sys.stderr)
         return 2
-    except (UsageError, ValueError, TypeError, OSError) as err:
+    except (UsageError, ValueError, TypeError, OSError, ImportError) as err:     # ImportError: a missing extra
         if isinstance(err, BrokenPipeError) or os.environ.get("LSTM_DEBUG"):
             raise
         print(f"{args.prog}: error: {err}", file=sys.stderr)
