@@ -333,3 +333,17 @@ def test_ctrl_c_leaves_the_model_at_weights_training_reached(data, tmp_path):
     with pytest.raises(TrainingInterrupted) as stop:
         trainer.fit()
     assert stop.value.restored == "the last checkpoint's weights (step 10)"     # checkpoints every 5 steps
+
+
+def test_a_fresh_run_in_a_used_folder_keeps_nothing_of_the_old_run(tmp_path, data):
+    """A fresh run that writes no best weights of its own (no validation) must not leave the previous run's
+    best.safetensors for a later resume to load; its log and last checkpoint are its own."""
+    _, old = make_trainer(data, tmp_path, steps=10)
+    old.fit()
+    assert (tmp_path / "best.safetensors").exists()
+    model, fresh = make_trainer(data, tmp_path, steps=3, seed=4, checkpoint_every=100)
+    fresh.evaluate = None
+    fresh.fit()
+    assert not (tmp_path / "best.safetensors").exists()
+    assert checkpoint.load(tmp_path / "last.safetensors").trainer["step"] == 3
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()] == [1, 2, 3]

@@ -175,8 +175,9 @@ class Trainer:
                 raise ValueError("resume=True needs out_dir, where the last checkpoint is kept")
             if self.last_path.exists():
                 self.load_checkpoint()
-        elif self.log_path is not None and self.log_path.exists():
-            self.log_path.unlink()
+        if self.out_dir is not None and self.step == 0:   # a fresh run: another run's files would mislead a resume
+            for path in (self.log_path, self.best_path, self.last_path):
+                path.unlink(missing_ok=True)
         self.model.train()
         history: list[dict] = []
         start_time = time.perf_counter()
