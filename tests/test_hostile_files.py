@@ -475,3 +475,10 @@ def test_the_same_contents_give_the_same_bytes(tmp_path):
     loaded = st_load(files[0])                                        # still a valid safetensors file
     assert np.array_equal(loaded["b"], arrays["b"]) and loaded["a"].dtype == np.float32
     assert safefile.load(tmp_path / "0.safetensors", kind="lstm.model")[1] == meta
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_text_file_given_as_a_model_is_called_no_safetensors_file(tmp_path, loader):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a long line of text\tits translation\n" * 20)
+    _refused(loader, path, r"nor any safetensors file\); give a file lstm wrote")

@@ -143,6 +143,9 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     if len(data) < 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8 and data[8:9] != b"{":          # a safetensors header is a JSON object after its length
+        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (nor any safetensors file); give a file lstm "
+                              "wrote (e.g. a run's model.safetensors)")
     if n > len(data) - 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file: its header promises {n} bytes, "
                               f"the file has {len(data) - 8}")
