@@ -164,6 +164,15 @@ def test_what_cannot_be_converted_is_refused():
         from_keras_weights([np.zeros((3, 20), np.float32)] * 5)
 
 
+def test_unbuilt_layers_and_empty_stacks_are_refused_for_what_they_are():
+    for unbuilt in (keras.layers.LSTM(4), keras.layers.Bidirectional(keras.layers.GRU(3))):
+        with pytest.raises(ValueError, match="has no weights yet: build it first"):
+            from_keras(unbuilt)
+    for empty in ([], keras.Sequential([keras.Input((None, 3))])):
+        with pytest.raises(ValueError, match="got no layers"):
+            from_keras(empty)
+
+
 def test_a_missing_keras_names_the_extra_and_weights_need_no_keras(monkeypatch):
     layer = _layer(GRU, 2, {})
     monkeypatch.setitem(sys.modules, "keras", None)             # as if not installed

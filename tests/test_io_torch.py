@@ -155,6 +155,22 @@ def test_state_dict_problems_are_refused_with_reasons():
         from_torch(LSTM(3, 4))
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_a_module_comes_in_with_its_training_mode(training):
+    """An eval-mode torch module with dropout between layers gives an eval-mode layer: the same outputs."""
+    mod = torch.nn.LSTM(4, 5, num_layers=3, dropout=0.5, dtype=torch.float64).train(training)
+    layer = from_torch(mod)
+    assert layer.training is training and layer.dropout == 0.5
+    if not training:
+        x, h0, c0 = _inputs(layer)
+        y, (h, c) = layer(x, (h0, c0))
+        y_t, (h_t, c_t) = _torch_run(mod, x, h0, c0)
+        np.testing.assert_allclose(y, y_t, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(c, c_t, rtol=0, atol=1e-10)
+    ours = _layer(GRU, 2, {"dropout": 0.3}).train(training)
+    assert from_torch(to_torch(ours)).training is training     # lstm -> torch -> lstm keeps the mode too
+
+
 def test_what_torch_cannot_express_is_refused():
     with pytest.raises(ValueError, match="no peephole connections.*to_onnx"):
         to_torch(LSTM(3, 4, peephole=True))

@@ -385,3 +385,59 @@ def test_layer_step_neither_keeps_the_layer_alive_nor_blocks_copies():
     del layer, dup
     gc.collect()
     assert alive() is None
+
+
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("make", [lambda: LSTM(4, 6, 2, proj_size=3, seed=0), lambda: GRU(4, 6, seed=1),
+                                  lambda: RNN(4, 6, nonlinearity="relu", seed=2)], ids=["lstm-proj", "gru", "rnn"])
+def test_layer_step_sees_weights_written_by_hand(make, B):
+    """layer.step is a pure function: it has no refresh() to call, so any write to the weights — through the
+    attribute getter or parameters(), outside lstm's own bookkeeping — must be seen by the next call."""
+    layer = make()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, 4)).astype(np.float32)
+    x = x[0] if B == 1 else x
+    state = random_state(layer, B, rng)
+    before, _ = layer.step(x, state)                            # caches this layer's stepper for batch B
+    layer.weight_ih_l0[...] *= -1.5                             # in place, by hand: lstm counts no write
+    layer.parameters()["weight_hh_l0"][:2] = 0.25
+    y, new_state = layer.step(x, state)
+    y_ref, final_ref = reference_forward(layer, x[None, None] if B == 1 else x[None], state)
+    close(y, y_ref[0, 0] if B == 1 else y_ref[0], np.float32, "y after a write by hand")
+    for ours, ref in zip(as_tuple(new_state), as_tuple(final_ref)):
+        close(ours, ref, np.float32, "state after a write by hand")
+    assert not np.allclose(y, before)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_layer_step_takes_an_unbatched_state_with_an_unbatched_input_and_gives_one_back(dt):
+    """As the forward pass (and torch) take one sequence: x (I,) with states (num_layers, width)."""
+    layer = LSTM(4, 6, 2, proj_size=3, dtype=dt, seed=3)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4)).astype(dt)
+    h0, c0 = (s[:, 0] for s in random_state(layer, 1, rng))     # (2, 3), (2, 6)
+    y_ref, (h_ref, c_ref) = reference_forward(layer, x, (h0, c0))  # unbatched forward: states come back 2-D
+    state = (h0, c0)
+    for t in range(3):
+        y, state = layer.step(x[t], state)
+        close(y, y_ref[t], dt, f"y at step {t}")
+    assert state[0].shape == (2, 3) and state[1].shape == (2, 6)
+    close(state[0], h_ref, dt)
+    close(state[1], c_ref, dt)
+    gru = GRU(4, 5, dtype=dt, seed=0)
+    y, h = gru.step(x[0], np.zeros((1, 5), dt))
+    assert h.shape == (1, 5)
+    close(y, reference_forward(gru, x[:1])[0][0], dt)
+    y, h = gru.step(x[0])                                       # no state: the documented (num_layers, B, H)
+    assert h.shape == (1, 1, 5)
+
+
+@pytest.mark.parametrize("x,shape", [(np.zeros((0, 4), np.float32), "(0, 4)"), (np.zeros((2, 3), np.float32),
+                                     "(2, 3)"), (np.zeros((1, 2, 4), np.float32), "(1, 2, 4)")])
+def test_layer_step_names_the_input_shape_it_takes(x, shape):
+    """The pure step's own words: not the batch_size of a stepper the caller never built."""
+    with pytest.raises(ValueError) as err:
+        LSTM(4, 5, seed=0).step(x)
+    message = str(err.value)
+    assert "(B, 4) with B >= 1, or (4,)" in message and f"got {shape}" in message
+    assert "batch_size" not in message and "\n" not in message

@@ -29,7 +29,8 @@ def add_parsers(sub) -> None:
                    help="write the weights with PyTorch names here (load with safetensors.torch.load_file)")
     p.add_argument("--no-state-inputs", action="store_true",
                    help="ONNX: no h0/c0 inputs (the recurrence starts from zeros); h_n/c_n are still outputs")
-    p.add_argument("--logits", action="store_true", help="ONNX: also output the logits before the softmax")
+    p.add_argument("--logits", action="store_true",
+                   help="ONNX, language models only: also output the logits before the softmax")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--no-check", action="store_true", help="ONNX: skip the onnxruntime comparison")
     p.set_defaults(func=run_export)
@@ -70,6 +71,11 @@ def _check(model, onnx_model) -> tuple[bool, str]:
     return True, f"onnxruntime agrees with lstm to {diff:.1e} on random input"
 
 
+def _is_stream(path: Path) -> bool:
+    """A device or pipe such as /dev/null, written through rather than replaced."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def run_export(args) -> int:
     from .. import load
 
@@ -80,6 +86,10 @@ def run_export(args) -> int:
         if out is not None and out.resolve() == args.model.resolve():
             raise UsageError(f"the output {out} is the model file itself; choose another name")
         check_output(out, option)
+    both = args.onnx is not None and args.torch_safetensors is not None
+    if both and args.onnx.resolve() == args.torch_safetensors.resolve() and not _is_stream(args.onnx):
+        raise UsageError(f"--onnx and --torch-safetensors both name {args.onnx}: the second file would replace the "
+                         "first; give each its own name")
     model = load(args.model)
     try:
         return _export(args, model)
@@ -87,20 +97,33 @@ def run_export(args) -> int:
         raise UsageError(str(err)) from None
 
 
+def _a(name: str) -> str:
+    """The article before a class name: "an LSTMClassifier", "a Seq2Seq"."""
+    return "an" if name[:1] in "AEIOU" or name.startswith(("LSTM", "RNN")) else "a"
+
+
 def _export(args, model) -> int:
-    from ..io.onnx_export import to_onnx
+    from ..io.onnx_export import _EXPORTERS, _exporter_for, to_onnx
     from ..io.onnx_graph import OPSET
     from ..io.safefile import write_atomic
 
     ok = True
     if args.onnx is not None:
+        kind = type(model).__name__
+        if _exporter_for(model) is None:
+            raise UsageError(f"{args.model} holds {_a(kind)} {kind}, which --onnx cannot export (ONNX export takes "
+                             f"{', '.join(sorted(_EXPORTERS))}); --torch-safetensors writes its weights with "
+                             "PyTorch names")
         options = {"initial_state": not args.no_state_inputs}
         if args.logits:
+            if kind != "LanguageModel":
+                raise UsageError(f"--logits applies to language models, and {args.model} holds {_a(kind)} {kind}, "
+                                 "whose graph has no softmax; leave out --logits")
             options["logits"] = True
         try:
             onnx_model = to_onnx(model, dtype="float32", opset=OPSET if args.opset is None else args.opset, **options)
         except TypeError as err:
-            raise UsageError(f"{args.model} holds a {type(model).__name__}, which cannot be exported: {err}") from None
+            raise UsageError(f"{args.model} holds {_a(kind)} {kind}, which cannot be exported: {err}") from None
         write_atomic(args.onnx, onnx_model.SerializeToString())
         names = lambda values: ", ".join(v.name for v in values)   # noqa: E731
         print(f"wrote {args.onnx} (inputs {names(onnx_model.graph.input)}; outputs {names(onnx_model.graph.output)})")

@@ -288,6 +288,9 @@ def from_keras(obj, **options):
         layers = list(obj.layers)
     else:
         layers = [obj]
+    if not layers:
+        raise ValueError("from_keras needs a Keras LSTM, GRU or SimpleRNN layer (or a list or Sequential of them); "
+                         "got no layers")
     kinds, weights, acts = set(), [], set()
     for kl in layers:
         inner = kl
@@ -301,6 +304,9 @@ def from_keras(obj, **options):
         if kind == "RNN":
             acts.add(cfg["activation"])
         weights.append([np.asarray(w) for w in kl.get_weights()])
+        if not weights[-1]:
+            raise ValueError(f"Keras {type(kl).__name__} layer {len(weights) - 1} has no weights yet: build it first "
+                             "(call it on an input, or kl.build((None, None, input_size)))")
     if len(kinds) != 1 or len(acts) > 1:
         raise ValueError("a stack must use one kind of layer (and one activation) throughout")
     kind = kinds.pop()

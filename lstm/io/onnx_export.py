@@ -275,4 +275,4 @@ def check_onnx(obj, model, *, batch: int = 2, steps: int = 12, seed: int = 0, th
                     "register_onnx_exporter(name, check=...)")
 
 
-from . import onnx_forecaster  # noqa: F401  (registers the LSTMForecaster exporter)
+from . import onnx_forecaster  # noqa: E402, F401  (registers the LSTMForecaster exporter)

@@ -62,7 +62,11 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = target
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a file name to write to")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):           # a file stands where a folder of the path should be
+        raise NotADirectoryError(f"cannot write {path}: a part of its folder {path.parent} is a file, not a folder; "
+                                 "choose another path") from None
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:

@@ -165,11 +165,12 @@ def from_torch(source, *, kind=None, nonlinearity: str | None = None, batch_firs
                dropout: float | None = None, prefix: str | None = None, dtype=None, **options):
     """An :class:`lstm.nn.LSTM` / ``GRU`` / ``RNN`` holding exactly the weights of ``source``.
 
-    ``source`` is a ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` (every setting is read from it), or a state dict of
-    tensors or arrays.  From a state dict the shapes give the kind, sizes, layers, directions, bias and
-    ``proj_size``; what they cannot tell is taken from the keywords: ``nonlinearity`` of an RNN (default
-    'tanh'), ``batch_first`` and ``dropout`` (default False and 0).  A state dict of a larger model works too: the
-    recurrent layer is found by its names (``prefix="rnn."`` picks one when there are several).
+    ``source`` is a ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` (every setting is read from it, and the layer is in
+    training or eval mode as the module is), or a state dict of tensors or arrays.  From a state dict the shapes
+    give the kind, sizes, layers, directions, bias and ``proj_size``; what they cannot tell is taken from the
+    keywords: ``nonlinearity`` of an RNN (default 'tanh'), ``batch_first`` and ``dropout`` (default False and 0).
+    A state dict of a larger model works too: the recurrent layer is found by its names (``prefix="rnn."`` picks
+    one when there are several).
 
     ``dtype`` defaults to float64 when every weight is float64, else float32.  Other keywords (``seed``,
     ``backend``, ...) go to the layer's constructor.  Exact: the arrays are copied, not recomputed.
@@ -183,7 +184,8 @@ def from_torch(source, *, kind=None, nonlinearity: str | None = None, batch_firs
         if kind is not None and _kind_of(kind)[0] != src_kind:
             raise ValueError(f"kind={kind!r} was given, but the module is a torch {type(source).__name__}")
         kind, nonlinearity = src_kind, src_nl
-        torch_cfg = {"batch_first": bool(source.batch_first), "dropout": float(source.dropout)}
+        torch_cfg = {"batch_first": bool(source.batch_first), "dropout": float(source.dropout),
+                     "training": bool(source.training)}
         params, _ = _select(source.state_dict(), "")
     elif isinstance(source, _Recurrent):
         raise TypeError("from_torch got an lstm layer already; use to_torch(layer) to go the other way")
@@ -204,7 +206,7 @@ def from_torch(source, *, kind=None, nonlinearity: str | None = None, batch_firs
     else:
         layer = RNN(cfg["input_size"], cfg["hidden_size"], nonlinearity=cfg["nonlinearity"], **common)
     layer.load_state_dict(params)   # names and shapes checked exactly; values copied
-    return layer
+    return layer.train(torch_cfg.get("training", True))
 
 
 # ----------------------------------------------------------------------------------------------------------------

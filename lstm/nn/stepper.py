@@ -105,6 +105,8 @@ class Stepper:
       returns logits (B, V) or (V,) = h_t weightᵀ + bias.
     """
 
+    _packable = True              # batch 1 packs the weights (see _bind); the functional step's stepper does not
+
     def __init__(self, layer, batch_size: int = 1, *, embedding=None, head=None):
         if not isinstance(layer, (LSTM, GRU, RNN)):
             raise TypeError(f"Stepper needs an lstm.nn LSTM, GRU or RNN layer, got {type(layer).__name__}")
@@ -169,7 +171,7 @@ class Stepper:
         G = layer.gates * H
         V = 0 if self._head_w is None else self._head_w.shape[0]
         proj = isinstance(layer, LSTM) and layer.proj_size > 0
-        packed = self._kern is not None and B == 1
+        packed = self._kern is not None and B == 1 and self._packable
         NR = self._kern.row_panel_width(dt) if packed else 1
 
         def pad(n):
@@ -452,15 +454,22 @@ class Stepper:
 def step(layer, x_t, state=None):
     """``y_t, state = step(layer, x_t, state)``: one step as a pure function (also ``layer.step(x_t, state)``).
 
-    x_t (B, I) or (I,); state as the layer's forward takes it (None = zeros).  Returns copies: y_t (B, H_out) or
-    (H_out,) and the new state — (h, c) for LSTM, h for GRU/RNN — shaped (num_layers, B, ·).  Runs the same
-    compiled step as :class:`Stepper` (one cached per layer, batch size and thread) plus the copies in and out.
+    x_t (B, I) or (I,); state as the layer's forward takes it (None = zeros): (num_layers, B, ·) arrays, or for one
+    unbatched x_t (I,) also (num_layers, ·), as PyTorch takes them.  Returns copies: y_t (B, H_out) or (H_out,) and
+    the new state — (h, c) for LSTM, h for GRU/RNN — shaped (num_layers, B, ·), or (num_layers, ·) when the state
+    came unbatched.  Runs the same compiled step as :class:`Stepper` (one cached per layer, batch size and thread)
+    plus the copies in and out; it reads the layer's arrays in place, so every write to them is seen.
     """
     x = x_t if (x_t.__class__ is np.ndarray and x_t.dtype is layer.dtype) else \
         as_float_array(x_t, layer.dtype, "input x_t")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"input x_t must have shape (B, {layer.input_size}) or ({layer.input_size},), got {x.shape}")
+    if x.ndim not in (1, 2) or x.shape[-1] != layer.input_size or x.size == 0:
+        raise ValueError(f"input x_t must have shape (B, {layer.input_size}) with B >= 1, or ({layer.input_size},) "
+                         f"for one sequence; got {x.shape}")
     B = 1 if x.ndim == 1 else x.shape[0]
+    parts = state if isinstance(state, (tuple, list)) else (state,)
+    unbatched = x.ndim == 1 and state is not None and all(p is None or np.ndim(p) == 2 for p in parts)
+    if unbatched:
+        state = layer._batch_of_one(state, "state")
     # Kept on the layer (a Stepper refers to its layer, so a cache keyed by the layer, even weakly, would keep
     # every layer alive); Module.__getstate__ leaves it out of copies and pickles.
     local = layer.__dict__.get("_step_cache")
@@ -471,9 +480,19 @@ def step(layer, x_t, state=None):
         per_layer = local.steppers = {}
     st = per_layer.get(B)
     if st is None:
-        st = per_layer[B] = Stepper(layer, B)
+        st = per_layer[B] = _InPlaceStepper(layer, B)
     elif st._stale():
         st._bind()
     st.state = state
     y = st.step(x).copy()
+    if unbatched:
+        return y, (st._h[:, 0].copy() if st._c is None else (st._h[:, 0].copy(), st._c[:, 0].copy()))
     return y, st.state
+
+
+class _InPlaceStepper(Stepper):
+    """The stepper behind :func:`step`: it never packs the weights (a batch-1 Stepper does), so it reads the
+    layer's arrays in place and sees every write to them, including writes made by hand — a pure function has no
+    ``refresh()`` to call."""
+
+    _packable = False
