@@ -230,3 +230,71 @@ def test_retraining_the_python_source_model_reproduces_an_interpretable_unit(tmp
     rows = json.loads(res.stdout.strip().splitlines()[-1])["units"]
     best = {r["feature"]: abs(r["r"]) for r in rows}
     assert max(best["in_string"], best["indent"], best["bracket_depth"]) > 0.6, best
+
+
+# -- what the report and figures show, whatever the text ------------------------------------------------------------
+
+def test_report_data_refuses_a_threshold_json_cannot_carry(tiny_lm):
+    tt = trace_text(tiny_lm, "abc")
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="threshold must be a finite number"):
+            report_data(tt, threshold=bad)
+
+
+def test_the_page_data_holds_no_markup_that_could_end_or_extend_its_script_element(tiny_lm):
+    from lstm.viz.report import render_html
+
+    tt = trace_text(tiny_lm, "x = '</script>' <!-- y")
+    meta = {"source": "<!--<script>.txt"}
+    page = render_html(report_data(tt, meta=meta))
+    start = page.index('<script id="lstm-data" type="application/json">') + len(
+        '<script id="lstm-data" type="application/json">')
+    payload = page[start:page.index("</script>", start)]
+    assert "<" not in payload
+    data = json.loads(payload)
+    assert data["meta"] == meta and "".join(data["tokens"]) == tt.text
+
+
+def test_png_figures_draw_dollar_signs_as_text_not_mathtext(tmp_path):
+    pytest.importorskip("matplotlib")
+    from lstm.viz import figures
+
+    chars = list("cost $\\frac{$ now")                       # no valid mathtext: it could not be drawn
+    v = np.linspace(-1, 1, len(chars))
+    assert figures.text_heatmap(chars, v, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    tokens = ["cost", " $\\frac{$", " now"]
+    v = np.array([0.1, 0.9, -0.5])
+    ctx = top_contexts(v, tokens, k=1, before=1, after=1)
+    assert figures.contexts_figure(tokens, v, ctx, tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_context_figures_cut_word_tokens_by_tokens_not_characters():
+    from lstm.viz.figures import _context_steps
+
+    words = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog"]
+    v = np.zeros(len(words))
+    v[5] = 1.0
+    cx = top_contexts(v, words, k=1, before=2, after=1)[0]
+    assert (cx.before, cx.token, cx.after) == (" fox jumps", " over", " the")
+    assert _context_steps(words, cx) == range(3, 7)
+    chars = list("abcdefgh")
+    edge = top_contexts(np.arange(8.0), chars, k=1, before=30, after=10)[0]       # the last step, clipped
+    assert _context_steps(chars, edge) == range(0, 8)
+
+
+def test_explain_checks_the_png_folder_and_matplotlib_before_writing_anything(tiny_lm, tmp_path, monkeypatch):
+    from lstm.viz import figures
+
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "r.html"
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        explain(tiny_lm, "abc", out=out, png=tmp_path / "file" / "png")
+    assert not out.exists()
+
+    def missing():
+        raise ImportError("PNG figures need matplotlib")
+
+    monkeypatch.setattr(figures, "pyplot", missing)
+    with pytest.raises(ImportError):
+        explain(tiny_lm, "abc", out=out, png=tmp_path / "png")
+    assert not out.exists() and not (tmp_path / "png").exists()

@@ -160,5 +160,19 @@ def test_saturation_dots_pick_units(page, report):
     check_matches_trace(page, tt, 1, "i", 4)
 
 
+def test_a_page_whose_text_and_names_look_like_markup_still_runs(browser, report, tmp_path):
+    from lstm.viz.report import write_report
+
+    tt = report[1]
+    path = write_report(tmp_path / "r.html", tt, title="<!--<script>", meta={"source": "<!--<script>x.py"})
+    pg = browser.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.as_uri())
+    pg.wait_for_selector("body[data-ready='1']", timeout=15000)
+    assert errors == [] and pg.evaluate("() => document.querySelectorAll('#text .tok').length") == tt.steps
+    pg.close()
+
+
 def test_chromium_binary_is_the_system_package():
     assert shutil.which("chromium") in (None, CHROMIUM) or Path(CHROMIUM).exists()

@@ -217,11 +217,6 @@ def test_cli_tasks_compare_writes_learning_curves(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["tasks", "run", "reber", "--length", "20"], "has its own sequence lengths"),
-    (["tasks", "compare", "adding", "--models", "lstm,cnn"], "--models must be"),
-    (["tasks", "run", "adding", "--steps", "0"], "expected a positive integer"),
-])
 def run_cli(argv) -> int:
     """main(argv), with argparse's own usage errors (SystemExit) turned into their exit code."""
     try:
@@ -234,8 +229,27 @@ def run_cli(argv) -> int:
     (["tasks", "run", "reber", "--length", "20"], "has its own sequence lengths"),
     (["tasks", "compare", "adding", "--models", "lstm,cnn"], "--models must be"),
     (["tasks", "run", "adding", "--steps", "0"], "expected a positive integer"),
+    (["tasks", "run", "adding", "--length", "1"], "--length must be at least 2 for adding"),
+    (["tasks", "compare", "adding", "--out", "c.jpg"], "--out must name a PNG file ending in .png, got c.jpg"),
 ])
 def test_cli_tasks_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert run_cli(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_learning_curves_mark_each_validation_and_name_the_metric_once(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from lstm.viz import figures
+
+    r = run_task("adding", "lstm", length=8, steps=5, hidden=4, eval_every=100, val_size=16, test_size=16,
+                 progress=False)
+    assert len(r.curve) == 1                               # fewer steps than eval_every: one validation, at the end
+    shown = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: shown.setdefault("fig", fig))
+    figures.learning_curves([r], tmp_path / "c.png")
+    ax = shown["fig"].axes[0]
+    line = ax.get_lines()[0]
+    assert line.get_marker() == "o" and list(line.get_xdata()) == [5]      # a lone point is drawn, not lost
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == f"LSTM (test mse {r.metrics['test_mse']:.4g})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,11 +33,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-tokens", type=positive_int, default=1000,
                    help="read at most this many tokens (the page holds every gate of every step; default 1000)")
     p.add_argument("--features", choices=("auto", "python", "none"), default="auto",
-                   help="look for units tracking Python structure (auto: when a character model reads text that parses "
-                        "as Python)")
+                   help="look for units tracking Python structure (default auto: when a character model reads text "
+                        "that parses as Python)")
     p.add_argument("--unit", default=None, metavar="L:K:U", help="unit shown first, e.g. 0:c:17 (default: the best "
                    "feature unit, else the most variable cell)")
-    p.add_argument("--threshold", type=float, default=0.3, help="select/match: a unit is on at values >= this")
+    p.add_argument("--threshold", type=finite_float, default=0.3,
+                   help="select/match: a unit is on at values >= this (default 0.3)")
     p.set_defaults(func=run_explain)
 
     p = tasks = sub.add_parser(
@@ -109,15 +111,29 @@ def _missing_subcommand(parser) -> int:
     return 2
 
 
+def _check_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, a folder for output files that cannot be made or written in."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} must be a folder, but {path} is a file; give a folder name")
+    parent = path.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, not a folder; choose another {option}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {parent}; choose a writable folder")
+
+
 def run_explain(args) -> int:
     from .. import load
-    from ..viz import explain
+    from ..viz import explain, figures
 
     if args.out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--out must end in .html, got {args.out}")
     check_output(args.out, "--out")
-    if args.png is not None and args.png.exists() and not args.png.is_dir():
-        raise UsageError(f"--png must be a folder, but {args.png} is a file; give a folder name")
+    if args.png is not None:
+        _check_folder(args.png, "--png")
+        figures.pyplot()                   # fail before writing anything when matplotlib is missing
     check_input(args.model, "a language model file (model.safetensors)")
     if args.file is not None:
         from ..data.text import read_text
@@ -129,7 +145,7 @@ def run_explain(args) -> int:
             raise UsageError("--text is empty; give some text to read, or use --file")
     model = load(args.model)
     if not (hasattr(model, "vocab_") and hasattr(getattr(model, "net_", None), "rnn")):
-        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a language model; explain needs one "
+        raise UsageError(f"{args.model} is not a language model (it holds {type(model).__name__}); explain needs one "
                          "from `lstm train-text` or `lstm demo`")
     unseen = model.vocab_.unknown(text)
     if unseen:
@@ -199,6 +215,9 @@ def run_tasks_run(args) -> int:
 def _check_length(args) -> None:
     if args.length is not None and args.task in ("temporal_order", "reber"):
         raise UsageError(f"{args.task} has its own sequence lengths (from its definition); drop --length")
+    if args.task == "adding" and args.length is not None and args.length < 2:
+        raise UsageError(f"--length must be at least 2 for adding (one marked number in each half), got "
+                         f"{args.length}; give --length 2 or more")
 
 
 def _check_forget_bias(args, models, given: str, fix: str) -> None:
@@ -219,7 +238,7 @@ def run_tasks_compare(args) -> int:
     _check_length(args)
     _check_forget_bias(args, models, f"--models {','.join(models)}", "add lstm to --models")
     out = args.out or Path(f"{args.task}_compare.png")
-    check_output(out, "--out")
+    check_output(out, "--out", ".png")
     figures.pyplot()                       # fail before training when matplotlib is missing
     kw = _task_kwargs(args)
     results = [run_task(args.task, m, stop_when_solved=False, **kw) for m in models]
@@ -248,7 +267,7 @@ def run_gradients(args) -> int:
         raise UsageError(f"--steps must be >= 0 (0 = initialisation only), got {args.steps}")
     if args.length < 6:
         raise UsageError(f"--length must be at least 6, got {args.length}")
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", ".png")
     figures.pyplot()
     models = ("rnn", "lstm") if args.model == "both" else (args.model,)
     steps = args.steps
@@ -260,12 +279,12 @@ def run_gradients(args) -> int:
     cstart = start or int(study.profiles[0].lags[1])    # ‖∂L/∂c_t‖ is 0 at lag 0: measure it from the next lag
     for p in study.profiles:
         cell = ""
-        if p.cell_norms is not None:
+        if p.cell_norms is not None and cstart < lag:       # T <= 10: lags 0 and 5 only, no span for the cell
             since = f" relative to lag {cstart}" if cstart != start else ""
             cell = f"   (‖∂L/∂c_t‖{since}: {p.ratio(lag, cstart, cell=True):.3g})"
         print(f"  {p.model.upper():<4} {p.label:<15} {p.ratio(lag, start):.3g}{cell}")
     for kind, m in study.training.items():
-        print(f"  {kind.upper()} after {steps} training steps: test MSE {m['test_mse']:.4g} (baseline 0.167)")
+        print(f"  {kind.upper()} after {m['steps']} training steps: test MSE {m['test_mse']:.4g} (baseline 0.167)")
     figures.gradient_figure(study, args.out)
     print(f"plot: {args.out}")
     if args.json:

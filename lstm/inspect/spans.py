@@ -6,7 +6,7 @@ throughout it, then find other spans where those same units are on.
     match(U)      = maximal runs of steps where every u ∈ U is on (at least ``min_share`` of U),
                     ranked by closeness of length to the query, then by mean activation of U over the run
 
-The HTML report runs the same two functions in JavaScript (``lstm/viz/report.js``); the browser test checks that
+The HTML report runs the same two functions in JavaScript (``lstm/viz/report_assets.py``); the browser test checks that
 both give the same answer.
 """
 

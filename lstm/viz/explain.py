@@ -66,6 +66,11 @@ def explain(model, text: str, *, out=None, png=None, max_tokens: int = 1000, fea
     correlations; write the HTML report to ``out`` and PNG figures into the folder ``png`` when given."""
     if features not in ("auto", "python", "none"):
         raise ValueError(f"features must be 'auto', 'python' or 'none', got {features!r}")
+    if png is not None:                      # before writing anything: matplotlib present, the folder not a file
+        from . import figures
+
+        figures.pyplot()
+        figures.check_dir(png)
     per_char = getattr(getattr(model, "vocab_", None), "level", "char") == "char"
     if features == "python" and not per_char:
         raise ValueError("features='python' marks Python structure per character; a word-level model's tokens are "
@@ -124,7 +129,8 @@ def write_pngs(ex: Explanation, folder) -> list:
                                           title=f"layer {key[0]} {key[1]}[{key[2]}]{what}"))
     key = (ex.initial["layer"], ex.initial["kind"], ex.initial["unit"])
     v = tt.unit(*key)
-    ctx = top_contexts(v, tt.tokens, k=5, before=30, after=10)
+    per_char = all(len(tok) <= 1 for tok in tt.tokens)
+    ctx = top_contexts(v, tt.tokens, k=5, before=30 if per_char else 8, after=10 if per_char else 3)   # tokens
     paths.append(figures.contexts_figure(tt.tokens, v, ctx, folder / f"contexts_L{key[0]}_{key[1]}{key[2]}.png",
                                          kind=key[1], title=f"top contexts of layer {key[0]} {key[1]}[{key[2]}]"))
     if ex.saturation:

@@ -79,10 +79,24 @@ def text_heatmap(tokens, values, path, title: str = "", kind: str = "h", width: 
     ax.axis("off")
     for r, chars in enumerate(lines):
         ax.text(0, r + 0.5, "".join(chars), family="DejaVu Sans Mono", fontsize=fontsize, va="center_baseline",
-                ha="left", color="#111")
+                ha="left", color="#111", parse_math=False)                # '$' is text, not mathtext
     if title:
         fig.text(0.05 / W, 1 - 0.05 / Hh, title, fontsize=10, va="top", ha="left")
     return _save(fig, path)
+
+
+def _context_steps(tokens, cx) -> range:
+    """The steps whose tokens make up ``cx.before``, ``cx.token`` and ``cx.after`` (a word token is many
+    characters: the context's text is counted back to tokens)."""
+    start, chars = cx.step, 0
+    while start > 0 and chars < len(cx.before):
+        start -= 1
+        chars += len(tokens[start])
+    end, chars = cx.step + 1, 0
+    while end < len(tokens) and chars < len(cx.after):
+        chars += len(tokens[end])
+        end += 1
+    return range(start, end)
 
 
 def contexts_figure(tokens, values, contexts, path, title: str = "", kind: str = "h"):
@@ -91,20 +105,19 @@ def contexts_figure(tokens, values, contexts, path, title: str = "", kind: str =
     values = np.asarray(values, dtype=np.float64)
     scale = colour_scale(kind, values)
     n = max(1, len(contexts))
-    fig = Figure(figsize=(9, 0.32 * n + 0.6))
+    rows = [[(t, "⏎" if tokens[t] == "\n" else tokens[t]) for t in _context_steps(tokens, cx)] for cx in contexts]
+    width = max([60] + [sum(len(s) for _, s in seg) + 16 for seg in rows])   # columns: tokens + the value label
+    fig = Figure(figsize=(9 * width / 60, 0.32 * n + 0.6))
     ax = fig.subplots()
     ax.axis("off")
-    ax.set_xlim(0, 60)
+    ax.set_xlim(0, width)
     ax.set_ylim(n, -0.5)
-    for row, cx in enumerate(contexts):
-        start = cx.step - len(cx.before)
-        seg = range(max(0, start), min(len(tokens), cx.step + 1 + len(cx.after)))
+    for row, (cx, seg) in enumerate(zip(contexts, rows)):
         col = 0.0
-        for t in seg:
-            s = "⏎" if tokens[t] == "\n" else tokens[t]
+        for t, s in seg:
             ax.add_patch(Rectangle((col, row - 0.4), len(s), 0.8, color=rgb_array(values[t], scale),
-                                       linewidth=1.2 if t == cx.step else 0, ec="black" if t == cx.step else None))
-            ax.text(col + 0.05, row + 0.25, s, family="monospace", fontsize=8.5)
+                                   linewidth=1.2 if t == cx.step else 0, ec="black" if t == cx.step else None))
+            ax.text(col + 0.05, row + 0.25, s, family="monospace", fontsize=8.5, parse_math=False)
             col += len(s)
         ax.text(col + 1, row + 0.25, f"{cx.value:+.3f} @ {cx.step}", fontsize=8, color="#444")
     if title:
@@ -168,8 +181,8 @@ def learning_curves(results, path, title: str = ""):
     for r in results:
         steps = [s for s, _ in r.curve]
         ys = [m[metric] for _, m in r.curve]
-        label = f"{r.model.upper()} (test {metric} {r.metrics[metric]:.4g})"
-        ax.plot(steps, ys, color=colours.get(r.model), label=label)
+        label = f"{r.model.upper()} (test {metric.removeprefix('test_')} {r.metrics[metric]:.4g})"
+        ax.plot(steps, ys, color=colours.get(r.model), label=label, marker="o", markersize=3)   # one point shows
     b = results[0].baseline
     ax.axhline(b.value, color="#777", ls=":", label=f"baseline {b.value:.4g}")
     if metric.endswith("mse") or metric.endswith("loss"):
@@ -182,9 +195,21 @@ def learning_curves(results, path, title: str = ""):
     return _save(fig, path)
 
 
-def ensure_dir(path) -> Path:
+def check_dir(path) -> Path:
+    """``path`` as a Path, or a ValueError when it names a file (or lies under one): no folder can be made there."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--png must be a folder, but {path} is a file; give a folder name")
+    parent = path.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--png {path}: {parent} is a file, not a folder; choose another folder")
+    return path
+
+
+def ensure_dir(path) -> Path:
+    """The folder ``path``, made (with its parents) when missing."""
+    path = check_dir(path)
     os.makedirs(path, exist_ok=True)
     return path

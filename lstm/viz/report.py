@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 
 import numpy as np
 
@@ -33,6 +34,8 @@ def _b64(a: np.ndarray) -> str:
 def report_data(trace, *, title: str = "", meta: dict | None = None, features: list | None = None,
                 initial: dict | None = None, threshold: float = 0.3, context: tuple = (5, 30, 10)) -> dict:
     """The JSON the page's script reads (also handy for tests)."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number (the page's data is JSON), got {threshold}")
     values = trace.values
     kinds = [k for k in ("i", "f", "g", "o", "c", "h", "r", "z", "n") if k in values]
     L, T, H = values[kinds[0]].shape
@@ -53,7 +56,9 @@ def report_data(trace, *, title: str = "", meta: dict | None = None, features: l
 
 def render_html(data: dict) -> str:
     """The page: markup, the inlined CSS and script, and ``data`` as JSON."""
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # no "<" at all inside the script element: neither "</script>" nor "<!--<script>" (from a file name, a token)
+    # can end it early or keep it open past its end
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     meta = " · ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in data["meta"].items())
     title = html.escape(data["title"] or "LSTM gates")
     return f"""<!DOCTYPE html>
