@@ -91,6 +91,12 @@ def test_temporal_order_refuses_a_length():
         TemporalOrder(50)
 
 
+def test_temporal_order_reports_no_single_length(capsys):
+    assert main(["tasks", "run", "temporal_order", "--steps", "2", "--hidden", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("temporal_order, LSTM") and "T = " not in out     # its lengths vary from 100 to 110
+
+
 # -- embedded Reber grammar --------------------------------------------------------------------------------------
 
 _N4 = r"(XT*VP)*(S|XT*VV)"

@@ -42,7 +42,7 @@ class TemporalOrder(Task):
         if length is not None and length != MIN_LEN:
             raise ValueError(f"temporal_order: the 1997 task fixes lengths 100–110; got --length {length} "
                              "(leave it out)")
-        self.length = MAX_LEN
+        self.length = None                   # lengths vary (MIN_LEN–MAX_LEN): none to report
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
         lengths = rng.integers(MIN_LEN, MAX_LEN + 1, size=n)                   # (B,)
