@@ -260,6 +260,8 @@ def test_unknown_future_and_invalid_versions_and_wrong_kinds(tmp_path, files, lo
     kind = "lstm.model" if loader == "model" else "lstm.checkpoint"
     said = "checkpoint" if loader == "model" else "model"
     _refused(loader, path, f"not an {kind} file \\(it says format='lstm\\.{said}'\\)")
+    if loader == "model":                               # the checkpoint beside a run's model: say which to give
+        _refused(loader, path, "it is a training checkpoint \\(for --resume\\): give the model.safetensors")
     from safetensors.numpy import save as st_save
     path.write_bytes(st_save({"w": np.zeros(3, np.float32)}))     # someone else's safetensors file
     _refused(loader, path, f"not an {kind} file")

@@ -161,7 +161,10 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
         raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (no valid metadata in its header)")
     if info.get("format") != kind:
-        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (it says format={info.get('format')!r})")
+        said = info.get("format")
+        hint = {("lstm.model", "lstm.checkpoint"): "; it is a training checkpoint (for --resume): give the "
+                "model.safetensors written beside it"}.get((kind, said), "")
+        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (it says format={said!r}){hint}")
     try:
         version = int(info.get("format_version", ""))
     except ValueError:
