@@ -52,6 +52,13 @@ def gradcheck(layer, x=None, state=None, lengths=None, *, eps: float = 1e-6, max
 
     Returns ``{parameter name: error, ..., "input": error, "state": error}``; a correct backward gives < 1e-7.
     """
+    from .nn.cells import _Cell
+    from .nn.recurrent import _Recurrent
+    if not isinstance(layer, (_Recurrent, _Cell)):
+        raise TypeError(f"gradcheck takes a recurrent layer (LSTM, GRU, RNN) or a cell (LSTMCell, GRUCell, RNNCell), "
+                        f"got {type(layer).__name__}; check other modules with their own finite differences")
+    if lengths is not None and isinstance(layer, _Cell):
+        raise ValueError("lengths is for a recurrent layer's padded batch; a cell runs one step, so pass lengths=None")
     net = _as_float64(layer).eval()
     rng = np.random.default_rng(seed)
     cell = _is_cell(net)

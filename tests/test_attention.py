@@ -150,6 +150,25 @@ def test_accumulate_adds_and_float32_runs():
     assert c.dtype == np.float32 and a.dtype == np.float32
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_changing_the_returned_weights_leaves_backward_unchanged(kind):
+    """The weights returned are the caller's (to threshold, mask or plot in place); backward uses its own."""
+    rng = np.random.default_rng(6)
+    att = make(kind)
+    q, k, mask = data(rng)
+    R = rng.normal(size=(3, 4, 5))
+    att(q, k, mask)
+    ref = att.backward(R)
+    ref_grads = {n: g.copy() for n, g in att.grads.items()}
+    context, weights = att(q, k, mask)
+    weights[:] = 0.0
+    context[:] = 0.0
+    for a, b in zip(att.backward(R), ref):
+        np.testing.assert_array_equal(a, b)
+    for n, g in att.grads.items():
+        np.testing.assert_array_equal(g, ref_grads[n])
+
+
 def test_masked_softmax_function():
     s = np.array([[[1.0, 2.0, 3.0]]])
     np.testing.assert_allclose(masked_softmax(s, np.array([[True, True, False]]))[0, 0],

@@ -158,6 +158,24 @@ def test_cross_entropy_custom_ignore_index_and_mask_match_torch():
     assert np.array_equal(cross_entropy(logits, masked_target, mask=mask, weight=w)[1], ours[1])
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8])
+def test_unsigned_or_narrow_targets_with_ignored_or_masked_positions_equal_int64(dtype):
+    """Ignored and masked positions are marked -1 for the compiled kernels: in a uint8 target that wrapped to 255,
+    a class past the end that the kernels then read and wrote (garbage losses, a corrupted heap)."""
+    rng = np.random.default_rng(12)
+    logits, x, W = rng.standard_normal((5, 6, 4)), rng.standard_normal((5, 6, 3)), rng.standard_normal((4, 3))
+    target = rng.integers(0, 4, size=(5, 6))
+    target[0, :3] = 127
+    mask = rng.random((5, 6)) < 0.7
+    for kw in ({"ignore_index": 127}, {"ignore_index": 127, "mask": mask}):
+        loss, grad = cross_entropy(logits, target.astype(dtype), **kw)
+        ref_loss, ref_grad = cross_entropy(logits, target, **kw)
+        assert loss == ref_loss and np.array_equal(grad, ref_grad)
+    ref = linear_cross_entropy(x, W, None, target, ignore_index=127)
+    ours = linear_cross_entropy(x, W, None, target.astype(dtype), ignore_index=127)
+    assert ours[0] == ref[0] and all(np.array_equal(a, b) for a, b in zip(ours[1:3], ref[1:3]))
+
+
 def test_cross_entropy_is_stable_for_huge_logits():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional

@@ -118,7 +118,7 @@ class Attention(Module):
         a = masked_softmax(s, mask).astype(self.dtype, copy=False)
         context = a @ keys                                   # (B, Tq, Dk)
         self._cache = (query, keys, projected, mask, a, extra)
-        return context, a
+        return context, a.copy()                             # the caller's to change: backward reads its own
 
     forward = __call__
 

@@ -80,6 +80,9 @@ class _Cell(Module):
         if self._last is None:
             raise RuntimeError("backward() needs a forward call first: run the cell before cell.backward(...)")
         p, cache, unbatched, B = self._last
+        if self.n_states > 1 and dstate is not None and (not isinstance(dstate, (tuple, list)) or len(dstate) != 2):
+            raise ValueError(f"dstate must be a pair (dh, dc) of arrays of shape (B, hidden_size) (None for a zero "
+                             f"one), got {type(dstate).__name__} of shape {np.shape(dstate)}")
         parts = (dstate,) if self.n_states == 1 else (tuple(dstate) if dstate is not None else (None, None))
         d = []
         for name, s in zip("hc", parts):

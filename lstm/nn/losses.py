@@ -107,7 +107,10 @@ def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: 
 # classification
 # ------------------------------------------------------------------------------------------------------------------
 def _class_target(fn: str, target, shape: tuple, what: str, hint: str) -> np.ndarray:
-    """``target`` as an integer array of ``shape`` (= ``what``.shape[:-1]), or a one-line error ending in ``hint``."""
+    """``target`` as an int64 array of ``shape`` (= ``what``.shape[:-1]), or a one-line error ending in ``hint``.
+
+    int64 whatever the caller's integer type: the positions that do not count are marked -1 for the compiled
+    kernels, which an unsigned target (uint8 with ``ignore_index=255``) would wrap to a class id past the end."""
     target = np.asarray(target)
     if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
         raise TypeError(
@@ -118,7 +121,9 @@ def _class_target(fn: str, target, shape: tuple, what: str, hint: str) -> np.nda
         raise ValueError(
             f"{fn}: target must have shape {what}.shape[:-1] = {shape}, got {target.shape}; {hint}"
         )
-    return target
+    if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{fn}: target holds {int(target.max())}, not a class id; fix the labels")
+    return target.astype(np.int64, copy=False)
 
 
 def _check_class_range(fn: str, target: np.ndarray, real: np.ndarray, C: int, ignore_index: int) -> None:

@@ -83,6 +83,15 @@ class Module:
             del self._children[name]
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        """``del model.child`` removes the child and its parameters from the tree, as in PyTorch (and ``del
+        layer.weight`` the parameter and its gradient)."""
+        if name in self._params:
+            del self._params[name], self._grads[name]
+            return
+        self._children.pop(name, None)
+        object.__delattr__(self, name)
+
     def register_parameter(self, name: str, value: np.ndarray) -> np.ndarray:
         """Add a parameter (and a zero gradient of the same shape) under ``name``."""
         value = np.ascontiguousarray(value)
@@ -138,7 +147,8 @@ class Module:
         """Copy arrays into the parameters in place.
 
         Names and shapes must match exactly (``strict=False`` ignores missing and unexpected names, never shapes).
-        Values are cast to the module's dtype.
+        Values are cast to the module's dtype.  Everything is checked before anything is copied: a refused state
+        dict leaves the module as it was.
         """
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict expects a dict {{name: ndarray}}, got {type(state).__name__}")
@@ -150,17 +160,21 @@ class Module:
                 f"state dict does not match this {type(self).__name__}: missing {missing or 'none'}, "
                 f"unexpected {unexpected or 'none'}; build the module with the same configuration or pass strict=False"
             )
+        values = {}
         for name, target in params.items():
             if name not in state:
                 continue
             value = np.asarray(state[name])
             if value.shape != target.shape:
                 raise ValueError(
-                    f"shape mismatch for {name!r}: this module has {target.shape}, the state dict gives {value.shape}"
+                    f"shape mismatch for {name!r}: this module has {target.shape}, the state dict gives {value.shape}; "
+                    f"build the module with the configuration the state dict was saved from"
                 )
             if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
                 raise TypeError(f"{name!r} must hold numbers, got dtype {value.dtype}")
-            np.copyto(target, value, casting="unsafe")
+            values[name] = value
+        for name, value in values.items():
+            np.copyto(params[name], value, casting="unsafe")
         _writes.note()
 
     def __repr__(self) -> str:

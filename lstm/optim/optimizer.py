@@ -62,6 +62,7 @@ def resolve_params(params) -> dict[str, np.ndarray]:
     if len(params) == 0:
         raise ValueError("params must hold at least one parameter, got an empty dict")
     out: dict[str, np.ndarray] = {}
+    seen: dict[int, str] = {}
     for name, value in params.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"parameter names must be non-empty strings, got {name!r}")
@@ -72,7 +73,12 @@ def resolve_params(params) -> dict[str, np.ndarray]:
         if value.dtype not in (np.float32, np.float64):
             raise TypeError(f"parameter {name!r} must be float32 or float64, got dtype {value.dtype}")
         if not value.flags.writeable:
-            raise ValueError(f"parameter {name!r} must be a writeable array (it is updated in place), got a read-only one")
+            raise ValueError(f"parameter {name!r} must be a writeable array (it is updated in place), "
+                             f"got a read-only one")
+        if id(value) in seen:
+            raise ValueError(f"parameters {seen[id(value)]!r} and {name!r} are the same array (one module assigned "
+                             f"twice?), which each step would update twice; pass every array under one name only")
+        seen[id(value)] = name
         out[name] = value
     return out
 
@@ -234,7 +240,8 @@ class Optimizer:
         hyper_in = sd["hyper"]
         names = (*self.HYPER, "initial_lr")
         if not isinstance(hyper_in, Mapping):
-            raise ValueError(f"state dict 'hyper' must be a dict with keys {list(names)}, got {type(hyper_in).__name__}")
+            raise ValueError(f"state dict 'hyper' must be a dict with keys {list(names)}, "
+                             f"got {type(hyper_in).__name__}")
         missing = [k for k in names if k not in hyper_in]
         unexpected = [k for k in hyper_in if k not in names]
         if missing or unexpected:

@@ -23,13 +23,15 @@ class SGD(Optimizer):
         \theta_t &= \theta_{t-1} - \eta\, g
 
     State per parameter: ``momentum_buffer`` (only when ``momentum != 0``, created at the parameter's first step).
-    Nesterov momentum needs ``momentum > 0`` and ``dampening == 0`` (as in torch).
+    Nesterov momentum needs ``momentum > 0`` and ``dampening == 0`` (as in torch).  The arguments, their order and
+    defaults are torch's: ``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+    maximize=False)``.
     """
 
     HYPER = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, maximize: bool = False) -> None:
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, maximize=maximize)
 

@@ -1,0 +1,98 @@
+"""The Python API as a PyTorch user meets it: constructor arguments, the module tree, state dicts, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lstm
+from lstm.nn import GRUCell, Linear, LSTMCell, Module, RNNCell
+from lstm.optim import SGD, Adam
+
+
+class _Net(Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = Linear(3, 4, dtype=np.float64, seed=0)
+        self.dec = Linear(4, 2, dtype=np.float64, seed=1)
+
+
+def test_sgd_takes_torchs_arguments_in_torchs_order():
+    """SGD(params, lr, momentum, dampening, weight_decay, nesterov) positionally, lr defaulting to 1e-3, as in
+    torch: the same positional call follows torch's trajectory."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(4, 3))
+    grads = [rng.normal(size=w0.shape) for _ in range(6)]
+    ours, theirs = w0.copy(), torch.tensor(w0.copy(), requires_grad=True)
+    opt = SGD({"w": ours}, 0.1, 0.9, 0.0, 0.01, True)
+    ref = torch.optim.SGD([theirs], 0.1, 0.9, 0.0, 0.01, True, foreach=False)
+    assert (opt.weight_decay, opt.nesterov) == (0.01, True)
+    for g in grads:
+        opt.step({"w": g})
+        theirs.grad = torch.tensor(g)
+        ref.step()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=0, atol=1e-12)
+    assert SGD({"w": w0}).lr == torch.optim.SGD([theirs]).defaults["lr"] == 1e-3
+
+
+def test_an_optimizer_refuses_one_array_under_two_names():
+    """A module assigned twice lists its arrays twice: stepping both names would move them twice per step."""
+    net = _Net()
+    net.dec2 = net.dec
+    with pytest.raises(ValueError, match=r"parameters 'dec.weight' and 'dec2.weight' are the same array"):
+        Adam(net)
+    w = np.zeros(3)
+    with pytest.raises(ValueError, match="same array"):
+        SGD({"a": w, "b": w}, lr=0.1)
+    SGD({"a": w, "b": w.copy()}, lr=0.1)
+
+
+def test_deleting_a_child_or_parameter_removes_it_from_the_tree():
+    torch = pytest.importorskip("torch")
+    net, ref = _Net(), torch.nn.Module()
+    ref.enc, ref.dec = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    del net.dec, ref.dec
+    assert list(net.parameters()) == list(net.grads) == list(net.state_dict()) == list(ref.state_dict())
+    assert not hasattr(net, "dec")
+    del net.enc.bias
+    assert list(net.parameters()) == list(net.grads) == ["enc.weight"]
+    with pytest.raises(AttributeError):
+        del net.nothing
+
+
+def test_a_refused_state_dict_leaves_the_module_as_it_was():
+    net = _Net()
+    before = net.state_dict()
+    bad = {k: v + 1 for k, v in before.items()}
+    bad["dec.weight"] = np.zeros((2, 5))
+    with pytest.raises(ValueError, match=r"shape mismatch for 'dec.weight': this module has \(2, 4\), the state dict "
+                                         r"gives \(2, 5\); build the module"):
+        net.load_state_dict(bad)
+    bad["dec.weight"] = np.zeros((2, 4), dtype=object)
+    with pytest.raises(TypeError, match="'dec.weight' must hold numbers"):
+        net.load_state_dict(bad, strict=False)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_lstm_cell_backward_takes_the_pair_and_refuses_one_array():
+    """One unbatched step: an array (2, H) is not the pair (dh, dc) (its rows were taken for dh and dc)."""
+    cell = LSTMCell(3, 2, dtype=np.float64, seed=0)
+    cell(np.ones(3))
+    with pytest.raises(ValueError, match=r"dstate must be a pair \(dh, dc\).*got ndarray of shape \(2, 2\)"):
+        cell.backward(np.ones((2, 2)))
+    dx, (dh, dc) = cell.backward((np.ones(2), np.zeros(2)))
+    dx_h, _ = cell.backward((np.ones(2), None))
+    assert dx.shape == (3,) and dh.shape == dc.shape == (2,)
+    np.testing.assert_array_equal(dx, dx_h)
+
+
+@pytest.mark.parametrize("module, kwargs, exc, match", [
+    (Linear(3, 2), {}, TypeError, "gradcheck takes a recurrent layer .* or a cell .*, got Linear"),
+    (GRUCell(3, 2), {"lengths": [1, 1, 1]}, ValueError, "a cell runs one step, so pass lengths=None"),
+])
+def test_gradcheck_refuses_what_it_cannot_check_in_one_line(module, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        lstm.gradcheck(module, **kwargs)
+    assert max(lstm.gradcheck(RNNCell(3, 2, seed=0)).values()) < 1e-7
