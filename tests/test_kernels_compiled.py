@@ -669,3 +669,13 @@ def test_changing_the_input_after_forward_does_not_change_the_gradients(kind, ba
         grads.append({k: v.copy() for k, v in layer.grads.items()})
     for k in grads[0]:
         assert np.array_equal(grads[0][k], grads[1][k]), k
+
+
+def test_loss_kernels_refuse_a_class_id_beyond_the_row():
+    """The rows are indexed by class id: one ≥ C would be written outside its row, so the wrappers refuse it."""
+    z, W = np.random.default_rng(0).random((4, 6)), np.ones((6, 3))
+    for call in (lambda t: C.softmax_cross_entropy(z, t, 1.0),
+                 lambda t: C.linear_cross_entropy(z[:, :3], W, None, t, 1.0)):
+        with pytest.raises(ValueError, match="class id 6 is out of range for 6 classes"):
+            call(np.array([6, 1, -1, 3]))
+        assert np.isfinite(call(np.array([5, 1, -1, 3]))[0])

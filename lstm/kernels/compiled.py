@@ -300,10 +300,18 @@ def softmax_cross_entropy(z, t, scale):
     """(Σ −log softmax(z_n)[t_n] over rows with t_n ≥ 0, grad) for logits z (N, C) and int64 targets t (N,):
     grad (N, C) = scale · (softmax(z_n) − onehot(t_n)), zero on rows with t_n < 0 — the plain case of
     :func:`lstm.nn.cross_entropy` (no class weights, no smoothing) in one compiled pass (:mod:`._reductions`)."""
-    z = _c(z, _dtype(z))
+    z, t = _c(z, _dtype(z)), _classes(t, z.shape[1])
     grad = np.empty_like(z)
-    total = softmax_cross_entropy_rows(z, _c(t, np.int64), z.dtype.type(scale), grad)
+    total = softmax_cross_entropy_rows(z, t, z.dtype.type(scale), grad)
     return total, grad
+
+
+def _classes(t, C: int) -> np.ndarray:
+    """Class ids as the loss kernels index rows with them: int64, each < C (< 0: the row does not count)."""
+    t = _c(t, np.int64)
+    if t.size and int(t.max()) >= C:
+        raise ValueError(f"class id {int(t.max())} is out of range for {C} classes")
+    return t
 
 
 def linear_cross_entropy(x, W, b, t, scale):
@@ -323,7 +331,7 @@ def linear_cross_entropy(x, W, b, t, scale):
     dbs = workspace.empty((chunks, C), dt)
     totals = np.zeros(chunks)
     with _blas_on_pool(dt) as fn:
-        _pool().run(linear_cross_entropy_worker, chunks, x, W, bias, _c(t, np.int64), dt.type(scale), fn, z, dx,
+        _pool().run(linear_cross_entropy_worker, chunks, x, W, bias, _classes(t, C), dt.type(scale), fn, z, dx,
                     dWs, dbs, totals)
     dW = dWs.sum(axis=0) if chunks > 1 else dWs[0]
     db = None if b is None else (dbs.sum(axis=0) if chunks > 1 else dbs[0])
