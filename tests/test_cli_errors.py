@@ -212,7 +212,8 @@ def test_errors_start_with_the_full_subcommand_as_argparse_names_it(tmp_path, mo
 
 
 def test_a_missing_optional_package_is_one_line_naming_what_to_install(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)                 # as if it were not installed
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)                     # as if it were not installed
     code = run_cli(["forecast", "airline", "--horizon", "2", "--steps", "2", "--hidden", "4", "--quiet",
                     "--plot", str(tmp_path / "f.png")])
     err = one_line(capsys)
