@@ -126,3 +126,11 @@ def test_export_command_on_a_saved_forecaster(airline, tmp_path, capsys):
     text = capsys.readouterr().out                    # to_torch builds no module for a forecaster: not offered
     assert "lstm.io.to_torch_state_dict(lstm.load(MODEL)) gives the same tensors" in text
     assert "to_torch(lstm.load" not in text
+
+
+def test_metadata_describes_the_fitted_model_after_set_params(airline):
+    m = LSTMForecaster(horizon=4, **FAST).fit(airline[:-12])
+    before = json.loads({p.key: p.value for p in to_onnx(m).metadata_props}["lstm.forecaster"])
+    m.set_params(horizon=9, strategy="recursive", season=4)             # for the next fit only
+    after = json.loads({p.key: p.value for p in to_onnx(m).metadata_props}["lstm.forecaster"])
+    assert after == before and (after["horizon"], after["strategy"], after["season"]) == (4, "direct", 12)

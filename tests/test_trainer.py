@@ -181,6 +181,17 @@ def test_early_stopping_restores_the_best_weights(tmp_path, data):
     assert {"loss", "lr", "grad_norm", "seconds"} <= set(records[0])
 
 
+@pytest.mark.parametrize("patience,stop", [(0, 8), (1, 8), (2, 10)])
+def test_patience_counts_evaluations_without_improvement_and_never_stops_an_improving_run(data, patience, stop):
+    ids, vocab = data
+    model = TinyLM(vocab, seed=0)
+    vals = iter([3.0, 2.0, 1.0, 1.5, 1.2, 0.5, 0.4])
+    trainer = Trainer(model, SGD(model, lr=0.1), model.train_step, stream(ids), steps=100,
+                      evaluate=lambda: next(vals), eval_every=2, patience=patience, progress=False)
+    result = trainer.fit()
+    assert result.stopped == "early_stopping" and result.steps == stop and result.best_step == 6
+
+
 def test_a_budget_ending_between_evaluations_validates_the_final_weights(tmp_path, data):
     ids, vocab = data
     model = TinyLM(vocab, seed=0)
@@ -235,6 +246,14 @@ def test_trainer_argument_errors(data):
         Trainer(model, SGD(model, lr=0.1), model.train_step, stream(data[0]), steps=0)
     with pytest.raises(ValueError, match="resume=True needs out_dir"):
         Trainer(model, SGD(model, lr=0.1), model.train_step, stream(data[0]), steps=1).fit(resume=True)
+    for bad, message in [(dict(steps=True), "steps must be a positive integer, got True"),
+                         (dict(eval_every=2.5), "eval_every must be a positive integer, got 2.5"),
+                         (dict(log_every=0), "log_every must be a positive integer, got 0"),
+                         (dict(checkpoint_every=0), "checkpoint_every must be a positive integer, got 0"),
+                         (dict(patience=-1), "patience must be a non-negative integer"),
+                         (dict(patience=1.5), "patience must be a non-negative integer")]:
+        with pytest.raises(ValueError, match=message):
+            Trainer(model, SGD(model, lr=0.1), model.train_step, stream(data[0]), **{"steps": 1, **bad})
 
 
 # ---------------------------------------------------------------------------------------------------------------

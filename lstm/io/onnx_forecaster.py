@@ -90,9 +90,10 @@ def _export_forecaster(model, g: Graph, *, initial_state: bool = False, **option
     g.metadata.update({
         "lstm.class": "LSTMForecaster",
         "lstm.forecaster": json.dumps({
-            "lookback": L, "n_features": F, "steps_out": S, "horizon": int(model.horizon),
-            "strategy": model.strategy, "quantiles": model.quantiles_, "transform": model.transform_,
-            "normalize": model.normalize_, "season": model._season(), "scaler": model.scaler_.to_config(),
+            "lookback": L, "n_features": F, "steps_out": S, "horizon": int(model.horizon_),
+            "strategy": model.fitted_params()["strategy"], "quantiles": model.quantiles_,
+            "transform": model.transform_, "normalize": model.normalize_, "season": model.season_,
+            "scaler": model.scaler_.to_config(),
             "x_scaler": None if model.x_scaler_ is None else model.x_scaler_.to_config(),
             "note": "graph: preprocessed windows x -> network output o; forecast = inverse_scaling(sort(o + r))",
         }),

@@ -65,6 +65,8 @@ class ClassifierNet(Module):
 def as_sequences(X, lengths=None) -> tuple[list[np.ndarray], int]:
     """A list of float64 arrays (T_i, F) from a list of (T_i,) / (T_i, F) arrays, or a padded (N, T[, F]) array with
     optional ``lengths``; returns (sequences, F)."""
+    if not isinstance(X, (list, tuple, np.ndarray)) and hasattr(X, "__array__"):
+        X = np.asarray(X)                     # a DataFrame (N, T): iterating it would give its column names
     if isinstance(X, np.ndarray) and X.ndim in (2, 3) and X.dtype != object:
         arr = X.astype(np.float64)
         if arr.ndim == 2:
@@ -149,6 +151,9 @@ class LSTMClassifier(Estimator):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        p = self.patience
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1):
+            raise ValueError(f"patience must be a positive integer or None, got {p!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "
                              f"{self.class_weight!r}")
@@ -181,7 +186,11 @@ class LSTMClassifier(Estimator):
     def _prepare(self, X, lengths=None) -> tuple[np.ndarray, np.ndarray]:
         seqs, F = as_sequences(X, lengths)
         if hasattr(self, "n_features_") and F != self.n_features_:
-            raise ValueError(f"the model was trained on sequences with {self.n_features_} feature(s), got {F}")
+            hint = ""
+            if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == self.n_features_:
+                hint = (f"; a 2-D array is read as {X.shape[0]} sequences of one feature: for one sequence (T, F) "
+                        "pass [x] or x[None]")
+            raise ValueError(f"the model was trained on sequences with {self.n_features_} feature(s), got {F}{hint}")
         seqs = [(s - self.loc_) / self.scale_ for s in seqs]
         return pad(seqs)
 
@@ -212,6 +221,10 @@ class LSTMClassifier(Estimator):
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         if len(train_idx) == 0:
             raise ValueError("no training sequences left after val_fraction; lower it or add data")
+        if self.patience is not None and n_val == 0:
+            raise ValueError(f"patience={self.patience} stops early on validation, but val_fraction="
+                             f"{self.val_fraction} of {len(seqs)} sequences holds out none; raise val_fraction or set "
+                             "patience=None")
         self.net_ = ClassifierNet(F, int(self.hidden_size), int(self.num_layers), len(self.classes_),
                                   bool(self.bidirectional), float(self.dropout), seed=self.seed,
                                   forget_bias=float(self.forget_bias))
@@ -276,6 +289,7 @@ class LSTMClassifier(Estimator):
 
     def score(self, X, y, lengths=None) -> float:
         """Accuracy: the fraction of sequences whose predicted label equals ``y`` (unknown labels are refused)."""
+        self._check_fitted()
         codes = self._encode(y)
         return float(np.mean(self._predict_codes(*self._prepare(X, lengths)) == codes))
 
@@ -294,6 +308,9 @@ class LSTMClassifier(Estimator):
         if isinstance(layout, dict):      # how the training file was read (`lstm classify train`), if recorded
             self.data_layout_ = layout
         self.classes_ = np.asarray(extra["classes"])
+        if isinstance(self.class_weight, dict):   # JSON made its keys strings: give them back the labels' types
+            by_name = {str(c): c for c in self.classes_.tolist()}
+            self.class_weight = {by_name.get(str(k), k): v for k, v in self.class_weight.items()}
         self.n_features_ = int(extra["n_features"])
         self.loc_ = np.asarray(extra["loc"], dtype=np.float64)
         self.scale_ = np.asarray(extra["scale"], dtype=np.float64)

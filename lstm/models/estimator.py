@@ -10,6 +10,22 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
+
+def _plain(value):
+    """A parameter as JSON can hold it: NumPy scalars and arrays (a grid search hands out ``np.int64``) as Python
+    numbers and lists, inside lists, tuples and dicts too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
 
 class NotFittedError(ValueError, AttributeError):
     """The estimator is used before ``fit`` (or ``load``)."""
@@ -43,7 +59,8 @@ class Estimator:
         them since the last ``fit`` (which then apply to the next one)."""
         self._check_fitted()
         fitted = getattr(self, "_fitted_with", None)
-        return dict(fitted[1]) if fitted is not None and fitted[0] is self.net_ else self.get_params()
+        params = fitted[1] if fitted is not None and fitted[0] is self.net_ else self.get_params()
+        return {name: _plain(value) for name, value in params.items()}
 
     _estimator_type: str | None = None           # "classifier" where scikit-learn should treat it as one
 

@@ -214,7 +214,7 @@ class LSTMForecaster(Estimator):
         naive forecast z_{t+k−m⌈k/m⌉} ("season"), or 0.
         """
         B, L = z_win.shape
-        S = self.steps_out
+        S = self.steps_out_
         mode = self.normalize_
         if mode == "mean":
             level = z_win.mean(axis=1)
@@ -226,7 +226,7 @@ class LSTMForecaster(Estimator):
         if x_win is not None:
             cols = np.concatenate([cols, x_win], axis=2)
         if mode == "season":
-            m = self._season()
+            m = self.season_
             ref = z_win[:, L - m + (np.arange(S) % m)]                # (B, S)
         else:
             ref = np.repeat(level[:, None], S, axis=1)               # (B, S)
@@ -265,6 +265,10 @@ class LSTMForecaster(Estimator):
         L, S = self._default_lookback(), self.steps_out
         n = len(y)
         n_val = int(round(n * self.val_fraction))
+        if self.patience is not None and n_val == 0:
+            raise ValueError(f"patience={self.patience} stops early on validation, but val_fraction="
+                             f"{self.val_fraction} of {n} rows holds out none; set val_fraction (e.g. 0.2) or "
+                             "patience=None")
         if self.normalize == "season" and L < self._season():  # (auto never picks "season" then)
             raise ValueError(f"normalize='season' needs lookback >= season, got lookback {L} and season "
                              f"{self._season()}")
@@ -274,6 +278,8 @@ class LSTMForecaster(Estimator):
         n_train = n - n_val
         self.transform_ = self._resolve_transform(y[:n_train])
         self.lookback_ = L
+        # what predictions follow, whatever set_params changes before the next fit
+        self.horizon_, self.steps_out_, self.season_ = int(self.horizon), S, self._season()
         self.quantiles_ = self._levels()
         self.n_features_ = 1 + (0 if X is None else X.shape[1])
         self.scaler_ = SeriesScaler(self.scaling, self.transform_).fit(y[:n_train])
@@ -289,6 +295,9 @@ class LSTMForecaster(Estimator):
         val_idx = np.flatnonzero(np.arange(N) + L >= n_train)            # windows whose targets are all held out
         if len(train_idx) == 0:
             raise ValueError(f"no training window fits in {n_train} rows (lookback {L} + horizon {S} = {L + S})")
+        if n_val and len(val_idx) == 0:
+            raise ValueError(f"val_fraction={self.val_fraction} holds out {n_val} row(s), fewer than the {S} a "
+                             "validation window needs: nothing would be validated; raise val_fraction, or set it to 0")
         self.n_windows_ = (len(train_idx), len(val_idx))                 # (training, validation) windows
         dt = np.float32
         inputs, targets = inputs.astype(dt), targets.astype(dt)
@@ -337,10 +346,12 @@ class LSTMForecaster(Estimator):
     def _forecast(self, n_steps, y=None, X=None) -> np.ndarray:
         """(n_steps, Q) in the series' units, block by block."""
         self._check_fitted()
-        L, S = self.lookback_, self.steps_out
-        n_steps = int(self.horizon if n_steps is None else n_steps)
-        if n_steps < 1:
-            raise ValueError(f"horizon must be a positive integer, got {n_steps}")
+        L, S = self.lookback_, self.steps_out_
+        if n_steps is None:
+            n_steps = self.horizon_
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"horizon must be a positive integer (the number of steps to forecast), got {n_steps!r}")
+        n_steps = int(n_steps)
         z, xz = self._history(y, X)
         if xz is not None and n_steps > S:
             raise ValueError(f"this model forecasts {S} step(s) at a time from past covariates; forecasting "
@@ -404,14 +415,19 @@ class LSTMForecaster(Estimator):
 
     def predict_quantiles(self, horizon=None, y=None, X=None) -> np.ndarray:
         """Quantile forecasts (horizon, Q) in the order of ``quantiles_`` (needs ``quantiles``)."""
-        if self.quantiles is None:
-            raise ValueError("this forecaster was built without quantiles; pass quantiles=(0.1, 0.5, 0.9)")
+        self._check_fitted()
+        if self.quantiles_ is None:
+            raise ValueError("this forecaster was built without quantiles; fit one with quantiles=(0.1, 0.5, 0.9)")
         return self._forecast(horizon, y, X)
 
     def score(self, y_true, horizon=None) -> float:
         """Negative MAE of the forecast against the values that follow the training series (higher is better)."""
         y_true = np.asarray(y_true, dtype=np.float64)
-        return -float(np.mean(np.abs(self.predict(len(y_true) if horizon is None else horizon) - y_true)))
+        if y_true.ndim != 1 or len(y_true) == 0 or (horizon is not None and horizon != len(y_true)):
+            want = "" if horizon is None else f" for horizon {horizon}"
+            raise ValueError(f"y_true must be a 1-D array of the values that follow the training series, one per "
+                             f"forecast step; got shape {y_true.shape}{want}")
+        return -float(np.mean(np.abs(self.predict(len(y_true)) - y_true)))
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _module(self) -> Module:
@@ -428,6 +444,7 @@ class LSTMForecaster(Estimator):
     def _restore(self, extra: dict) -> None:
         self.transform_, self.lookback_ = extra["transform"], int(extra["lookback"])
         self.normalize_ = extra["normalize"]
+        self.horizon_, self.steps_out_, self.season_ = int(self.horizon), self.steps_out, self._season()
         self.quantiles_ = extra["quantiles"]
         self.n_features_, self.n_train_ = int(extra["n_features"]), int(extra["n_train"])
         self.scaler_ = SeriesScaler.from_config(extra["scaler"])
@@ -435,7 +452,7 @@ class LSTMForecaster(Estimator):
         self.last_y_ = np.asarray(extra["last_y"], dtype=np.float64)
         self.last_X_ = None if extra["last_X"] is None else np.asarray(extra["last_X"], dtype=np.float64)
         Q = 1 if self.quantiles_ is None else len(self.quantiles_)
-        self.net_ = ForecasterNet(self.n_features_, int(self.hidden_size), int(self.num_layers), self.steps_out, Q,
+        self.net_ = ForecasterNet(self.n_features_, int(self.hidden_size), int(self.num_layers), self.steps_out_, Q,
                                   dropout=float(self.dropout), seed=self.seed)
         self.net_.eval()
 

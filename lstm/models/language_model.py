@@ -147,6 +147,9 @@ class LanguageModel(Estimator):
         from ..train import Trainer
 
         self._check_params()
+        if not isinstance(text, str):
+            raise TypeError(f"text must be one str, got {type(text).__name__}; join several documents first, e.g. "
+                            "'\\n\\n'.join(docs)")
         vocab = Vocabulary.build(text, self.level, max_size=self.max_vocab)
         self._build(vocab)
         if len(vocab) < 2:
@@ -222,12 +225,13 @@ class LanguageModel(Estimator):
         never saw are refused, since it cannot assign them a probability.
         """
         self._check_fitted()
-        ids = self.vocab_.encode(text, errors="strict" if self.level == "char" else "replace")
+        char = self.vocab_.level == "char"       # the fitted level (set_params changes only the next fit)
+        ids = self.vocab_.encode(text, errors="strict" if char else "replace")
         if len(ids) < 2:
             raise ValueError("score needs at least two tokens of text")
         nats = self._sequence_loss(ids)
         out = {"nats": nats}
-        if self.level == "char":
+        if char:
             out["bits_per_char"] = nats / math.log(2)
         else:
             out["perplexity"] = math.exp(nats)
@@ -249,7 +253,7 @@ class LanguageModel(Estimator):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         rng = np.random.default_rng(seed)
         stepper = self.stepper()
-        ids = self.vocab_.encode(prime, errors="strict" if self.level == "char" else "replace")   # unknown words: <unk>
+        ids = self.vocab_.encode(prime, errors="strict" if self.vocab_.level == "char" else "replace")   # words: <unk>
         primed = len(ids) > 0                                 # a word-level prime of only spaces has no tokens
         if not primed:
             ids = np.array([self._start_token()], dtype=np.int64)

@@ -264,7 +264,8 @@ class Seq2Seq(Estimator):
     def fit(self, pairs, *, validation=None, out_dir=None, resume: bool = False, callbacks=(), progress=True):
         """Learn vocabularies and weights from (source, target) string pairs; returns self.
 
-        ``validation``: pairs for the validation loss (default: ``val_fraction`` of ``pairs``, chosen by seed).
+        ``validation``: pairs for the validation loss (default: ``val_fraction`` of ``pairs``, chosen by seed;
+        ``[]``: none).
         """
         from ..data.batching import ShuffledBatches
         from ..optim import Adam
@@ -278,6 +279,8 @@ class Seq2Seq(Estimator):
             n_val = max(1, int(len(pairs) * self.val_fraction))
             validation = [pairs[i] for i in order[:n_val]]
             pairs = [pairs[i] for i in np.sort(order[n_val:])]
+        elif isinstance(validation, (list, tuple)) and not validation:
+            validation = None                     # [] = hold nothing out
         elif validation is not None:
             validation = self._check_pairs(validation, self.max_len, levels)
         longest = max(len(tokenize(t, self.target_level)) for _, t in pairs)
@@ -326,6 +329,7 @@ class Seq2Seq(Estimator):
 
     # -- using -------------------------------------------------------------------------------------------------
     def _encode_sources(self, texts, errors: str = "strict") -> list[np.ndarray]:
+        max_len = self.fitted_params()["max_len"]       # as fitted (set_params changes only the next fit)
         out = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
@@ -333,15 +337,16 @@ class Seq2Seq(Estimator):
             toks = self.source_vocab_.tokenize(text)
             if not toks:
                 raise ValueError(f"input {i} is empty; give some text to translate")
-            if len(toks) > self.max_len:
-                raise ValueError(f"input {i} has {len(toks)} {self.source_level}s, more than max_len={self.max_len}; "
+            if len(toks) > max_len:
+                raise ValueError(f"input {i} has {len(toks)} {self.source_vocab_.level}s, more than max_len={max_len}; "
                                  "shorten or split it")
             if errors == "strict":
                 missing = self.source_vocab_.unknown(text)
                 if missing:
                     shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
                     n, them = len(missing), "them" if len(missing) > 1 else "it"
-                    raise ValueError(f"input {i} holds {n} {self.source_level}{'s' if n > 1 else ''} the model never "
+                    level = self.source_vocab_.level
+                    raise ValueError(f"input {i} holds {n} {level}{'s' if n > 1 else ''} the model never "
                                      f"saw: {shown}; remove {them} or train on pairs that have {them}")
             out.append(self.source_vocab_.encode(text))
         return out

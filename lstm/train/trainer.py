@@ -12,9 +12,9 @@ The trainer knows nothing about the model's shape.  It is given
 One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients →
 ``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps (and once more when the budget
 ends between two evaluations) it validates, keeps the best weights, and stops early after ``patience``
-evaluations without improvement.  With ``out_dir`` it writes ``last.safetensors`` (every ``checkpoint_every``
-steps and at the end), ``best.safetensors`` and a ``metrics.jsonl`` log (one JSON object per line: step, loss,
-lr, grad_norm, val_loss, seconds).
+evaluations without improvement (0 or 1: at the first).  With ``out_dir`` it writes ``last.safetensors`` (every
+``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl`` log (one JSON object per
+line: step, loss, lr, grad_norm, val_loss, seconds).
 """
 
 from __future__ import annotations
@@ -84,12 +84,21 @@ class Trainer:
                  items_per_step: int | None = None, log_every: int = 1, run_key: dict | None = None):
         if steps is None and minutes is None:
             raise ValueError("give a training budget: steps=N and/or minutes=M")
-        if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
+
+        def whole(v, least):
+            return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= least
+
+        if steps is not None and not whole(steps, 1):
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         if minutes is not None and not minutes > 0:
             raise ValueError(f"minutes must be positive, got {minutes!r}")
-        if eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        every = {"eval_every": eval_every, "log_every": log_every, "checkpoint_every": checkpoint_every}
+        for name, value in every.items():
+            if not (whole(value, 1) or (value is None and name == "checkpoint_every")):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if patience is not None and not whole(patience, 0):
+            raise ValueError(f"patience must be a non-negative integer (evaluations without improvement) or None, "
+                             f"got {patience!r}")
         self.model, self.optimizer, self.train_step, self.batches = model, optimizer, train_step, batches
         self.steps, self.minutes = steps, minutes
         self.evaluate, self.eval_every, self.patience, self.restore_best = evaluate, eval_every, patience, restore_best
@@ -203,7 +212,7 @@ class Trainer:
                           "seconds": round(time.perf_counter() - start_time, 4)}
                 if self.evaluate is not None and self.step % self.eval_every == 0:
                     record["val_loss"] = self._validate()
-                    if self.patience is not None and self.bad_evals >= self.patience:
+                    if self.patience is not None and self.bad_evals >= max(self.patience, 1):
                         stopped = "early_stopping"
                 if self.step % self.log_every == 0 or "val_loss" in record:
                     self._log(record)
