@@ -298,3 +298,14 @@ def test_explain_checks_the_png_folder_and_matplotlib_before_writing_anything(ti
     with pytest.raises(ImportError):
         explain(tiny_lm, "abc", out=out, png=tmp_path / "png")
     assert not out.exists() and not (tmp_path / "png").exists()
+
+
+def test_auto_features_need_python_with_structure_and_enough_text():
+    """A bare word parses as Python (a name), and a few characters give r = ±1 from a few points: neither is
+    Python source worth correlating units with."""
+    from lstm.viz.explain import looks_like_python
+
+    source = "def f(x):\n    return x + 1  # one more\n\nprint(f(2), 'done')\n"
+    assert looks_like_python(source) and looks_like_python(source + "def g(")        # cut mid-way: still source
+    for text in ("abc", " " * 60, "x = 1", "42\n" * 30, "the value of x is (1, 2) " * 3):
+        assert not looks_like_python(text), text

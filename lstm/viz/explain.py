@@ -32,17 +32,24 @@ class Explanation:
     pngs: list = field(default_factory=list)
 
 
+MIN_PYTHON_CHARS = 40          # below this, a correlation over the steps says nothing (r = ±1 from a few points)
+
+
 def looks_like_python(text: str) -> bool:
-    """True when ``text`` parses as Python (a snippet cut mid-way is tried line by line from the top)."""
+    """True when ``text`` is Python source worth correlating units with: at least MIN_PYTHON_CHARS characters that
+    parse as Python (a snippet cut mid-way is tried line by line from the top) with some structure — not only bare
+    names and constants, which any word or number is."""
+    if len(text.strip()) < MIN_PYTHON_CHARS:
+        return False
     lines = text.splitlines()
     for cut in (len(lines), len(lines) - 1, len(lines) // 2):
         if cut <= 0:
             break
         try:
-            ast.parse("\n".join(lines[:cut]))
-            return True
+            tree = ast.parse("\n".join(lines[:cut]))
         except (SyntaxError, ValueError):
             continue
+        return any(not (isinstance(s, ast.Expr) and isinstance(s.value, (ast.Name, ast.Constant))) for s in tree.body)
     return False
 
 
