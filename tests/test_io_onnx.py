@@ -283,3 +283,12 @@ def test_float64_graphs_that_onnxruntime_cannot_run_say_so_in_one_line(cls, capf
     err = capfd.readouterr().err                                # only our exception reports it, not onnxruntime's log
     assert "onnxruntime" not in err and "does not support double" not in err, err
     assert check_onnx(layer, to_onnx(layer, dtype=np.float32)) < 1e-5
+
+
+def test_an_option_the_export_does_not_take_is_named_with_those_it_does():
+    with pytest.raises(TypeError, match=r"an LSTM layer has no option logits; it takes lengths, initial_state"):
+        to_onnx(LSTM(3, 4), logits=True)
+    lm = LanguageModel(hidden_size=8, num_layers=1, seq_len=10, batch_size=2, steps=2).fit("hello world, " * 30,
+                                                                                          progress=False)
+    with pytest.raises(TypeError, match=r"a LanguageModel has no option lengths; it takes initial_state, logits"):
+        to_onnx(lm, lengths=True)

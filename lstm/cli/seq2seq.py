@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_output, positive_float, positive_int, run_folder, train_in_folder
+from .._english import count
+from .common import (
+    UsageError,
+    check_output,
+    positive_float,
+    positive_int,
+    run_folder,
+    train_in_folder,
+)
 
 ATTENTION_CHOICES = ("luong", "bahdanau", "dot", "none")
 
@@ -125,11 +133,6 @@ def _eval_printer(model, out=sys.stdout, limit: int = 500):
     return callback
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 pair``, ``2 pairs``, ``0 pairs``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def run_train(args) -> int:
     from ..data.seq2seq_tasks import read_pairs
     from ..models.seq2seq import Seq2Seq
@@ -160,13 +163,13 @@ def run_train(args) -> int:
               "(a total, not a number to add) to continue")
     per_step = min(model.batch_size, model.n_train_pairs_)     # a batch never holds more than all the pairs
     upto = f" (to step {res.steps})" if ran != res.steps else ""
-    lines = [f"trained {_count(ran, 'step')}{upto} on {_count(model.n_train_pairs_, 'pair')} in {seconds:.0f} s "
+    lines = [f"trained {count(ran, 'step')}{upto} on {count(model.n_train_pairs_, 'pair')} in {seconds:.0f} s "
              f"({ran * per_step / max(seconds, 1e-9):,.0f} pairs/s)"]
     if res.best_val is not None:
         lines.append(f"best validation loss {res.best_val:.4f} nats/token at step {res.best_step}")
         val = model.validation_[:2000]
         acc = model.score(val, errors="replace")
-        lines.append(f"validation exact match (greedy): {acc:.2%} on {_count(len(val), 'held-out pair')}")
+        lines.append(f"validation exact match (greedy): {acc:.2%} on {count(len(val), 'held-out pair')}")
     lines.append(f"model saved to {path}")
     lines.append(f"next: lstm translate {path} 'SOME TEXT'   (or --file FILE --beam 4)")
     print("\n".join(lines))
@@ -195,12 +198,12 @@ def _untranslatable(model, src: str) -> str | None:
     level = model.source_level
     n = len(model.source_vocab_.tokenize(src))
     if n > model.max_len:
-        return f"{_count(n, level)}, more than the model's max_len={model.max_len}; shorten or split it"
+        return f"{count(n, level)}, more than the model's max_len={model.max_len}; shorten or split it"
     missing = model.source_vocab_.unknown(src)
     if missing:
         shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
         them = "them" if len(missing) > 1 else "it"
-        return (f"{_count(len(missing), level)} the model never saw: {shown}; remove {them}, or train on pairs "
+        return (f"{count(len(missing), level)} the model never saw: {shown}; remove {them}, or train on pairs "
                 f"that contain {them}")
     return None
 
@@ -266,7 +269,7 @@ def run_translate(args) -> int:
     if checked:
         right = sum(r == w for r, w in checked)
         print(f"exact match: {right}/{len(checked)} = {right / len(checked):.2%} (beam {args.beam})"
-              + (f"; {_count(unchecked, 'skipped line')} with an expected translation not counted"
+              + (f"; {count(unchecked, 'skipped line')} with an expected translation not counted"
                  if unchecked else ""), file=sys.stderr)
     if trace is not None:
         from ..viz.attention_plot import plot_attention, write_attention_html
@@ -280,7 +283,7 @@ def run_translate(args) -> int:
             print(f"attention heatmap written to {args.heatmap}", file=sys.stderr)
     if skipped:
         sources = sum(src is not None or problem is not None for _, src, _, problem in lines)
-        print(f"warning: {len(skipped)} of {_count(sources, 'source line')} skipped (left empty in the output); "
+        print(f"warning: {len(skipped)} of {count(sources, 'source line')} skipped (left empty in the output); "
               "exit status 1", file=sys.stderr)
         return 1
     return 0
@@ -319,7 +322,12 @@ def _read_sources(path: Path):
 
 
 def run_make_pairs(args) -> int:
-    from ..data.seq2seq_tasks import TEST_SEED_OFFSET, format_pairs, pad_sources, task_pairs
+    from ..data.seq2seq_tasks import (
+        TEST_SEED_OFFSET,
+        format_pairs,
+        pad_sources,
+        task_pairs,
+    )
     from ..io.safefile import write_atomic
 
     check_output(args.out, "--out")
@@ -329,8 +337,8 @@ def run_make_pairs(args) -> int:
         longest = max(len(s) for s, _ in pairs)
         if args.pad_to < longest:
             raise UsageError(f"--pad-to {args.pad_to} is shorter than the longest source "
-                             f"({_count(longest, 'character')}); pass at least {longest}")
+                             f"({count(longest, 'character')}); pass at least {longest}")
         pairs = pad_sources(pairs, args.pad_to, seed)
     write_atomic(args.out, format_pairs(pairs).encode("utf-8"))
-    print(f"wrote {_count(len(pairs), args.task[:-1] + ' pair')} (seed {seed}) to {args.out}")
+    print(f"wrote {count(len(pairs), args.task[:-1] + ' pair')} (seed {seed}) to {args.out}")
     return 0

@@ -11,8 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (UsageError, check_input, check_output, comma_list, finite_float, free_name, positive_float,
-                     positive_int, probability, refuse_repeats)
+from .._english import count
+from .common import (
+    UsageError,
+    check_input,
+    check_output,
+    comma_list,
+    finite_float,
+    free_name,
+    positive_float,
+    positive_int,
+    probability,
+    refuse_repeats,
+)
 
 EXAMPLES = ("airline", "sunspots", "stocks")
 _DROPOUT_HELP = "dropout between stacked layers, so it needs --layers 2 or more (default 0)"
@@ -136,11 +147,6 @@ def _wrap(text: str) -> str:
 def _classify_help(parser) -> int:
     parser.print_help()
     return 2
-
-
-def _count(n: int, word: str, plural: str | None = None) -> str:
-    """``1 row``, ``2 rows``: the number and the noun in the form it takes."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _warn(line: str) -> None:
@@ -295,21 +301,21 @@ def run_forecast(args) -> int:
     params["lookback"] = lookback = _capped_lookback(probe, first_fit)
     need = lookback + probe.steps_out
     if len(y) < need:
-        raise UsageError(f"{series.source} has {_count(len(y), 'row')}, too few for lookback {lookback} + "
+        raise UsageError(f"{series.source} has {count(len(y), 'row')}, too few for lookback {lookback} + "
                          f"horizon {probe.steps_out}: at least {need} are needed (use a shorter --lookback or "
                          "--horizon)")
     read = f", read {series.date_order}" if series.date_order else ""
-    say(f"lstm forecast: {series.source}, target {series.target!r}, {_count(len(y), 'row')}"
+    say(f"lstm forecast: {series.source}, target {series.target!r}, {count(len(y), 'row')}"
         + (f" ({series.time[0]} .. {series.time[-1]}{read})" if series.time else "")
         + f", horizon {horizon}, season m={season} ({why})")
     if lookback < probe._default_lookback():
         say(f"lookback {lookback} (the default {probe._default_lookback()} would leave too few training windows "
-            f"in {_count(first_fit, 'row')})")
+            f"in {count(first_fit, 'row')})")
     result_json = {}
     bt = None
     if args.backtest:
         mase_scale(y, season)            # one line if the whole series is constant at lag m
-        say(f"backtest: {_count(args.backtest, 'rolling-origin window')} of {_count(horizon, 'step')}, refitting "
+        say(f"backtest: {count(args.backtest, 'rolling-origin window')} of {count(horizon, 'step')}, refitting "
             "each time")
 
         def window_done(w, res):
@@ -329,14 +335,14 @@ def run_forecast(args) -> int:
                       callback=window_done)
         last = fitted[-1]
         say(f"model: LSTM {args.hidden} x {args.layers}, transform {last.transform_}, normalize {last.normalize_}, "
-            f"lookback {last.lookback_}, {_count(args.steps, 'step')} per fit")
+            f"lookback {last.lookback_}, {count(args.steps, 'step')} per fit")
         _print_backtest(bt, show)
         for line in bt.warnings():
             print(line, file=sys.stderr)
         result_json.update(bt.to_json())
     if not args.backtest or args.json or args.out or args.plot or args.save:
         model = LSTMForecaster(**params)
-        say(f"fitting on all {_count(len(y), 'row')} ({_count(args.steps, 'step')}) ...")
+        say(f"fitting on all {count(len(y), 'row')} ({count(args.steps, 'step')}) ...")
         model.fit(y, X, progress=not (args.quiet or args.json))
         from ..data.series import future_labels
 
@@ -369,7 +375,7 @@ def run_forecast(args) -> int:
             if bt is not None:
                 bpath = _backtest_plot(args.plot)
                 plot_backtest(bpath, y, bt, labels=hist_labels, ylabel=series.target,
-                              title=f"{series.target}: backtest, {_count(len(bt.cutoffs), 'window')} of {horizon}")
+                              title=f"{series.target}: backtest, {count(len(bt.cutoffs), 'window')} of {horizon}")
                 show(f"backtest plot written to {bpath}")
         if args.save:
             model.save(args.save)
@@ -393,7 +399,7 @@ def _print_backtest(bt, say) -> None:
     cov = bt.coverage
     if cov:
         lo, hi = cov["interval"]
-        say(f"interval {lo:g}-{hi:g}: empirical coverage {cov['empirical']:.1%} over {_count(cov['points'], 'point')} "
+        say(f"interval {lo:g}-{hi:g}: empirical coverage {cov['empirical']:.1%} over {count(cov['points'], 'point')} "
             f"(nominal {cov['nominal']:.0%})")
 
 
@@ -435,7 +441,7 @@ def _read_sequences(args, path, need_label: bool):
 
 def _print_report(rep: dict, say, title: str) -> None:
     n = sum(map(sum, rep["confusion"]))
-    say(f"{title}: accuracy {rep['accuracy']:.2%}, macro-F1 {rep['macro_f1']:.3f} ({_count(n, 'sequence')})")
+    say(f"{title}: accuracy {rep['accuracy']:.2%}, macro-F1 {rep['macro_f1']:.3f} ({count(n, 'sequence')})")
     labels = [str(v) for v in rep["labels"]]
     w = max(5, max(len(v) for v in labels) + 1)
     say("confusion matrix (rows = true label, columns = predicted):")
@@ -486,8 +492,8 @@ def run_classify_train(args) -> int:
                            batch_size=args.batch, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed)
     lengths = [len(s) for s in train_x]
     span = f"length {lengths[0]}" if min(lengths) == max(lengths) else f"lengths {min(lengths)}-{max(lengths)}"
-    say(f"lstm classify train: {source}: {_count(len(train_x), 'training sequence')} and "
-        f"{_count(len(test_x), 'test sequence')}, {span}, {_count(len(set(train_y.tolist())), 'class', 'classes')}")
+    say(f"lstm classify train: {source}: {count(len(train_x), 'training sequence')} and "
+        f"{count(len(test_x), 'test sequence')}, {span}, {count(len(set(train_y.tolist())), 'class', 'classes')}")
     model.fit(train_x, train_y, progress=not (args.quiet or args.json))
     model.data_layout_ = {key: getattr(args, key) for key in _LAYOUT}     # classify predict reads files alike
     model.save(outpath)
@@ -520,7 +526,7 @@ def run_classify_predict(args) -> int:
             setattr(args, key, layout.get(key, "label" if key == "label" else None))
     data = _read_sequences(args, args.file, need_label=False)
     if data.sequences[0].shape[1] != model.n_features_:
-        raise UsageError(f"{data.source} has {_count(data.sequences[0].shape[1], 'feature')} per step; the model "
+        raise UsageError(f"{data.source} has {count(data.sequences[0].shape[1], 'feature')} per step; the model "
                          f"was trained on {model.n_features_}")
     classes = [str(c) for c in model.classes_.tolist()]
     if data.labels is not None:
@@ -538,7 +544,7 @@ def run_classify_predict(args) -> int:
         for i, (sid, p, pr) in enumerate(zip(data.ids, pred, proba)):
             lines.append(",".join([str(sid), str(p)] + [f"{v:.6f}" for v in pr]))
         write_atomic(args.out, ("\n".join(lines) + "\n").encode())
-        say(f"{_count(len(pred), 'prediction')} written to {args.out}")
+        say(f"{count(len(pred), 'prediction')} written to {args.out}")
     else:
         for sid, p in list(zip(data.ids, pred))[:20]:
             say(f"{sid}: {p}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .._english import article
 from .common import UsageError, check_input, check_output
 
 
@@ -97,11 +98,6 @@ def run_export(args) -> int:
         raise UsageError(str(err)) from None
 
 
-def _a(name: str) -> str:
-    """The article before a class name: "an LSTMClassifier", "a Seq2Seq"."""
-    return "an" if name[:1] in "AEIOU" or name.startswith(("LSTM", "RNN")) else "a"
-
-
 def _export(args, model) -> int:
     from ..io.onnx_export import _EXPORTERS, _exporter_for, to_onnx
     from ..io.onnx_graph import OPSET
@@ -111,19 +107,19 @@ def _export(args, model) -> int:
     if args.onnx is not None:
         kind = type(model).__name__
         if _exporter_for(model) is None:
-            raise UsageError(f"{args.model} holds {_a(kind)} {kind}, which --onnx cannot export (ONNX export takes "
-                             f"{', '.join(sorted(_EXPORTERS))}); --torch-safetensors writes its weights with "
+            raise UsageError(f"{args.model} holds {article(kind)} {kind}, which --onnx cannot export (ONNX export "
+                             f"takes {', '.join(sorted(_EXPORTERS))}); --torch-safetensors writes its weights with "
                              "PyTorch names")
         options = {"initial_state": not args.no_state_inputs}
         if args.logits:
             if kind != "LanguageModel":
-                raise UsageError(f"--logits applies to language models, and {args.model} holds {_a(kind)} {kind}, "
+                raise UsageError(f"--logits applies to language models, and {args.model} holds {article(kind)} {kind}, "
                                  "whose graph has no softmax; leave out --logits")
             options["logits"] = True
         try:
             onnx_model = to_onnx(model, dtype="float32", opset=OPSET if args.opset is None else args.opset, **options)
         except TypeError as err:
-            raise UsageError(f"{args.model} holds {_a(kind)} {kind}, which cannot be exported: {err}") from None
+            raise UsageError(f"{args.model} holds {article(kind)} {kind}, which cannot be exported: {err}") from None
         write_atomic(args.onnx, onnx_model.SerializeToString())
         names = lambda values: ", ".join(v.name for v in values)   # noqa: E731
         print(f"wrote {args.onnx} (inputs {names(onnx_model.graph.input)}; outputs {names(onnx_model.graph.output)})")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._english import count
 from .times import EPOCH, SLASH, add_months, date_order, parse_date, write_time
 
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
@@ -133,10 +134,6 @@ def _numeric_column(cells: list[str]) -> tuple[np.ndarray | None, int | None]:
     return out, None
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def parse_times(cells: list[str], name: str, source: str, order: str | None = None) -> tuple[np.ndarray, str]:
     """Sort keys for a time column: (keys (n,), kind) with kind "number" or "datetime"; ``order`` reads NN/NN/YYYY
     dates (see :func:`date_order`)."""
@@ -227,8 +224,8 @@ def missing_steps(series: Series) -> str | None:
     missing = int(sum(round(steps[g] / typical) - 1 for g in gaps))
     k = int(gaps[0])
     first = "the first between" if gaps.size > 1 else "between"
-    return (f"{series.source}: time column {series.time_col!r} skips ~{_count(missing, 'step')} of {step} in "
-            f"{_count(int(gaps.size), 'gap')}, {first} {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally "
+    return (f"{series.source}: time column {series.time_col!r} skips ~{count(missing, 'step')} of {step} in "
+            f"{count(int(gaps.size), 'gap')}, {first} {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally "
             "spaced, so add the missing times as rows with empty values and --fill them")
 
 
@@ -328,7 +325,7 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     if holes.any():
         if fill is None:
             k = int(np.flatnonzero(holes)[0])
-            where = f"{_count(int(holes.sum()), 'row')} with missing values (first: data row {k + 1}"
+            where = f"{count(int(holes.sum()), 'row')} with missing values (first: data row {k + 1}"
             where += f", time {labels[k]!r})" if labels else ")"
             raise ValueError(f"{source}: {where}; pass --fill with one of {', '.join(FILL_METHODS)} "
                              "(ffill = carry the last value forward)")

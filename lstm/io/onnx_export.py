@@ -23,6 +23,7 @@ Float32 by default (``dtype=np.float64`` for double graphs).  No torch, no ``tor
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._english import article
 from ..nn.recurrent import _Recurrent
 from ._optional import require
 from .onnx_graph import OPSET, Graph, emit_embedding, emit_linear, emit_recurrent
@@ -55,6 +57,18 @@ def register_onnx_exporter(class_name: str, check: Callable | None = None):
     return decorate
 
 
+def _check_options(exporter, options: dict, what: str) -> None:
+    """Refuse options ``exporter`` does not take, naming those it does (one that takes ``**options`` checks them)."""
+    params = inspect.signature(exporter).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return
+    taken = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        offer = f"it takes {', '.join(taken)}" if taken else "it takes no options"
+        raise TypeError(f"to_onnx: {what} has no option {', '.join(unknown)}; {offer}")
+
+
 def _exporter_for(obj):
     for cls in type(obj).__mro__:
         if cls.__name__ in _EXPORTERS:
@@ -73,6 +87,7 @@ def to_onnx(obj, path: str | os.PathLike | None = None, *, dtype=np.float32, ops
     """
     g = Graph(dtype, opset)
     if isinstance(obj, _Recurrent):
+        _check_options(_export_layer, options, f"{article(type(obj).__name__)} {type(obj).__name__} layer")
         _export_layer(obj, g, **options)
         doc = f"lstm {obj!r}"
     else:
@@ -83,6 +98,7 @@ def to_onnx(obj, path: str | os.PathLike | None = None, *, dtype=np.float32, ops
                             f"got {type(obj).__name__}")
         if hasattr(obj, "_check_fitted"):
             obj._check_fitted()
+        _check_options(exporter, options, f"{article(type(obj).__name__)} {type(obj).__name__}")
         exporter(obj, g, **options)
         doc = f"lstm {type(obj).__name__}"
     model = g.model(doc)

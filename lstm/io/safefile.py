@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._english import article
+
 
 class FileFormatError(ValueError):
     """A file that is not what it claims to be: wrong kind, truncated, corrupted or from a newer version."""
@@ -142,13 +144,13 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     data = path.read_bytes()
     foreign = _foreign(data)
     if foreign:
-        raise FileFormatError(f"{path} is {foreign}, not {_a(kind)} {kind} file; lstm reads only safetensors files and "
-                              "never unpickles anything (unpickling can run code)")
+        raise FileFormatError(f"{path} is {foreign}, not {article(kind)} {kind} file; lstm reads only safetensors "
+                              "files and never unpickles anything (unpickling can run code)")
     if len(data) < 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8 and data[8:9] != b"{":          # a safetensors header is a JSON object after its length
-        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (nor any safetensors file); give a file lstm "
+        raise FileFormatError(f"{path} is not {article(kind)} {kind} file (nor any safetensors file); give a file lstm "
                               "wrote (e.g. a run's model.safetensors)")
     if n > len(data) - 8:
         raise FileFormatError(f"{path} is truncated or not a safetensors file: its header promises {n} bytes, "
@@ -159,12 +161,12 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
         raise FileFormatError(f"{path} is corrupted or not a safetensors file (unreadable header)") from None
     info = header.get("__metadata__", {}) if isinstance(header, dict) else None
     if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
-        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (no valid metadata in its header)")
+        raise FileFormatError(f"{path} is not {article(kind)} {kind} file (no valid metadata in its header)")
     if info.get("format") != kind:
         said = info.get("format")
         hint = {("lstm.model", "lstm.checkpoint"): "; it is a training checkpoint (for --resume): give the "
                 "model.safetensors written beside it"}.get((kind, said), "")
-        raise FileFormatError(f"{path} is not {_a(kind)} {kind} file (it says format={said!r}){hint}")
+        raise FileFormatError(f"{path} is not {article(kind)} {kind} file (it says format={said!r}){hint}")
     try:
         version = int(info.get("format_version", ""))
     except ValueError:
@@ -193,6 +195,4 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     return arrays, meta
 
 
-def _a(kind: str) -> str:
-    """The article before a file kind: "an lstm.model file", "a checkpoint file"."""
-    return "an" if kind[:1].lower() in "aeiou" or kind.startswith("lstm") else "a"
+
