@@ -213,6 +213,25 @@ def test_the_three_layouts_read_the_same_sequences(files):
     assert b.ids[:2] == ["w0", "w1"] and c.ids[:2] == ["w0", "w1"]
 
 
+def test_semicolon_and_tab_separated_files_read_as_comma_separated_ones(files):
+    d, seqs, labels = files
+    for sep in (";", "\t"):
+        for name, layout in (("wide.csv", {}), ("long.csv", {"id_col": "walk", "time_col": "step"})):
+            (d / "sep.csv").write_text((d / name).read_text().replace(",", sep))
+            data = read_sequences(d / "sep.csv", **layout)
+            assert data.labels.tolist() == labels.tolist()
+            assert all(np.allclose(s, r, atol=1e-4) for s, r in zip(data.sequences, seqs))
+
+
+def test_a_long_csv_is_ordered_by_a_date_column(tmp_path):
+    (tmp_path / "days.csv").write_text("walk,day,x,label\na,02.01.2024,2,up\na,31.12.2023,1,up\na,03.01.2024,3,up\n"
+                                       "b,01.01.2024,5,down\nb,30.12.2023,6,down\n")
+    data = read_sequences(tmp_path / "days.csv", id_col="walk", time_col="day")
+    assert [s[:, 0].tolist() for s in data.sequences] == [[1, 2, 3], [6, 5]] and data.features == ["x"]
+    with pytest.raises(ValueError, match="column 'day' holds '02.01.2024', which is not a number; .* with --features"):
+        read_sequences(tmp_path / "days.csv", id_col="walk")
+
+
 @pytest.mark.parametrize("text,message", [
     ("label,t0,t1\nup,1,\nup,,2\n", "missing value in column 't0' before its last value"),
     ("kind,t0,t1\nup,1,2\n", "label column 'label' not found; the columns are: kind, t0, t1"),
@@ -287,6 +306,24 @@ def test_cli_predict_refuses_unknown_labels(files, capsys):
     assert main(["classify", "predict", str(model), str(d / "new.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "never saw: 'sideways'; known labels: down, up" in err
+
+
+def test_cli_predict_out_quotes_ids_and_labels_that_hold_commas(tmp_path, capsys):
+    import csv
+
+    rows = [{"id": f"walk {k}, day 1", "label": "up, fast" if k % 2 else "down", "sequence": [k % 2, 1, k % 2]}
+            for k in range(20)]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = tmp_path / "m.safetensors"
+    assert main(["classify", "train", str(tmp_path / "s.jsonl"), "--hidden", "4", "--epochs", "1", "--out",
+                 str(model), "--quiet"]) == 0
+    assert main(["classify", "predict", str(model), str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "p.csv")]) == 0
+    capsys.readouterr()
+    with open(tmp_path / "p.csv", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["id", "predicted", "p_down", "p_up, fast"] and len(table) == 21
+    assert [r[0] for r in table[1:]] == [r["id"] for r in rows] and all(len(r) == 4 for r in table)
+    assert {r[1] for r in table[1:]} <= {"down", "up, fast"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

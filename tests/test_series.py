@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lstm.cli import main
+from lstm.cli.series import _infer_season
 from lstm.data.series import (SeriesScaler, fill_missing, future_labels, make_windows, missing_steps, parse_csv,
                               read_series, time_split)
 from lstm.datasets import SERIES, airline_csv, load_series
@@ -124,6 +125,30 @@ def test_future_labels_are_written_like_the_time_column():
     assert after(["2020-04-30", "2020-06-30", "2020-08-30"], 3) == ["2020-10-30", "2020-12-30", "2021-02-28"]
     assert after(["Jan 2020", "Feb 2020", "Mar 2020"]) == ["Apr 2020", "May 2020"]
     assert after(["30.01.2020", "31.01.2020", "01.02.2020"]) == ["02.02.2020", "03.02.2020"]
+
+
+def test_business_day_data_has_a_season_of_five_and_continues_after_the_weekend():
+    days = [str(d) for d in np.arange("2024-01-01", "2024-03-01", dtype="datetime64[D]") if np.is_busday(d)]
+    weekdays = parse_csv(_dated(days))                                       # ends on Thursday 2024-02-29
+    assert _infer_season(weekdays) == (5, "business-day data") and missing_steps(weekdays) is None
+    assert future_labels(weekdays, 3) == ["2024-03-01", "2024-03-04", "2024-03-05"]
+    opening = parse_csv(_dated([f"{d} 09:30" for d in days]))
+    assert future_labels(opening, 2) == ["2024-03-01 09:30", "2024-03-04 09:30"]
+    every_day = parse_csv(_dated([str(d) for d in np.arange("2024-01-01", "2024-03-01", dtype="datetime64[D]")]))
+    assert _infer_season(every_day) == (7, "daily data") and future_labels(every_day, 2) == ["2024-03-01",
+                                                                                            "2024-03-02"]
+    assert _infer_season(parse_csv(_dated([f"{y}-01-01" for y in range(2000, 2010)]))) == (1, "yearly data")
+
+
+def test_future_labels_of_a_decimal_time_column_keep_its_decimal_places():
+    def after(times, n=3):
+        return future_labels(parse_csv("t,v\n" + "".join(f"{t},{k}\n" for k, t in enumerate(times)), time_col="t"), n)
+
+    assert after([f"0.{k}" for k in range(1, 8)]) == ["0.8", "0.9", "1.0"]       # not 0.7999999999999999
+    assert after(["0.25", "0.5", "0.75"]) == ["1.00", "1.25", "1.50"]
+    assert after(["-0.3", "-0.2", "-0.1"]) == ["0.0", "0.1", "0.2"]
+    assert after(["2000.0", "2001.0"]) == ["2002.0", "2003.0", "2004.0"]
+    assert after(["10", "20", "30"]) == ["40", "50", "60"]
 
 
 def test_times_with_a_utc_offset_cross_daylight_saving_without_a_gap_or_a_repeat():
@@ -279,6 +304,13 @@ def test_rolling_origins():
         rolling_origins(50, 10, 4, min_train=15)
 
 
+def test_too_many_backtest_windows_say_how_many_would_fit():
+    with pytest.raises(ValueError, match="leave only 52 rows .* at least 53: use at most 1 window or more data"):
+        rolling_origins(60, 4, 2, min_train=53)
+    with pytest.raises(ValueError, match="at least 53: use more data or a shorter horizon"):
+        rolling_origins(60, 20, 2, min_train=53)
+
+
 def test_backtest_scores_every_model_on_the_same_windows():
     y = 10 + np.sin(np.arange(60) * 2 * np.pi / 6) + 0.1 * np.arange(60)
     seen = []
@@ -351,6 +383,9 @@ def test_sunspots_and_stocks_come_from_installed_packages():
     ("month,v\n" + "".join(f"20{k // 12 + 10}-{k % 12 + 1:02d},5\n" for k in range(30)), [],
      "constant .*MASE is undefined"),
     ("month,v\n2020-01,1\n2020-02,\n2020-03,3\n", [], "missing values .*pass --fill"),
+    ("month,v\n2020-01,5\n", [], "has 1 row, too few for lookback 8 \\+ horizon 2"),
+    ('month,v\n2020-01,"1,234.5"\n2020-02,"2,000"\n', [], "no numeric column \\('v' holds '1,234.5' at data row 1: "
+     "write numbers without thousands separators"),
     (MONTHLY, ["--target", "sales", "--quantiles", "0.1,2"], "strictly between 0 and 1"),
 ])
 def test_cli_forecast_bad_input_exits_2_with_one_line(tmp_path, capsys, text, extra, message):

@@ -170,7 +170,7 @@ def _sequence_args(p, remembered: bool = False) -> None:
     p.add_argument("--label", default=None if remembered else "label",
                    help="label column / JSON key" + (was or " (default 'label')"))
     p.add_argument("--id", dest="id_col", help="long CSV: the column naming each sequence" + was)
-    p.add_argument("--time-col", help="long CSV: column to order each sequence's rows by" + was)
+    p.add_argument("--time-col", help="long CSV: column (numbers or dates) to order each sequence's rows by" + was)
     p.add_argument("--features", help="long CSV: comma-separated feature columns" + (was or " (default: all other "
                                                                                      "columns)"))
 
@@ -197,12 +197,18 @@ def _load_series(args):
 
 
 def _infer_season(series) -> tuple[int, str]:
-    """m from the spacing of the time column: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24; else 1."""
+    """m from the spacing of the time column: monthly 12, quarterly 4, weekly 52, business days 5, daily 7, hourly
+    24; else (yearly too) 1."""
+    from ..data.series import business_daily
+
     if series.time_kind != "datetime" or len(series) < 3:
         return 1, "no calendar time column"
+    if business_daily(series.time_keys):
+        return 5, "business-day data"
     step = float(np.median(np.diff(series.time_keys))) / 86400.0           # days
-    for lo, hi, m, what in ((27, 32, 12, "monthly"), (88, 93, 4, "quarterly"), (6.5, 7.5, 52, "weekly"),
-                            (0.99, 1.01, 7, "daily"), (1 / 24 - 1e-3, 1 / 24 + 1e-3, 24, "hourly")):
+    for lo, hi, m, what in ((364, 367, 1, "yearly"), (27, 32, 12, "monthly"), (88, 93, 4, "quarterly"),
+                            (6.5, 7.5, 52, "weekly"), (0.99, 1.01, 7, "daily"),
+                            (1 / 24 - 1e-3, 1 / 24 + 1e-3, 24, "hourly")):
         if lo <= step <= hi:
             return m, f"{what} data"
     per_day = 1 / step if step > 0 else 0.0
@@ -285,7 +291,7 @@ def run_forecast(args) -> int:
         season, why = info[2], f"the {args.file} example"
     else:
         season, why = _infer_season(series)
-    if np.ptp(y) == 0:
+    if len(y) > 1 and np.ptp(y) == 0:                   # (one row is refused below as too few)
         raise UsageError(f"target column {series.target!r} is constant (every value is {y[0]:g}): there is nothing "
                          "to forecast, and MASE is undefined for it")
     if X is not None and args.strategy == "recursive" and horizon > 1:
@@ -538,12 +544,17 @@ def run_classify_predict(args) -> int:
     pred = model.classes_[np.argmax(proba, axis=1)].astype(str)
     result = {"n": len(pred), "ids": [str(i) for i in data.ids], "predictions": pred.tolist()}
     if args.out:
+        import csv
+        import io
+
         from ..io.safefile import write_atomic
 
-        lines = [",".join(["id", "predicted"] + [f"p_{c}" for c in classes])]
-        for i, (sid, p, pr) in enumerate(zip(data.ids, pred, proba)):
-            lines.append(",".join([str(sid), str(p)] + [f"{v:.6f}" for v in pr]))
-        write_atomic(args.out, ("\n".join(lines) + "\n").encode())
+        text = io.StringIO()                             # csv quotes ids and labels that hold commas or quotes
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["id", "predicted"] + [f"p_{c}" for c in classes])
+        for sid, p, pr in zip(data.ids, pred, proba):
+            writer.writerow([str(sid), str(p)] + [f"{v:.6f}" for v in pr])
+        write_atomic(args.out, text.getvalue().encode())
         say(f"{count(len(pred), 'prediction')} written to {args.out}")
     else:
         for sid, p in list(zip(data.ids, pred))[:20]:

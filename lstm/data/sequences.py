@@ -1,6 +1,7 @@
 """Labelled sequences from files, for sequence classification.
 
-Three layouts are read (labels are kept as text, so a model trained on a CSV and asked about a JSONL agree):
+Three layouts are read (labels are kept as text, so a model trained on a CSV and asked about a JSONL agree; CSV
+files may be comma-, semicolon- or tab-separated):
 
 - **wide CSV** — one sequence per row: a label column and the values in order in the other columns (one feature
   per step; trailing empty cells make a row shorter, so sequences may differ in length)::
@@ -9,8 +10,8 @@ Three layouts are read (labels are kept as text, so a model trained on a CSV and
       up,0.1,0.3,0.5,0.8
       down,0.9,0.4,0.2,
 
-- **long CSV** (``id_col`` given) — one row per time step: an id, optionally a time column to sort by, feature
-  columns, and a label that is the same on every row of a sequence::
+- **long CSV** (``id_col`` given) — one row per time step: an id, optionally a time column (numbers or dates) to
+  sort by, feature columns, and a label that is the same on every row of a sequence::
 
       id,step,x,y,label
       a,0,0.1,1.0,up
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .series import MISSING, read_data_text
+from .series import MISSING, csv_dialect, parse_times, read_data_text
+from .times import date_order
 
 SEQUENCE_KEYS = ("sequence", "x", "values", "series")
 
@@ -62,7 +64,8 @@ def _number(cell: str, where: str) -> float:
 
 
 def _csv_rows(text: str, source: str) -> tuple[list[str], list[list[str]]]:
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
+    text = text.lstrip("\ufeff")
+    rows = [r for r in csv.reader(io.StringIO(text), csv_dialect(text)) if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise ValueError(f"{source} needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
@@ -124,13 +127,20 @@ def _long(header, rows, label, id_col, time_col, features, source, need_label) -
     ii, li = header.index(id_col), (header.index(label) if has_label else None)
     ti = None if time_col is None else header.index(time_col)
     fj = [header.index(f) for f in feats]
+    times = [] if ti is None else [r[ti] for r in rows]
+    keys = parse_times(times, time_col, source, date_order(times))[0] if times else np.zeros(len(rows))
     groups: dict[str, list] = {}
     for k, r in enumerate(rows):
-        vals = [_number(r[j], f"{source}: data row {k + 1}, column {header[j]!r}") for j in fj]
+        try:
+            vals = [_number(r[j], f"{source}: data row {k + 1}, column {header[j]!r}") for j in fj]
+        except ValueError as err:
+            if features:
+                raise
+            raise ValueError(f"{err}; every column but the id, label and time is read as a feature: name the "
+                             "numeric ones with --features (and the time column with --time-col)") from None
         if any(math.isnan(v) for v in vals):
             raise ValueError(f"{source}: data row {k + 1} has a missing feature value; fill or drop it first")
-        key = 0.0 if ti is None else _number(r[ti], f"{source}: data row {k + 1}, time column {time_col!r}")
-        groups.setdefault(r[ii], []).append((key, k, vals, r[li] if has_label else None))
+        groups.setdefault(r[ii], []).append((float(keys[k]), k, vals, r[li] if has_label else None))
     seqs, labels, ids = [], [], []
     for gid, items in groups.items():
         if time_col is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +36,8 @@ FILL_METHODS = ("ffill", "bfill", "linear", "zero", "mean", "drop")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period", "day", "week", "quarter")
 
 __all__ = ["Series", "read_series", "parse_csv", "SeriesScaler", "make_windows", "time_split", "fill_missing",
-           "future_labels", "detect_time_column", "missing_steps", "MISSING", "FILL_METHODS"]
+           "future_labels", "detect_time_column", "missing_steps", "business_daily", "csv_dialect", "MISSING",
+           "FILL_METHODS"]
 
 
 @dataclass
@@ -86,14 +88,18 @@ def read_data_text(path: Path, what: str) -> str:
                          f"it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}-utf8{path.suffix}") from None
 
 
+def csv_dialect(text: str):
+    """The CSV dialect of ``text``: its delimiter (comma, semicolon or tab) and quoting, sniffed from its start."""
+    try:
+        return csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
 def _rows(text: str, source: str) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of CSV text (blank lines skipped); every row must have the header's width."""
     text = text.lstrip("\ufeff")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = csv.reader(io.StringIO(text), csv_dialect(text))
     rows = [[cell.strip() for cell in r] for r in reader if any(cell.strip() for cell in r)]
     if not rows:
         raise ValueError(f"{source} is empty: expected a CSV file with a header row and one row per time step")
@@ -119,6 +125,13 @@ def _to_float(cell: str) -> float:
     if _is_missing(cell):
         return math.nan
     return float(cell.replace("_", ""))
+
+
+def _grouped(cell: str) -> str:
+    """A hint for a number written with thousands separators or a decimal comma ("" for any other cell)."""
+    if re.fullmatch(r"[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?|[-+]?\d+,\d+", cell.strip()):
+        return ": write numbers without thousands separators and with a decimal point, like 1234.5"
+    return ""
 
 
 def _numeric_column(cells: list[str]) -> tuple[np.ndarray | None, int | None]:
@@ -185,6 +198,18 @@ def check_time_order(keys: np.ndarray, labels: list[str], name: str, source: str
                              f"and {k + 2}); each time must appear once: aggregate or drop the duplicates")
         raise ValueError(f"{source}: timestamps in column {name!r} are not increasing: data row {k + 2} "
                          f"({labels[k + 1]!r}) comes after row {k + 1} ({labels[k]!r}); sort the file by time")
+
+
+def business_daily(keys) -> bool:
+    """Daily data on business days: every time a Monday to Friday at one time of day, a median step of one day,
+    and weekends skipped (some step is longer)."""
+    if keys is None or len(keys) < 3:
+        return False
+    keys = np.asarray(keys, dtype=np.float64)
+    steps = np.diff(keys)
+    if np.median(steps) != 86400 or not (steps > 86400).any() or len(set(np.mod(keys, 86400))) != 1:
+        return False
+    return bool(np.is_busday(np.floor(keys / 86400).astype(np.int64).astype("datetime64[D]")).all())
 
 
 def missing_steps(series: Series) -> str | None:
@@ -291,6 +316,9 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     if target is None:
         if len(numeric) != 1:
             what = f"the numeric columns are: {', '.join(numeric)}" if numeric else "it has no numeric column"
+            if not numeric and not_numeric:
+                h, (k, cell) = next(iter(not_numeric.items()))
+                what += f" ({h!r} holds {cell!r} at data row {k + 1}{_grouped(cell)})"
             raise ValueError(f"{source}: say which column to forecast with --target; {what} (all columns: {listing})")
         target = next(iter(numeric))
     if target not in header:
@@ -301,7 +329,8 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     if target not in numeric:
         if target in not_numeric:
             k, cell = not_numeric[target]
-            raise ValueError(f"{source}: target column {target!r} is not numeric (data row {k + 1} holds {cell!r}); "
+            raise ValueError(f"{source}: target column {target!r} is not numeric (data row {k + 1} holds {cell!r}"
+                             f"{_grouped(cell)}); "
                              f"choose a numeric --target: {', '.join(numeric) or 'there is none'}")
         raise ValueError(f"{source}: target column {target!r} has no values")
     feats = [] if features is None else list(features)
@@ -364,8 +393,8 @@ def read_series(path, *, target=None, time_col=None, features=None, fill=None) -
 def future_labels(series: Series, horizon: int) -> list[str]:
     """Labels for the ``horizon`` steps after the series, in the style of its time column.
 
-    Regular monthly (same day of the month, or month ends), yearly and fixed-step times are extended, written as
-    the column writes them (dates stay dates; see :func:`write_time`); anything else becomes "+1", "+2", ...
+    Regular monthly (same day of the month, or month ends), yearly, business-day and fixed-step times are extended,
+    written as the column writes them (dates stay dates; see :func:`write_time`); anything else becomes "+1", "+2", ...
     """
     fallback = [f"+{k}" for k in range(1, horizon + 1)]
     if not series.time or len(series.time) < 2:
@@ -375,6 +404,11 @@ def future_labels(series: Series, horizon: int) -> list[str]:
         steps = np.diff(keys)
         if not np.allclose(steps, steps[-1]):
             return fallback
+        written = [t.strip() for t in series.time]
+        if not any(c in t for t in written for c in "eE"):        # plain decimals: as many places as the column
+            places = max(len(t.partition(".")[2]) for t in written)
+            step = round(float(steps[-1]), places)
+            return [f"{round(keys[-1] + step * k, places) + 0.0:.{places}f}" for k in range(1, horizon + 1)]
         as_int = all(float(k).is_integer() for k in keys) and float(steps[-1]).is_integer()
         nxt = [keys[-1] + steps[-1] * k for k in range(1, horizon + 1)]
         if as_int and "." not in series.time[-1]:
@@ -387,6 +421,10 @@ def future_labels(series: Series, horizon: int) -> list[str]:
     same_time = len({d.time() for d in dates}) == 1
     if same_time and len(set(months)) == 1 and months[0] > 0 and (len({d.day for d in dates}) == 1 or month_end):
         out = [add_months(last, months[0] * k, month_end) for k in range(1, horizon + 1)]
+    elif business_daily(keys):                                           # the next business days
+        day = np.datetime64(last.date(), "D")
+        ahead = np.busday_offset(day, np.arange(1, horizon + 1), roll="forward") - day
+        out = [last + timedelta(days=int(n)) for n in ahead.astype(np.int64)]
     else:
         step = np.diff(keys)
         if not np.allclose(step[-min(len(step), 5):], step[-1]):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._english import count
 from .baselines import BASELINES
 from .metrics import coverage, mase_scale, metrics_table
 
@@ -34,9 +35,9 @@ def rolling_origins(n: int, horizon: int, n_windows: int, step: int | None = Non
     if cutoffs[0] < min_train:
         most = max(0, (n - h - min_train) // s + 1)
         left = f"only {cutoffs[0]} rows" if cutoffs[0] > 0 else "no rows"
+        fewer = f"use at most {count(most, 'window')} or more data" if most else "use more data or a shorter horizon"
         raise ValueError(f"{N} backtest windows of horizon {h} (step {s}) need {h + s * (N - 1)} of the {n} rows and "
-                         f"leave {left} to train the first one; it needs at least {min_train}: use at most {most} "
-                         "windows or more data")
+                         f"leave {left} to train the first one; it needs at least {min_train}: {fewer}")
     return cutoffs
 
 
