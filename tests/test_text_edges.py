@@ -208,3 +208,59 @@ def test_a_run_beyond_memory_leaves_no_folder(tmp_path, capsys):
     out = tmp_path / "runs" / "big"
     assert main(["train-text", str(corpus), "--hidden", "200000", "--steps", "2", "--out", str(out)]) == 2
     assert "not enough memory" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+def test_typographic_opening_quotes_take_a_space_before_and_none_after():
+    from lstm.data import Joiner, Vocabulary
+
+    for text in ["She said “don’t wait” and left.", "the ‘floor’ function", "(“a”) x «y» z"]:
+        v = Vocabulary.build(text, "word")
+        assert v.decode(v.encode(text)) == text
+    v = Vocabulary.build("say “hi” now", "word")
+    join = Joiner(v)
+    join.feed(v.encode("say “"))                                # a prime that opened a typographic quote
+    assert join.piece(v.index["hi"]) == "hi"
+
+
+def test_read_text_names_utf16_and_utf32_read_as_another_encoding(tmp_path):
+    text = "one\ntwo three\n" * 20
+    cases = {"bom16.txt": ("utf-16", "utf-16"), "le.txt": ("utf-16-le", "utf-16-le"),
+             "be.txt": ("utf-16-be", "utf-16-be"), "bom32.txt": ("utf-32", "utf-32")}
+    for name, (codec, advice) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(text.encode(codec))
+        for given in ("utf-8", "latin-1"):
+            with pytest.raises(ValueError, match=f"{name} looks like {advice.upper()} text, not {given}; pass "
+                                                 f"--encoding {advice}$"):
+                read_text([path], encoding=given)
+        assert read_text([path], encoding=advice) == text
+    with pytest.raises(ValueError, match="unknown encoding 'nope'"):
+        read_text([tmp_path / "le.txt"], encoding="nope")
+    with pytest.raises(ValueError, match="no files given"):
+        read_text([])
+
+
+def test_read_text_judges_emptiness_after_decoding(tmp_path):
+    cases = {"bom.txt": "\ufeff".encode("utf-8"), "ws16.txt": " \n\t ".encode("utf-16"),
+             "nbsp.txt": "\u00a0\u3000\n".encode("utf-8")}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        encoding = "utf-16" if "16" in name else "utf-8"
+        with pytest.raises(ValueError, match=rf"{name} is empty \(only white space\)"):
+            read_text([tmp_path / name], encoding=encoding)
+    (tmp_path / "none.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match="none.txt is empty; give"):
+        read_text([tmp_path / "none.txt"])
+
+
+def test_a_word_prime_ending_in_white_space_is_not_followed_by_another_space(words):
+    for end in (" ", "  ", "\t"):
+        spaced = words.sample(6, prime="the value" + end, temperature=0)
+        plain = words.sample(6, prime="the value", temperature=0)
+        assert plain.startswith(" ") and spaced == plain[1:]
+    assert words.sample(5, prime="the value (", seed=1)[0] != " "
+
+
+def test_a_boolean_length_is_refused(chars):
+    with pytest.raises(ValueError, match="length must be a positive integer, got True"):
+        chars.sample(True)

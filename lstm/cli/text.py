@@ -133,6 +133,8 @@ def run_train_text(args) -> int:
     from ..data.text import read_text
     from ..models import LanguageModel
 
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it; give one of them")
     out = run_folder(args.out, Path("runs") / args.files[0].stem, resume=args.resume, overwrite=args.overwrite)
     text = read_text(args.files, encoding=args.encoding)
     if args.resume and not (out / "last.safetensors").exists():

@@ -7,13 +7,14 @@ frequent ones become ``<unk>``.
 
 Word tokens are words (contractions such as ``don't`` whole), numbers (``3.14``, ``1,000``, ``10:30`` whole), single
 punctuation marks and newlines.  :meth:`Vocabulary.decode` (and :class:`Joiner`, token by token) puts them back
-together with single spaces: none before punctuation, after an opening bracket or a hyphen, or inside quotes
+together with single spaces: none before punctuation, after an opening bracket, “ or ‘, or a hyphen, or inside quotes
 (``"`` and ``'`` alternate opening and closing within a line).  Vocabularies saved before contractions and numbers
 were kept whole record no tokenizer version and keep splitting them (``tokenize(..., version=1)``).
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections import Counter
@@ -26,6 +27,7 @@ TOKENIZER = 2                                   # the word tokenizer new vocabul
 _WORD = {1: re.compile(r"\w+|[^\w\s]|\n"),
          2: re.compile(r"\d+(?:[.,:]\d+)+|\w+(?:['’]\w+)*|[^\w\s]|\n")}
 _QUOTES = ('"', "'")
+_OPENING = ("(", "[", "{", "“", "‘", "«")         # no space after these; a space before (“ and ‘: typographic quotes)
 
 
 def tokenize(text: str, level: str, version: int = TOKENIZER) -> list[str]:
@@ -112,8 +114,9 @@ class Joiner:
     """Tokens back into text one at a time, for streaming: ``piece(id)`` is the text the token adds.
 
     Characters are themselves.  A word token gets a leading space unless it starts a line or the text, is
-    punctuation, or follows an opening bracket, a hyphen or an opening quote; ``"`` and ``'`` alternate opening
-    (space before) and closing (none) within a line.  :meth:`feed` reads tokens already shown, e.g. a prime."""
+    punctuation, or follows an opening bracket or typographic quote (“ ‘ «), a hyphen or an opening quote; ``"``
+    and ``'`` alternate opening (space before) and closing (none) within a line.  :meth:`feed` reads tokens
+    already shown, e.g. a prime."""
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
@@ -137,8 +140,8 @@ class Joiner:
             self.opened[tok] = not self.opened[tok]
             space = self.opened[tok]                       # an opening quote is spaced from what comes before
         else:
-            space = tok[0].isalnum() or tok[0] == "_" or tok == UNK or tok in "([{"
-        if prev is None or prev == "\n" or after_opening or prev in ("(", "[", "{", "-"):
+            space = tok[0].isalnum() or tok[0] == "_" or tok == UNK or tok in _OPENING
+        if prev is None or prev == "\n" or after_opening or prev in _OPENING or prev == "-":
             space = False
         return " " + tok if space else tok
 
@@ -146,12 +149,20 @@ class Joiner:
 def read_text(paths, encoding: str = "utf-8") -> str:
     """Concatenate text files, refusing what is not text with one-line reasons.
 
-    Missing and empty files, binary files (a NUL character in the first 8 KiB) and bytes that do not decode are
-    errors that name the file and say what to do.  Line ends are read as Python's text mode reads them (\\r\\n and
-    \\r become \\n), and a leading byte-order mark is dropped, so neither becomes a token of the vocabulary.
+    Missing and empty (or only white space) files, binary files (a NUL character in the first 8 KiB), UTF-16 or
+    UTF-32 text read with another encoding and bytes that do not decode are errors that name the file and say what
+    to do.  Line ends are read as Python's text mode reads them (\\r\\n and \\r become \\n), and a leading
+    byte-order mark is dropped, so neither becomes a token of the vocabulary.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no files given; pass at least one text file")
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; try utf-8 or latin-1") from None
     pieces = []
     for p in map(Path, paths):
         if not p.exists():
@@ -159,24 +170,43 @@ def read_text(paths, encoding: str = "utf-8") -> str:
         if p.is_dir():
             raise ValueError(f"{p} is a directory; pass the text files inside it")
         data = p.read_bytes()
-        if not data.strip():
+        if not data:
             raise ValueError(f"{p} is empty; give a file with some text in it")
+        wide = None if codec.startswith(("utf-16", "utf-32")) else _wide_encoding(data)
+        if wide:
+            raise ValueError(f"{p} looks like {wide} text, not {encoding}; pass --encoding {wide.lower()}")
         binary = ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as err:
-            if b"\x00" in data[:8192] and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii"):
+            if b"\x00" in data[:8192] and codec in ("utf-8", "ascii"):
                 raise binary from None
             raise ValueError(
                 f"{p} is not valid {encoding} (byte {err.start}: {data[err.start:err.start + 1]!r}); "
                 "pass its encoding with --encoding, e.g. --encoding latin-1"
             ) from None
-        except LookupError:
-            raise ValueError(f"unknown encoding {encoding!r}; try utf-8 or latin-1") from None
         if "\x00" in text[:8192]:              # decoded first: UTF-16 text has NUL bytes, binary data NUL characters
             raise binary
-        pieces.append(text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
+        text = text.removeprefix("\ufeff")
+        if not text.strip():
+            raise ValueError(f"{p} is empty (only white space); give a file with some text in it")
+        pieces.append(text.replace("\r\n", "\n").replace("\r", "\n"))
     return "\n".join(pieces)
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark, "UTF-16-LE" or "UTF-16-BE"
+    when it looks like UTF-16 without one (NUL bytes on one side only, as the high byte of ASCII characters, in at
+    least three quarters of the first 256 characters), else None."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    head = data[:512]
+    pairs, even, odd = len(head) // 2, head[0::2].count(0), head[1::2].count(0)
+    if len(head) % 2 == 0 and pairs >= 4 and min(even, odd) == 0 and 4 * max(even, odd) >= 3 * pairs:
+        return "UTF-16-LE" if odd else "UTF-16-BE"
+    return None
 
 
 def builtin_corpus() -> str:

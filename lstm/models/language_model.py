@@ -242,10 +242,11 @@ class LanguageModel(Estimator):
         """Yield generated tokens one at a time (the state is kept between steps).
 
         temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.  A prime
-        with characters the model never saw is refused; words it never saw are read as ``<unk>``.
+        with characters the model never saw is refused; words it never saw are read as ``<unk>``.  After a word
+        prime that ends in white space the first word comes without a space of its own (``prime + text`` reads).
         """
         self._check_fitted()
-        if not isinstance(length, (int, np.integer)) or length < 1:
+        if not isinstance(length, (int, np.integer)) or isinstance(length, bool) or length < 1:
             raise ValueError(f"length must be a positive integer, got {length!r}")
         if temperature < 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
@@ -261,9 +262,12 @@ class LanguageModel(Estimator):
             logits = stepper.step(int(token))                 # (V,), a view the next step overwrites
         join = Joiner(self.vocab_)
         join.feed(ids if primed else [])                      # spacing and open quotes continue the prime
+        spaced = self.vocab_.level == "word" and prime[-1:].isspace()    # words: the prime's space is the next's
         for _ in range(length):
             token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
-            yield join.piece(token)
+            piece = join.piece(token)
+            yield piece.removeprefix(" ") if spaced else piece
+            spaced = False
             logits = stepper.step(token)
 
     def _start_token(self) -> int:
