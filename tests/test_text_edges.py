@@ -127,6 +127,7 @@ def test_an_interrupt_before_any_checkpoint_offers_no_resume(tmp_path, capsys, c
                  "--steps", "30", "--eval-every", "10", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 130 and err[-1] == "interrupted"
+    assert not (tmp_path / "run").exists()              # a run that kept nothing leaves no folder (not even its log)
 
 
 def test_python_dash_m_runs_the_command_line():

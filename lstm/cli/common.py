@@ -138,8 +138,8 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
 def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
     """Run ``fit()`` (which writes checkpoints into ``out``) and save the model as out/model.safetensors; returns
     that path and the seconds ``fit`` took.  ``out`` and any missing parents are created here.  Ctrl-C still saves
-    the best weights reached; a run that fails (refused, out of memory, diverged, interrupted) before writing
-    anything leaves none of the folders it created."""
+    the best weights reached; a run that fails (refused, out of memory, diverged, interrupted) before writing a
+    checkpoint leaves none of the folders it created (nor the log of its first steps)."""
     from ..train.trainer import TrainingInterrupted
 
     made, folder = [], out
@@ -160,6 +160,8 @@ def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
         if isinstance(err, TrainingInterrupted) and err.restored:     # keep a usable model of what was reached
             path = model.save(out / "model.safetensors")
             print(f"\n{err}: {path} holds {err.restored}", file=sys.stderr)
+        if out in made and not any(out.glob("*.safetensors")):         # nothing usable: not even the run's log
+            (out / "metrics.jsonl").unlink(missing_ok=True)
         for folder in made:
             try:
                 folder.rmdir()                          # only while empty
