@@ -444,3 +444,13 @@ def test_backtest_legends_cover_no_bar_and_no_line():
             assert not inside.any(), f"the legend hides {line.get_label()!r}"
     assert len(bars.patches) == 12 and {t.get_text() for t in bars.get_legend().get_texts()} == {
         "lstm", "naive", "seasonal naive", "drift"}
+
+
+def test_read_series_is_part_of_lstm_data():
+    from pathlib import Path
+
+    import lstm.datasets
+    from lstm.data import read_series
+
+    s = read_series(Path(lstm.datasets.__file__).parent / "airline_passengers.csv")
+    assert len(s) == 144 and s.time[0] == "1949-01" and s.y[0] == 112
