@@ -11,22 +11,9 @@ import pytest
 import lstm
 from lstm.cli import main
 from lstm.models import LSTMClassifier, LSTMForecaster
+from cli_run import one_line, run_cli
 
 TINY = ["--steps", "5", "--hidden", "4"]
-
-
-def run_cli(argv) -> int:
-    """main(argv), with argparse's own usage errors (SystemExit) turned into their exit code."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture

@@ -8,16 +8,11 @@ import lstm
 from lstm.cli import main
 from lstm.data.text import Vocabulary
 from lstm.models import LanguageModel, LSTMClassifier
+from cli_run import one_line
 
 pytest.importorskip("onnx")
 
 TEXT = "the quick brown fox jumps over the lazy dog.\n"
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture

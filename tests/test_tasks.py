@@ -17,6 +17,7 @@ from lstm.tasks import (AddingProblem, CopyMemory, EmbeddedReber, TaskNet, Tempo
                         legal_next, memoryless_baseline, run_task)
 from lstm.tasks.reber import SYM, criterion_per_step
 from lstm.tasks.temporal_order import B, E, X, Y
+from cli_run import run_cli
 
 
 def rng(seed=0):
@@ -221,14 +222,6 @@ def test_cli_tasks_compare_writes_learning_curves(tmp_path, capsys):
     assert [r["model"] for r in data["results"]] == ["lstm", "rnn"]
     assert all(r["steps"] == 20 and "test_loss" in r for r in data["results"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(argv) -> int:
-    """main(argv), with argparse's own usage errors (SystemExit) turned into their exit code."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
 
 
 @pytest.mark.parametrize("argv,message", [

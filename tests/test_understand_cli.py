@@ -8,6 +8,7 @@ import pytest
 from lstm.cli import main
 from lstm.data.text import builtin_corpus
 from lstm.models import LanguageModel
+from cli_run import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -15,14 +16,6 @@ def model_file(tmp_path_factory):
     model = LanguageModel(hidden_size=8, num_layers=1, embedding_dim=4, seq_len=20, batch_size=8, steps=5,
                           eval_every=5, seed=0).fit(builtin_corpus()[:5000], progress=False)
     return model.save(tmp_path_factory.mktemp("lm") / "m.safetensors")
-
-
-def run_cli(argv) -> int:
-    """main(argv), with argparse's own usage errors (SystemExit) turned into their exit code."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
 
 
 def one_line_error(capsys, message):

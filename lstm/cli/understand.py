@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -111,19 +110,6 @@ def _missing_subcommand(parser) -> int:
     return 2
 
 
-def _check_folder(path: Path, option: str) -> None:
-    """Refuse, before any work, a folder for output files that cannot be made or written in."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} must be a folder, but {path} is a file; give a folder name")
-    parent = path.absolute()
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path}: {parent} is a file, not a folder; choose another {option}")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{option} {path}: cannot write in {parent}; choose a writable folder")
-
-
 def run_explain(args) -> int:
     from .. import load
     from ..viz import explain, figures
@@ -132,7 +118,7 @@ def run_explain(args) -> int:
         raise UsageError(f"--out must end in .html, got {args.out}")
     check_output(args.out, "--out")
     if args.png is not None:
-        _check_folder(args.png, "--png")
+        figures.check_dir(args.png, "--png")
         figures.pyplot()                   # fail before writing anything when matplotlib is missing
     check_input(args.model, "a language model file (model.safetensors)")
     if args.file is not None:

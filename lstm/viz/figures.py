@@ -195,16 +195,19 @@ def learning_curves(results, path, title: str = ""):
     return _save(fig, path)
 
 
-def check_dir(path) -> Path:
-    """``path`` as a Path, or a ValueError when it names a file (or lies under one): no folder can be made there."""
+def check_dir(path, option: str = "--png") -> Path:
+    """``path`` as a Path, or a one-line ValueError (naming ``option``) when no folder can be made and written
+    there: it names a file, lies under one, or its nearest existing folder is not writable."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"--png must be a folder, but {path} is a file; give a folder name")
+        raise ValueError(f"{option} must be a folder, but {path} is a file; give a folder name")
     parent = path.absolute()
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"--png {path}: {parent} is a file, not a folder; choose another folder")
+        raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose another {option}")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {path}: cannot write in {parent}; choose a writable folder")
     return path
 
 
