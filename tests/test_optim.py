@@ -684,7 +684,8 @@ def test_load_state_dict_errors_leave_the_optimizer_untouched():
 
     cases = [
         ([1, 2], "expects the dict made by Adam.state_dict"),
-        (O.SGD(_init_params(0), lr=0.1, momentum=0.9).state_dict(), "is for type 'SGD', but this optimizer is a 'Adam'"),
+        (O.SGD(_init_params(0), lr=0.1, momentum=0.9).state_dict(),
+         "is for type 'SGD', but this optimizer is an 'Adam'"),
         (mutated(lambda sd: sd.pop("step")), r"missing \['step'\]"),
         (mutated(lambda sd: sd["hyper"].pop("eps")), r"'hyper' of Adam must have keys .*missing \['eps'\]"),
         (mutated(lambda sd: sd["hyper"].update(lr=-3.0)), "lr must be"),

@@ -9,6 +9,8 @@ import math
 import numbers
 from collections.abc import Mapping
 
+from .._english import article
+
 
 def _describe(value) -> str:
     return repr(value) if isinstance(value, (numbers.Number, str, type(None))) else f"a {type(value).__name__}"
@@ -85,4 +87,4 @@ def state_dict_keys(sd, expected: tuple, cls: str, what: str) -> None:
             f"unexpected {unexpected or 'none'}"
         )
     if sd["type"] != cls:
-        raise ValueError(f"{what} state dict is for type {sd['type']!r}, but this {what} is a {cls!r}")
+        raise ValueError(f"{what} state dict is for type {sd['type']!r}, but this {what} is {article(cls)} {cls!r}")
