@@ -193,6 +193,9 @@ def _count(n) -> int:
 # ------------------------------------------------------------------------------------------------------------------
 # pair files
 # ------------------------------------------------------------------------------------------------------------------
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
 def split_lines(text: str) -> list[str]:
     r"""The lines of ``text`` as Python's universal newlines (and editors) count them: split at ``\r\n``, ``\n`` or
     ``\r`` only.  ``str.splitlines`` also splits at form feeds, ``\x1c``–``\x1e``, ``\x85`` and ``\u2028``, which
@@ -201,9 +204,6 @@ def split_lines(text: str) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
-
-
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def read_pairs(path, encoding: str = "utf-8", *, require_target: bool = True) -> list[tuple[str, str]]:
