@@ -8,7 +8,10 @@ import os
 import sys
 import time
 from collections import Counter
+from itertools import takewhile
 from pathlib import Path
+
+from ..io.safefile import nearest_existing
 
 
 class UsageError(Exception):
@@ -103,9 +106,7 @@ def check_output(path: Path | None, option: str, suffix: str | None = None) -> N
         raise UsageError(f"{option} must name a {suffix[1:].upper()} file ending in {suffix}, got {path}")
     if path.exists() and not path.is_file():                # a device or pipe such as /dev/null: written through
         return
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing(path.absolute().parent)
     if not parent.is_dir():
         raise UsageError(f"{option} {path}: {parent} is a file, not a directory; choose another path")
     if not os.access(parent, os.W_OK):
@@ -142,10 +143,8 @@ def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
     checkpoint leaves none of the folders it created (nor the log of its first steps)."""
     from ..train.trainer import TrainingInterrupted
 
-    made, folder = [], out
-    while not folder.exists() and folder != folder.parent:
-        made.append(folder)                             # innermost first
-        folder = folder.parent
+    folder = nearest_existing(out)
+    made = list(takewhile(lambda f: f != folder, (out, *out.parents)))    # the folders made here, innermost first
     if not folder.is_dir():
         raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
     t0 = time.perf_counter()

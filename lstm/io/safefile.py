@@ -53,6 +53,14 @@ def _resolve(path: Path) -> Path | None:
     return path
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` if it exists, else its nearest existing ancestor: where making ``path`` would start (a file there
+    means no folder can be made)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a half-written target).  A symbolic
     link keeps pointing at its (replaced) target; a device or pipe (``/dev/null``, ``/dev/stdout``) is written to."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.safefile import nearest_existing
 from .colours import colour_scale, rgb_array
 
 
@@ -201,9 +202,7 @@ def check_dir(path, option: str = "--png") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{option} must be a folder, but {path} is a file; give a folder name")
-    parent = path.absolute()
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing(path.absolute())
     if not parent.is_dir():
         raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose another {option}")
     if not os.access(parent, os.W_OK):
