@@ -264,13 +264,20 @@ def test_cli_train_then_predict(files, capsys):
     assert rows[0] == "id,predicted,p_down,p_up" and rows[1].startswith("w0,") and len(rows) == 81
 
 
-def test_cli_predict_reads_a_file_as_the_training_file_was_read(files, capsys):
-    """Without --id / --time-col, the long CSV's walk and step columns would be read as two more features."""
-    d, _, _ = files
+@pytest.fixture
+def long_model(files, capsys):
+    """A model trained by `lstm classify train` on the long CSV (--id walk --time-col step), and its path."""
+    d = files[0]
     model = d / "m.safetensors"
     assert main(["classify", "train", str(d / "long.csv"), "--id", "walk", "--time-col", "step", "--hidden", "4",
                  "--epochs", "1", "--out", str(model), "--quiet"]) == 0
     capsys.readouterr()
+    return model
+
+
+def test_cli_predict_reads_a_file_as_the_training_file_was_read(files, long_model, capsys):
+    """Without --id / --time-col, the long CSV's walk and step columns would be read as two more features."""
+    d, model = files[0], long_model
     assert main(["classify", "predict", str(model), str(d / "long.csv"), "--out", str(d / "p.csv")]) == 0
     assert "accuracy" in capsys.readouterr().out
     assert (d / "p.csv").read_text().splitlines()[1].startswith("w0,")       # the --id column named each row
@@ -354,12 +361,8 @@ def test_cli_checks_test_labels_before_training_and_never_replaces_a_default_mod
                                                               "wide-classifier.safetensors"]
 
 
-def test_cli_predict_json_names_each_sequence_as_the_csv_does(files, capsys):
-    d, _, _ = files
-    model = d / "m.safetensors"
-    assert main(["classify", "train", str(d / "long.csv"), "--id", "walk", "--time-col", "step", "--hidden", "4",
-                 "--epochs", "1", "--out", str(model), "--quiet"]) == 0
-    capsys.readouterr()
+def test_cli_predict_json_names_each_sequence_as_the_csv_does(files, long_model, capsys):
+    d, model = files[0], long_model
     assert main(["classify", "predict", str(model), str(d / "long.csv"), "--json", "--out", str(d / "p.csv")]) == 0
     obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = [line.split(",")[:2] for line in (d / "p.csv").read_text().splitlines()[1:]]
