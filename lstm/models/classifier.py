@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from ..data.batching import ShuffledBatches
 from ..io.model_file import register
 from ..nn import LSTM, Linear, Module, cross_entropy, no_grad
@@ -145,14 +146,14 @@ class LSTMClassifier(Estimator):
     def _check_params(self) -> None:
         for name in ("hidden_size", "num_layers", "epochs", "batch_size"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not whole(v):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         p = self.patience
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1):
+        if p is not None and not whole(p):
             raise ValueError(f"patience must be a positive integer or None, got {p!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from ..data.batching import ShuffledBatches
 from ..data.series import SeriesScaler, make_windows
 from ..io.model_file import register
@@ -136,11 +137,11 @@ class LSTMForecaster(Estimator):
     def _check_params(self) -> None:
         for name in ("horizon", "hidden_size", "num_layers", "steps", "batch_size", "eval_every"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not whole(v):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name in ("lookback", "season", "patience"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+            if v is not None and not whole(v):
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
         choices = {"strategy": ("direct", "recursive"), "loss": LOSSES, "transform": ("auto", "log", "sqrt", "none"),
                    "scaling": ("standard", "minmax", "none"), "normalize": ("auto", "last", "mean", "season", "none")}
@@ -349,7 +350,7 @@ class LSTMForecaster(Estimator):
         L, S = self.lookback_, self.steps_out_
         if n_steps is None:
             n_steps = self.horizon_
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        if not whole(n_steps):
             raise ValueError(f"horizon must be a positive integer (the number of steps to forecast), got {n_steps!r}")
         n_steps = int(n_steps)
         z, xz = self._history(y, X)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from ..data.batching import StreamBatches
 from ..data.text import UNK, Joiner, Vocabulary
 from ..io.model_file import register
@@ -246,11 +247,11 @@ class LanguageModel(Estimator):
         prime that ends in white space the first word comes without a space of its own (``prime + text`` reads).
         """
         self._check_fitted()
-        if not isinstance(length, (int, np.integer)) or isinstance(length, bool) or length < 1:
+        if not whole(length):
             raise ValueError(f"length must be a positive integer, got {length!r}")
         if temperature < 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
-        if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1):
+        if top_k is not None and not whole(top_k):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         rng = np.random.default_rng(seed)
         stepper = self.stepper()

@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from .._values import whole
 from .checks import as_float_array
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
@@ -64,7 +65,7 @@ class Attention(Module):
     def __init__(self, query_size: int, key_size: int, *, dtype=np.float32) -> None:
         super().__init__()
         for name, value in (("query_size", query_size), ("key_size", key_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not whole(value):
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
         self.query_size, self.key_size = int(query_size), int(key_size)
         self.dtype = resolve_dtype(dtype)
@@ -198,7 +199,7 @@ class BahdanauAttention(Attention):
                  seed=None) -> None:
         super().__init__(query_size, key_size, dtype=dtype)
         A = self.query_size if attention_size is None else attention_size
-        if isinstance(A, bool) or not isinstance(A, (int, np.integer)) or A < 1:
+        if not whole(A):
             raise ValueError(f"BahdanauAttention: attention_size must be a positive int, got {attention_size!r}")
         self.attention_size = int(A)
         rng = resolve_rng(seed)

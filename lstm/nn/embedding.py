@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._values import whole
 from .linear import _check_grad_output
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
@@ -54,7 +55,7 @@ class Embedding(Module):
                  seed=None) -> None:
         super().__init__()
         for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not whole(value):
                 raise ValueError(f"Embedding: {name} must be a positive int, got {value!r}")
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .._values import whole
 from ..kernels import get_backend, reference
 from .checks import as_float_array
 from .module import Module, resolve_dtype, resolve_rng, write_grad
@@ -72,7 +73,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, seed=None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not whole(value):
                 raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)

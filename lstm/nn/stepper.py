@@ -46,6 +46,7 @@ import threading
 import numpy as np
 
 from .. import _writes
+from .._values import whole
 from ..kernels._workspace import aligned_zeros
 from .checks import as_float_array
 from .recurrent import GRU, LSTM, RNN
@@ -115,7 +116,7 @@ class Stepper:
                 "a bidirectional layer cannot stream: its reverse direction needs the whole sequence (y_t depends "
                 "on x_{t+1..T}); run layer(x) on the full sequence, or build the layer with bidirectional=False"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not whole(batch_size):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.layer, self.batch_size = layer, int(batch_size)
         self.dtype = layer.dtype

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._values import whole
+
 
 @dataclass
 class Batch:
@@ -79,6 +81,6 @@ def one_hot(ids: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_length(name: str, length, minimum: int) -> int:
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < minimum:
+    if not whole(length, minimum):
         raise ValueError(f"{name}: length must be an integer >= {minimum}, got {length!r}")
     return int(length)

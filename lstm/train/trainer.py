@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from ..io.safefile import write_atomic
 from ..nn.grad_mode import no_grad
 from ..optim import ReduceLROnPlateau, clip_grad_norm
@@ -85,16 +86,13 @@ class Trainer:
         if steps is None and minutes is None:
             raise ValueError("give a training budget: steps=N and/or minutes=M")
 
-        def whole(v, least):
-            return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= least
-
-        if steps is not None and not whole(steps, 1):
+        if steps is not None and not whole(steps):
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         if minutes is not None and not minutes > 0:
             raise ValueError(f"minutes must be positive, got {minutes!r}")
         every = {"eval_every": eval_every, "log_every": log_every, "checkpoint_every": checkpoint_every}
         for name, value in every.items():
-            if not (whole(value, 1) or (value is None and name == "checkpoint_every")):
+            if not (whole(value) or (value is None and name == "checkpoint_every")):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if patience is not None and not whole(patience, 0):
             raise ValueError(f"patience must be a non-negative integer (evaluations without improvement) or None, "
@@ -324,7 +322,13 @@ class _Progress:
 
     def __init__(self, total: int | None, start: int, items_per_step: int | None):
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         unit = "items/s" if items_per_step else "steps/s"
         self._items = items_per_step or 1
