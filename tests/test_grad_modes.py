@@ -2,6 +2,8 @@
 
 ``lstm.no_grad()``: recurrent layers keep nothing for backward, give the same outputs, and say so if asked to
 backpropagate; the flag nests, works as a decorator, is per thread, and the trainer validates under it.
+Linear, Embedding and attention keep their own copy of a caller's input (a change between forward and backward
+leaves the gradients as they were), and also keep nothing under no_grad().
 ``backward(..., input_grad=False)``: no δx, every other gradient unchanged."""
 
 from __future__ import annotations
@@ -128,3 +130,84 @@ def test_backward_without_input_grad_leaves_other_gradients_unchanged(make, back
         np.testing.assert_array_equal(a, b)
     for k, v in full.items():
         np.testing.assert_array_equal(layer.grads[k], v, err_msg=k)
+
+
+# -- the other layers: what the forward kept is their own, and nothing under no_grad ---------------------------------
+
+def _linear():
+    from lstm.nn import Linear
+    layer = Linear(3, 2, dtype=np.float64, seed=0)
+    x = np.random.default_rng(7).normal(size=(4, 5, 3))
+    return layer, [x], lambda *a: layer(*a), lambda y: layer.backward(np.ones_like(y))
+
+
+def _embedding(feed=False):
+    from lstm.nn import Embedding
+    layer = Embedding(7, 3, dtype=np.float64, seed=0)
+    rnn = LSTM(3, 2, dtype=np.float64, seed=1)
+    ids = np.random.default_rng(8).integers(0, 7, size=(4, 5))          # 20 positions: 4·V > 20, so not folded
+
+    def forward(ids):
+        return layer.feed(rnn, ids)[0] if feed else layer(ids)
+
+    def backward(y):
+        if feed:
+            dx, _ = rnn.backward(np.ones_like(y))
+            return layer.feed_backward(dx)
+        return layer.backward(np.ones_like(y))
+    return layer, [ids], forward, backward
+
+
+def _attention(kind):
+    from lstm.nn.attention import make_attention
+    layer = make_attention(kind, 3, 3, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(9)
+    q, k = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 5, 3))
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
+    return layer, [q, k, mask], lambda *a: layer(*a)[0], lambda y: layer.backward(np.ones_like(y))
+
+
+LAYERS = {"linear": _linear, "embedding": _embedding, "embedding-feed": lambda: _embedding(feed=True),
+          "dot": lambda: _attention("dot"), "general": lambda: _attention("general"),
+          "bahdanau": lambda: _attention("bahdanau")}
+
+
+def _all_grads(layer, returned):
+    """The parameters' gradients and the input gradients backward returned (None for ids)."""
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    for i, g in enumerate(returned if isinstance(returned, tuple) else (returned,)):
+        if g is not None:
+            grads[f"input {i}"] = g
+    return grads
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_changing_the_input_between_forward_and_backward_leaves_the_gradients(name):
+    layer, inputs, forward, backward = LAYERS[name]()
+    expected = _all_grads(layer, backward(forward(*inputs)))
+    mine = [a.copy() for a in inputs]
+    y = forward(*mine)
+    for a in mine:                                        # the caller reuses its buffers before calling backward
+        if a.dtype == bool:
+            a[...] = True
+        elif a.dtype.kind in "iu":
+            a[...] = 0
+        else:
+            a *= 3.0
+    got = _all_grads(layer, backward(y))
+    assert got.keys() == expected.keys() and len(expected) > 0
+    for k, v in expected.items():
+        np.testing.assert_array_equal(got[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["linear", "embedding", "general", "bahdanau"])
+def test_other_layers_refuse_backward_after_a_no_grad_forward(name):
+    layer, inputs, forward, backward = LAYERS[name]()
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones(1))
+    with no_grad():
+        y = forward(*inputs)
+    with pytest.raises(RuntimeError, match=r"under lstm\.nn\.no_grad\(\)"):
+        backward(y)
+    backward(forward(*inputs))                             # outside again: backward works
+    assert any(np.abs(g).sum() > 0 for g in layer.grads.values())

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from .._values import whole
-from .checks import as_float_array
+from .checks import NOT_KEPT, as_float_array, kept_for_backward, take_kept
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 __all__ = ["Attention", "LuongAttention", "BahdanauAttention", "masked_softmax", "make_attention"]
@@ -112,22 +112,22 @@ class Attention(Module):
     # -- forward / backward ------------------------------------------------------------------------------------
     def __call__(self, query, keys, mask=None, *, projected=None):
         """context (B, Tq, Dk), weights (B, Tq, Tk) for queries against keys (padded keys excluded by ``mask``)."""
+        given = (query, keys, keys if projected is None else projected, mask)   # dot attention's projection is keys
         query, keys, mask = self._check(query, keys, mask)
         if projected is None:
             projected = self.project_keys(keys)
         s, extra = self._scores(query, keys, projected)      # (B, Tq, Tk)
         a = masked_softmax(s, mask).astype(self.dtype, copy=False)
         context = a @ keys                                   # (B, Tq, Dk)
-        self._cache = (query, keys, projected, mask, a, extra)
+        kept = [kept_for_backward(arr, mine) for arr, mine in zip((query, keys, projected, mask), given)]
+        self._cache = kept[0] if kept[0] is NOT_KEPT else (*kept, a, extra)
         return context, a.copy()                             # the caller's to change: backward reads its own
 
     forward = __call__
 
     def backward(self, dcontext, dweights=None, accumulate: bool = False):
         """(δquery, δkeys) from δcontext (B, Tq, Dk) and optionally δweights (B, Tq, Tk); writes ``grads``."""
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward; call attn(query, keys) first")
-        query, keys, projected, mask, a, extra = self._cache
+        query, keys, projected, mask, a, extra = take_kept(self._cache, type(self).__name__, "attn(query, keys)")
         dcontext = as_float_array(dcontext, self.dtype, "dcontext")
         if dcontext.shape != a.shape[:2] + (self.key_size,):
             raise ValueError(f"dcontext must have the context's shape {a.shape[:2] + (self.key_size,)}, "

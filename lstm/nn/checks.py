@@ -4,6 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from .grad_mode import is_grad_enabled
+
+NOT_KEPT = "nothing kept: the forward ran under no_grad()"
+
+
+def kept_for_backward(arr: np.ndarray, given):
+    """What a layer keeps of one forward input for its backward.
+
+    Under :class:`lstm.nn.no_grad`: nothing (:data:`NOT_KEPT`).  Otherwise a private copy when ``arr`` is, or
+    shares memory with, the caller's own array ``given`` — so that a change the caller makes between forward and
+    backward cannot change the gradients (PyTorch refuses such a backward; here it stays correct) — and ``arr``
+    itself when the forward made it (a cast or a conversion from a list).
+    """
+    if not is_grad_enabled():
+        return NOT_KEPT
+    if isinstance(given, np.ndarray) and np.may_share_memory(arr, given):
+        return arr.copy()
+    return arr
+
+
+def take_kept(kept, layer: str, call: str):
+    """The inputs a layer kept at its last forward, or a one-line RuntimeError saying why there are none."""
+    if kept is None:
+        raise RuntimeError(f"{layer}.backward called before forward; call {call} first")
+    if kept is NOT_KEPT:
+        raise RuntimeError(f"{layer}.backward after a forward call made under lstm.nn.no_grad(), which keeps nothing "
+                           f"for backward: call {call} again outside no_grad() first")
+    return kept
+
 
 def as_float_array(x, dtype: np.dtype, what: str = "input") -> np.ndarray:
     """``x`` as a C-contiguous array of the layer's dtype.

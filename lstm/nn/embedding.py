@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._values import whole
+from .checks import kept_for_backward, take_kept
 from .linear import _check_grad_output
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
@@ -95,16 +96,14 @@ class Embedding(Module):
         return ids
 
     def __call__(self, ids) -> np.ndarray:
-        ids = self._check_ids(ids)
-        self._ids = ids
-        return self.weight[ids]  # (*S, D) -- fancy indexing copies
+        checked = self._check_ids(ids)
+        self._ids = kept_for_backward(checked, ids)
+        return self.weight[checked]  # (*S, D) -- fancy indexing copies
 
     forward = __call__
 
     def backward(self, dy, accumulate: bool = False) -> None:
-        if self._ids is None:
-            raise RuntimeError("Embedding.backward called before forward; call layer(ids) first")
-        ids = self._ids
+        ids = take_kept(self._ids, "Embedding", "layer(ids)")
         dy = _check_grad_output(dy, ids.shape + (self.embedding_dim,), self.dtype, "Embedding")
         g = self._grads["weight"]  # (V, D)
         if not accumulate:
@@ -123,12 +122,12 @@ class Embedding(Module):
         chunk) the layer reads the table through the ids instead (``rnn(weight, state, lengths, ids=ids)``): the
         same function, but an LSTM projects the V rows once rather than every embedded input.  Follow the layer's
         backward with :meth:`feed_backward`."""
-        ids = self._check_ids(ids)
-        self._folded = 4 * self.num_embeddings <= ids.size
+        checked = self._check_ids(ids)
+        self._folded = 4 * self.num_embeddings <= checked.size
         if self._folded:
-            return rnn(self.weight, state, lengths, ids=ids)
-        self._ids = ids                                      # as __call__, without checking the ids again
-        return rnn(self.weight[ids], state, lengths)
+            return rnn(self.weight, state, lengths, ids=checked)
+        self._ids = kept_for_backward(checked, ids)          # as __call__, without checking the ids again
+        return rnn(self.weight[checked], state, lengths)
 
     def feed_backward(self, dx, accumulate: bool = False) -> None:
         """Write ``grads["weight"]`` from the input gradient ``rnn.backward`` returned after :meth:`feed`: already

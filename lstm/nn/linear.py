@@ -19,7 +19,7 @@ import numpy as np
 
 from .._values import whole
 from ..kernels import get_backend, reference
-from .checks import as_float_array
+from .checks import as_float_array, kept_for_backward, take_kept
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 __all__ = ["Linear"]
@@ -94,13 +94,14 @@ class Linear(Module):
         return self._params.get("bias")
 
     def __call__(self, x) -> np.ndarray:
+        given = x
         x = _as_float_input(x, self.dtype, "Linear input")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear expects input of shape (..., {self.in_features}), got {x.shape}; "
                 f"the last axis must hold the in_features={self.in_features} features"
             )
-        self._x = x
+        self._x = kept_for_backward(x, given)
         x2 = x.reshape(-1, self.in_features)  # (M, in)
         y = _matmul(x2, self.weight, tb=True).reshape(x.shape[:-1] + (self.out_features,))  # (..., out)
         if self.use_bias:
@@ -110,9 +111,7 @@ class Linear(Module):
     forward = __call__
 
     def backward(self, dy, accumulate: bool = False) -> np.ndarray:
-        if self._x is None:
-            raise RuntimeError("Linear.backward called before forward; call layer(x) first")
-        x = self._x
+        x = take_kept(self._x, "Linear", "layer(x)")
         dy = _check_grad_output(dy, x.shape[:-1] + (self.out_features,), self.dtype, "Linear")
         x2 = x.reshape(-1, self.in_features)  # (M, in)
         dy2 = dy.reshape(-1, self.out_features)  # (M, out)
