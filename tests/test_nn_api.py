@@ -76,6 +76,22 @@ def test_a_refused_state_dict_leaves_the_module_as_it_was():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 
 
+def test_load_state_dict_returns_missing_and_unexpected_names_as_torch_does():
+    torch = pytest.importorskip("torch")
+    net, ref = _Net(), torch.nn.Module()
+    ref.enc, ref.dec = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    partial = {k: v for k, v in net.state_dict().items() if k != "dec.bias"}
+    partial["head.weight"] = np.zeros(2)
+    ours = net.load_state_dict(partial, strict=False)
+    theirs = ref.load_state_dict({k: torch.tensor(v) for k, v in partial.items()}, strict=False)
+    assert ours.missing_keys == theirs.missing_keys == ["dec.bias"]
+    assert ours.unexpected_keys == theirs.unexpected_keys == ["head.weight"]
+    assert ours == (["dec.bias"], ["head.weight"])
+    matched = net.load_state_dict(net.state_dict())
+    assert matched == ([], []) and repr(matched) == "<All keys matched successfully>" == repr(ref.load_state_dict(
+        ref.state_dict()))
+
+
 def test_lstm_cell_backward_takes_the_pair_and_refuses_one_array():
     """One unbatched step: an array (2, H) is not the pair (dh, dc) (its rows were taken for dh and dc)."""
     cell = LSTMCell(3, 2, dtype=np.float64, seed=0)

@@ -12,13 +12,26 @@ them with ``accumulate=True``).  There is no autograd: each layer writes its own
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from .. import _writes
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` returns, as PyTorch's: the names it had no value for, and the names it
+    did not know."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
 
 
 def resolve_dtype(dtype) -> np.dtype:
@@ -143,10 +156,11 @@ class Module:
         """A copy of every parameter as ``{name: ndarray}`` (PyTorch names and shapes)."""
         return {name: value.copy() for name, value in self.parameters().items()}
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays into the parameters in place.
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters in place; return the missing and unexpected names (both empty when
+        ``strict``), as ``torch.nn.Module.load_state_dict`` does.
 
-        Names and shapes must match exactly (``strict=False`` ignores missing and unexpected names, never shapes).
+        Names and shapes must match exactly (``strict=False`` skips missing and unexpected names, never shapes).
         Values are cast to the module's dtype.  Everything is checked before anything is copied: a refused state
         dict leaves the module as it was.
         """
@@ -176,6 +190,7 @@ class Module:
         for name, value in values.items():
             np.copyto(params[name], value, casting="unsafe")
         _writes.note()
+        return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
