@@ -127,6 +127,22 @@ def test_future_labels_are_written_like_the_time_column():
     assert after(["30.01.2020", "31.01.2020", "01.02.2020"]) == ["02.02.2020", "03.02.2020"]
 
 
+def test_quarters_are_dates_with_a_season_of_four_and_continue_in_their_own_style():
+    """2020Q1 (pandas' Period), 2020-Q1, 2020 q1, Q1 2020: the quarter's first day; labels keep the column's form."""
+    for first, second, want in [("2019Q3", "2019Q4", ["2020Q1", "2020Q2"]),
+                                ("2019-Q4", "2020-Q1", ["2020-Q2", "2020-Q3"]),
+                                ("2019 q4", "2020 q1", ["2020 q2", "2020 q3"]),
+                                ("Q3 2019", "Q4 2019", ["Q1 2020", "Q2 2020"])]:
+        s = parse_csv(_dated([first, second]))
+        assert s.time_kind != "number" and missing_steps(s) is None and future_labels(s, 2) == want, first
+    quarters = parse_csv(_dated([f"{y}Q{q}" for y in range(2015, 2020) for q in range(1, 5)]))
+    assert _infer_season(quarters) == (4, "quarterly data") and missing_steps(quarters) is None
+    gap = parse_csv(_dated(["2020Q1", "2020Q2", "2020Q3", "2021Q1", "2021Q2"]))
+    assert "skips ~1 step of 3 months in 1 gap, between '2020Q3' and '2021Q1'" in missing_steps(gap)
+    with pytest.raises(ValueError, match="2020Q5"):
+        parse_csv(_dated(["2020Q4", "2020Q5"]))
+
+
 def test_business_day_data_has_a_season_of_five_and_continues_after_the_weekend():
     days = [str(d) for d in np.arange("2024-01-01", "2024-03-01", dtype="datetime64[D]") if np.is_busday(d)]
     weekdays = parse_csv(_dated(days))                                       # ends on Thursday 2024-02-29

@@ -1,5 +1,5 @@
 """Dates in time columns: reading them (ISO with or without a UTC offset, NN/NN/YYYY in either order, month
-names, compact forms) and writing future dates the way the column writes its own.
+names, quarters, compact forms) and writing future dates the way the column writes its own.
 
 ``parse_date`` turns one cell into a naive datetime (UTC for a time written with an offset, so a daylight-saving
 change is neither a gap nor a repeat); ``date_order`` decides once per column whether NN/NN/YYYY is month- or
@@ -20,6 +20,23 @@ DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/
 _ISO = re.compile(r"(\d{4}-\d{2}-\d{2})(?:([T ])(\d{2}:\d{2})(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")     # NN/NN/YYYY [HH:MM[:SS]]
 MONTH_FIRST, DAY_FIRST = "month/day/year", "day/month/year"
+# A quarter, as pandas writes a Period (2020Q1) and as people do (2020-Q1, 2020 q1, Q1 2020, Q1-2020).
+QUARTER = re.compile(r"(?P<year>\d{4})(?P<sep>[- ]?)(?P<q>[Qq])(?P<n>[1-4])|(?P<q2>[Qq])(?P<n2>[1-4])(?P<sep2>[- ]?)"
+                     r"(?P<year2>\d{4})")
+
+
+def quarter_date(m: re.Match) -> datetime:
+    """The first day of the quarter the QUARTER match ``m`` names (as a pandas Period's start_time)."""
+    year, n = (m["year"], m["n"]) if m["year"] else (m["year2"], m["n2"])
+    return datetime(int(year), 3 * int(n) - 2, 1)
+
+
+def write_quarter(d: datetime, m: re.Match) -> str:
+    """The quarter holding ``d`` written as the QUARTER match ``m`` is (year first or last, separator, q or Q)."""
+    n = (d.month - 1) // 3 + 1
+    if m["year"]:
+        return f"{d.year}{m['sep']}{m['q']}{n}"
+    return f"{m['q2']}{n}{m['sep2']}{d.year}"
 
 
 def slash_date(m: re.Match, order: str) -> datetime | None:
@@ -38,6 +55,9 @@ def parse_date(cell: str, order: str | None = None) -> datetime | None:
     m = SLASH.fullmatch(s)
     if m:
         return slash_date(m, order) if order else slash_date(m, MONTH_FIRST) or slash_date(m, DAY_FIRST)
+    m = QUARTER.fullmatch(s)
+    if m:
+        return quarter_date(m)
     if _ISO.fullmatch(s):
         try:
             d = datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -89,7 +109,8 @@ def add_months(d: datetime, k: int, month_end: bool = False) -> datetime:
 
 def write_time(d: datetime, text: str) -> str:
     """``d`` written like the label ``text``: ISO keeps its precision and UTC offset (``d`` is in UTC then),
-    NN/NN/YYYY becomes YYYY-MM-DD (which shows how it was read), other formats (Jan 2020, 31.01.2020) are kept."""
+    NN/NN/YYYY becomes YYYY-MM-DD (which shows how it was read), other formats (Jan 2020, 31.01.2020, 2020Q1) are
+    kept."""
     iso = _ISO.fullmatch(text)
     if iso:
         _, sep, hm, sec, frac, tz = iso.groups()
@@ -101,6 +122,9 @@ def write_time(d: datetime, text: str) -> str:
         if frac:
             out += f".{d.microsecond:06d}"[:len(frac)]
         return out + (tz or "")
+    quarter = QUARTER.fullmatch(text)
+    if quarter:
+        return write_quarter(d, quarter)
     slash = SLASH.fullmatch(text)
     if slash:
         return d.strftime("%Y-%m-%d" + (" %H:%M" if slash[4] else "") + (":%S" if slash[6] else ""))
