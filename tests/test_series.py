@@ -181,6 +181,23 @@ def test_times_with_a_utc_offset_cross_daylight_saving_without_a_gap_or_a_repeat
         parse_csv(_dated(gapped)))
 
 
+def test_daily_and_monthly_times_with_a_utc_offset_keep_their_calendar_across_daylight_saving():
+    """Local midnights are 23 or 25 hours apart across a change: the calendar (days, weekdays, months) is read in
+    the time written, so labels continue at local midnight with the last row's offset and weekdays stay weekdays."""
+    days = np.arange("2024-03-20", "2024-04-03", dtype="datetime64[D]")
+    daily = [f"{d}T00:00:00{'+01:00' if d < np.datetime64('2024-03-31') else '+02:00'}" for d in days]
+    s = parse_csv(_dated(daily))                                   # the change in the last five rows
+    assert missing_steps(s) is None and _infer_season(s) == (7, "daily data")
+    assert future_labels(s, 2) == ["2024-04-03T00:00:00+02:00", "2024-04-04T00:00:00+02:00"]
+    weekdays = [f"{d} 09:30-0{5 if d < np.datetime64('2024-03-10') else 4}:00"          # New York across the change
+                for d in np.arange("2024-02-20", "2024-03-15", dtype="datetime64[D]") if np.is_busday(d)]
+    b = parse_csv(_dated(weekdays))
+    assert _infer_season(b) == (5, "business-day data") and missing_steps(b) is None
+    assert future_labels(b, 2) == ["2024-03-15 09:30-04:00", "2024-03-18 09:30-04:00"]
+    monthly = [f"2024-{m:02d}-01T00:00:00{'+02:00' if 4 <= m <= 10 else '+01:00'}" for m in range(1, 13)]
+    assert future_labels(parse_csv(_dated(monthly)), 1) == ["2025-01-01T00:00:00+01:00"]
+
+
 def test_intraday_gaps_are_found_across_days():
     quarter_hours = np.arange("2024-03-01T00:00", "2024-03-03T00:00", 15, dtype="datetime64[m]")
     hours = np.arange("2024-03-01T00", "2024-03-05T00", dtype="datetime64[h]").astype("datetime64[m]")

@@ -203,9 +203,9 @@ def _infer_season(series) -> tuple[int, str]:
 
     if series.time_kind != "datetime" or len(series) < 3:
         return 1, "no calendar time column"
-    if business_daily(series.time_keys):
+    if business_daily(series.calendar_keys):
         return 5, "business-day data"
-    step = float(np.median(np.diff(series.time_keys))) / 86400.0           # days
+    step = float(np.median(np.diff(series.calendar_keys))) / 86400.0       # days
     for lo, hi, m, what in ((364, 367, 1, "yearly"), (27, 32, 12, "monthly"), (88, 93, 4, "quarterly"),
                             (6.5, 7.5, 52, "weekly"), (0.99, 1.01, 7, "daily"),
                             (1 / 24 - 1e-3, 1 / 24 + 1e-3, 24, "hourly")):

@@ -23,12 +23,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from .._english import count
-from .times import EPOCH, SLASH, add_months, date_order, parse_date, write_time
+from .times import EPOCH, SLASH, add_months, date_order, parse_date, wall_clock, write_time
 
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
 TRANSFORMS = ("none", "log", "sqrt")
@@ -65,6 +66,19 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @cached_property
+    def calendar_keys(self) -> np.ndarray | None:
+        """Keys for reasoning in the calendar (days, weekdays, months, the season): the times as written, offsets
+        dropped, when every one carries a UTC offset and all fall at one time of day — daily or coarser data, whose
+        local midnights are 23 or 25 hours apart across a daylight-saving change; else ``time_keys`` (in UTC, where
+        an hour is an hour)."""
+        if self.time_kind != "datetime" or not self.time:
+            return self.time_keys
+        walls = [wall_clock(t) for t in self.time]
+        if any(w is None for w in walls) or len({w.time() for w in walls}) != 1:
+            return self.time_keys
+        return np.array([(w - EPOCH).total_seconds() for w in walls])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,7 +234,7 @@ def missing_steps(series: Series) -> str | None:
     on the same day of the month or on month ends, a number of business days for daily data on weekdays only, else
     a duration (or a difference, for numeric times).  A spacing over 1.5 steps is a gap; on business days one missing
     day (a holiday) is not."""
-    keys, labels = series.time_keys, series.time
+    keys, labels = series.calendar_keys, series.time
     if keys is None or labels is None or len(keys) < 3:
         return None
     steps, tolerance = np.diff(keys), 1.5
@@ -399,7 +413,7 @@ def future_labels(series: Series, horizon: int) -> list[str]:
     fallback = [f"+{k}" for k in range(1, horizon + 1)]
     if not series.time or len(series.time) < 2:
         return fallback
-    keys = series.time_keys
+    keys = series.calendar_keys
     if series.time_kind == "number":
         steps = np.diff(keys)
         if not np.allclose(steps, steps[-1]):
@@ -430,7 +444,8 @@ def future_labels(series: Series, horizon: int) -> list[str]:
         if not np.allclose(step[-min(len(step), 5):], step[-1]):
             return fallback
         out = [last + timedelta(seconds=float(step[-1]) * k) for k in range(1, horizon + 1)]
-    return [write_time(d, series.time[-1].strip()) for d in out]
+    local = keys is not series.time_keys                                 # the times as written, not in UTC
+    return [write_time(d, series.time[-1].strip(), local) for d in out]
 
 
 # ---------------------------------------------------------------------------------------------------------------

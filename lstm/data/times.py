@@ -72,6 +72,16 @@ def parse_date(cell: str, order: str | None = None) -> datetime | None:
     return None
 
 
+def wall_clock(cell: str) -> datetime | None:
+    """The time as written, its UTC offset dropped (2024-03-31T00:00+02:00 → 2024-03-31 00:00), for a cell that
+    carries an offset; None for any other cell."""
+    s = cell.strip()
+    m = _ISO.fullmatch(s)
+    if not m or not m[6]:
+        return None
+    return parse_date(s[:m.start(6)])
+
+
 def evenly_spaced(dates: list) -> bool:
     """Increasing by one fixed duration, or by a fixed number of months on one day of the month (or month ends)."""
     if any(d is None for d in dates):
@@ -107,15 +117,16 @@ def add_months(d: datetime, k: int, month_end: bool = False) -> datetime:
     return d.replace(year=year, month=month, day=last if month_end else min(d.day, last))
 
 
-def write_time(d: datetime, text: str) -> str:
-    """``d`` written like the label ``text``: ISO keeps its precision and UTC offset (``d`` is in UTC then),
+def write_time(d: datetime, text: str, local: bool = False) -> str:
+    """``d`` written like the label ``text``: ISO keeps its precision and UTC offset (``d`` is in UTC then, or
+    already in the label's local time with ``local``),
     NN/NN/YYYY becomes YYYY-MM-DD (which shows how it was read), other formats (Jan 2020, 31.01.2020, 2020Q1) are
     kept."""
     iso = _ISO.fullmatch(text)
     if iso:
         _, sep, hm, sec, frac, tz = iso.groups()
         fmt = "%Y-%m-%d" + (f"{sep}%H:%M" if hm else "") + (":%S" if sec else "")
-        if tz and tz != "Z":
+        if tz and tz != "Z" and not local:
             sign = -1 if tz[0] == "-" else 1
             d = d + sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[-2:]))
         out = d.strftime(fmt)
