@@ -222,6 +222,15 @@ def test_cli_forecast_warns_once_of_missing_time_steps_and_still_forecasts(tmp_p
     assert "2005-03" in out.out
     assert main(["forecast", "airline", "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
+    holes = "month,sales\n" + "".join(f"{2000 + k // 12}-{k % 12 + 1:02d},{'' if k in (30, 31) else f'{v:.3f}'}\n"
+                                      for k, v in enumerate(seasonal_series(n=62)))
+    src.write_text(holes)                                # every month there; --fill drop makes the gap
+    assert main(["forecast", str(src), "--horizon", "3", "--steps", "5", "--hidden", "4", "--quiet",
+                 "--fill", "drop"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {src}: time column 'month' skips ~2 steps of 1 month in 1 gap, between "
+                        "'2002-06' and '2002-09'; rows are read as equally spaced, and --fill drop removed the rows "
+                        "with missing values: fill them instead (e.g. --fill linear)"]
 
 
 def test_cli_backtest_json_holds_the_forecast_even_without_out_or_plot(capsys):

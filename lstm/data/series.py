@@ -63,6 +63,7 @@ class Series:
     time_kind: str | None = None
     source: str = "<data>"
     date_order: str | None = None
+    dropped: int = 0                    # rows removed for missing values (fill="drop")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -263,9 +264,11 @@ def missing_steps(series: Series) -> str | None:
     missing = int(sum(round(steps[g] / typical) - 1 for g in gaps))
     k = int(gaps[0])
     first = "the first between" if gaps.size > 1 else "between"
+    fix = ("--fill drop removed the rows with missing values: fill them instead (e.g. --fill linear)" if series.dropped
+           else "so add the missing times as rows with empty values and --fill them")
     return (f"{series.source}: time column {series.time_col!r} skips ~{count(missing, 'step')} of {step} in "
             f"{count(int(gaps.size), 'gap')}, {first} {labels[k]!r} and {labels[k + 1]!r}; rows are read as equally "
-            "spaced, so add the missing times as rows with empty values and --fill them")
+            f"spaced, {'and ' if series.dropped else ''}{fix}")
 
 
 def fill_missing(values: np.ndarray, method: str) -> np.ndarray:
@@ -364,6 +367,7 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
         keys, kind = parse_times(labels, tcol, source, order)
         check_time_order(keys, labels, tcol, source)
     # missing values
+    dropped = 0
     holes = np.isnan(y) if X is None else np.isnan(y) | np.isnan(X).any(axis=1)
     if holes.any():
         if fill is None:
@@ -373,7 +377,7 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
             raise ValueError(f"{source}: {where}; pass --fill with one of {', '.join(FILL_METHODS)} "
                              "(ffill = carry the last value forward)")
         if fill == "drop":
-            keep = ~holes
+            keep, dropped = ~holes, int(holes.sum())
             y = y[keep]
             X = None if X is None else X[keep]
             labels = None if labels is None else [lab for lab, k in zip(labels, keep) if k]
@@ -384,7 +388,7 @@ def parse_csv(text: str, *, target: str | None = None, time_col: str | None = No
     if len(y) == 0:
         raise ValueError(f"{source}: no rows are left after dropping missing values")
     return Series(y=y, target=target, columns=columns, X=X, features=feats, time=labels, time_col=tcol,
-                  time_keys=keys, time_kind=kind, source=source, date_order=order)
+                  time_keys=keys, time_kind=kind, source=source, date_order=order, dropped=dropped)
 
 
 def read_series(path, *, target=None, time_col=None, features=None, fill=None) -> Series:
