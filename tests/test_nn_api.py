@@ -92,6 +92,21 @@ def test_load_state_dict_returns_missing_and_unexpected_names_as_torch_does():
         ref.state_dict()))
 
 
+def test_a_module_prints_its_children_as_torch_does():
+    torch = pytest.importorskip("torch")
+    net, ref = _Net(), torch.nn.Module()
+    ref.enc, ref.dec = torch.nn.Identity(), torch.nn.Identity()
+    net.inner, ref.inner = _Net(), torch.nn.Module()
+    ref.inner.enc, ref.inner.dec = torch.nn.Identity(), torch.nn.Identity()
+    ours, theirs = repr(net), repr(ref)
+    linear = "Linear(in_features=3, out_features=4, bias=True, dtype=float64)"
+    assert ours.splitlines()[:2] == ["_Net(", f"  (enc): {linear}"] and ours.endswith("\n  )\n)")
+    # the same lines and indentation as torch's, child by child (only the leaves' own settings differ)
+    assert [line.split(":")[0] for line in ours.splitlines()] == [
+        line.split(":")[0].replace("Module(", "_Net(") for line in theirs.splitlines()]
+    assert repr(Linear(3, 4, dtype=np.float64)) == linear and repr(Module()) == "Module()"
+
+
 def test_lstm_cell_backward_takes_the_pair_and_refuses_one_array():
     """One unbatched step: an array (2, H) is not the pair (dh, dc) (its rows were taken for dh and dc)."""
     cell = LSTMCell(3, 2, dtype=np.float64, seed=0)

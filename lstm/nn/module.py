@@ -193,7 +193,13 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+        """As PyTorch prints a module: its settings, then each child on its own line, indented."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._children.items()]
+        if not child_lines:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
 
     def extra_repr(self) -> str:
         return ""

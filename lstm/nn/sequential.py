@@ -77,8 +77,3 @@ class Sequential(Module):
             dy = m.backward(dy, accumulate=accumulate)
         return dy
 
-    def __repr__(self) -> str:
-        if not len(self):
-            return "Sequential()"
-        inner = "\n".join(f"  ({name}): {m!r}" for name, m in self._children.items())
-        return f"Sequential(\n{inner}\n)"
