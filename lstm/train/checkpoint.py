@@ -42,11 +42,21 @@ class Checkpoint:
     trainer: dict = field(default_factory=dict)
 
     def restore(self, model, optimizer=None, schedule=None) -> None:
-        model.load_state_dict(self.params)
-        if optimizer is not None and self.optimizer is not None:
-            optimizer.load_state_dict(self.optimizer)
-        if schedule is not None and self.schedule is not None:
-            schedule.load_state_dict(self.schedule)
+        """All or nothing: when a part does not fit, the parts already written are put back as they were and a
+        one-line ValueError says which part ("its optimizer does not fit this one (...)")."""
+        parts = [("network", model, self.params), ("optimizer", optimizer, self.optimizer),
+                 ("schedule", schedule, self.schedule)]
+        parts = [(name, obj, sd) for name, obj, sd in parts if obj is not None and sd is not None]
+        done = []
+        for name, obj, sd in parts:
+            before = obj.state_dict()
+            try:
+                obj.load_state_dict(sd)
+            except ValueError as err:
+                for prev, state in reversed([*done, (obj, before)]):     # (a SequentialLR may be half loaded)
+                    prev.load_state_dict(state)
+                raise ValueError(f"its {name} does not fit this one ({err})") from None
+            done.append((obj, before))
         live = generators(model)
         for name, state in self.rng.items():
             if name in live:

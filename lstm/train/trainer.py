@@ -9,8 +9,9 @@ The trainer knows nothing about the model's shape.  It is given
   what makes ``resume`` exact;
 - optionally ``evaluate() -> float``: a validation loss (run in eval mode, so dropout is off).
 
-One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients →
-``optimizer.step(model.grads)`` → ``schedule.step()``.  Every ``eval_every`` steps (and once more when the budget
+One step is: ``loss, carry = train_step(batches(step), carry)`` → stop if the loss is not finite → clip gradients
+(stop if their norm is not finite) → ``optimizer.step(model.grads)`` → ``schedule.step()``.  A NaN validation loss
+is never the best one.  Every ``eval_every`` steps (and once more when the budget
 ends between two evaluations) it validates, keeps the best weights, and stops early after ``patience``
 evaluations without improvement (0 or 1: at the first).  With ``out_dir`` it writes ``last.safetensors`` (every
 ``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl`` log (one JSON object per
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._english import article
 from .._values import whole
 from ..io.safefile import write_atomic
 from ..nn.grad_mode import no_grad
-from ..optim import ReduceLROnPlateau, clip_grad_norm
+from ..optim import ReduceLROnPlateau, _checks, clip_grad_norm
 from . import checkpoint as ckpt
 
 
@@ -88,8 +92,9 @@ class Trainer:
 
         if steps is not None and not whole(steps):
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
-        if minutes is not None and not minutes > 0:
-            raise ValueError(f"minutes must be positive, got {minutes!r}")
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, numbers.Real)
+                                    or not minutes > 0):
+            raise ValueError(f"minutes must be positive (a number of minutes), got {minutes!r}")
         every = {"eval_every": eval_every, "log_every": log_every, "checkpoint_every": checkpoint_every}
         for name, value in every.items():
             if not (whole(value) or (value is None and name == "checkpoint_every")):
@@ -97,13 +102,26 @@ class Trainer:
         if patience is not None and not whole(patience, 0):
             raise ValueError(f"patience must be a non-negative integer (evaluations without improvement) or None, "
                              f"got {patience!r}")
+        if clip_norm is not None:
+            clip_norm = _checks.real("clip_norm", clip_norm, low=0.0)
+        if not callable(train_step):
+            raise TypeError(f"train_step must be a function (batch, carry) -> (loss, carry), got {_a(train_step)}")
+        if not callable(batches):
+            raise TypeError("batches must be a function of the step number returning a batch (e.g. "
+                            f"lstm.data.StreamBatches), got {_a(batches)}")
+        if evaluate is not None and not callable(evaluate):
+            raise TypeError(f"evaluate must be a function returning the validation loss, or None; got {_a(evaluate)}")
+        callbacks = _check_callbacks(callbacks)
+        if schedule is not None and getattr(schedule, "optimizer", optimizer) is not optimizer:
+            raise ValueError("schedule drives another optimizer than the trainer's; build it on the optimizer given "
+                             "to Trainer")
         self.model, self.optimizer, self.train_step, self.batches = model, optimizer, train_step, batches
         self.steps, self.minutes = steps, minutes
         self.evaluate, self.eval_every, self.patience, self.restore_best = evaluate, eval_every, patience, restore_best
         self.clip_norm, self.schedule = clip_norm, schedule
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.checkpoint_every = checkpoint_every or eval_every
-        self.callbacks, self.progress = list(callbacks), progress
+        self.callbacks, self.progress = callbacks, progress
         self.items_per_step, self.log_every, self.run_key = items_per_step, log_every, run_key
         # run state (what a checkpoint saves)
         self.step = 0
@@ -151,11 +169,14 @@ class Trainer:
         if differ:
             raise ValueError(f"cannot resume from {path}: it belongs to another run ({differ}); resume with the data "
                              "and options of that run, or train afresh elsewhere")
+        advice = "resume with the options of the run that wrote it, or train afresh elsewhere"
+        if (c.schedule is None) != (self.schedule is None):
+            raise ValueError(f"cannot resume from {path}: it was written {'without' if c.schedule is None else 'with'} "
+                             f"a learning-rate schedule and this run has {'none' if c.schedule else 'one'}; {advice}")
         try:
             c.restore(self.model, self.optimizer, self.schedule)
         except ValueError as err:
-            raise ValueError(f"cannot resume from {path}: its network does not fit this one ({err}); resume with the "
-                             "options of the run that wrote it, or train afresh elsewhere") from None
+            raise ValueError(f"cannot resume from {path}: {err}; {advice}") from None
         self.step, self.best_val, self.best_step = int(t["step"]), t.get("best_val"), t.get("best_step")
         self.bad_evals = int(t.get("bad_evals", 0))
         self.carry = None if c.carry is None else tuple(c.carry)
@@ -167,8 +188,7 @@ class Trainer:
 
     def _truncate_log(self, step: int) -> None:
         """Drop log records after ``step`` (written by a run that died before its next checkpoint)."""
-        keep = [line for line in self.log_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        keep = [line for line in self.log_path.read_text().splitlines() if _log_step(line) <= step]
         write_atomic(self.log_path, "".join(line + "\n" for line in keep).encode())
 
     # -- the loop ----------------------------------------------------------------------------------------------
@@ -177,9 +197,11 @@ class Trainer:
 
         ``resume=True`` continues from ``out_dir/last.safetensors`` if it exists (else starts fresh).
         """
+        if resume and self.out_dir is None:
+            raise ValueError("resume=True needs out_dir, where the last checkpoint is kept")
+        if self.out_dir is not None:
+            self._check_out_dir()
         if resume:
-            if self.out_dir is None:
-                raise ValueError("resume=True needs out_dir, where the last checkpoint is kept")
             if self.last_path.exists():
                 self.load_checkpoint()
         if self.out_dir is not None and self.step == 0:   # a fresh run: another run's files would mislead a resume
@@ -202,6 +224,8 @@ class Trainer:
                 if not math.isfinite(loss):
                     self._diverged(loss)
                 grad_norm = self._clip_or_measure(self.model.grads)
+                if not math.isfinite(grad_norm):         # stop before the optimizer writes it into every weight
+                    self._diverged(grad_norm, "gradient norm")
                 self.optimizer.step(self.model.grads)
                 if self.schedule is not None and not isinstance(self.schedule, ReduceLROnPlateau):
                     self.schedule.step()
@@ -259,7 +283,7 @@ class Trainer:
             self.model.train()
         if isinstance(self.schedule, ReduceLROnPlateau):
             self.schedule.step(val)
-        if self.best_val is None or val < self.best_val:
+        if not math.isnan(val) and (self.best_val is None or val < self.best_val):   # NaN is never the best
             self.best_val, self.best_step, self.bad_evals = val, self.step, 0
             self._best_params = self.model.state_dict()
             if self.best_path is not None:
@@ -280,12 +304,27 @@ class Trainer:
             return f"the last checkpoint's weights (step {c.trainer.get('step')})"
         return None
 
-    def _diverged(self, loss: float) -> None:
+    def _diverged(self, value: float, what: str = "loss") -> None:
         where = "no checkpoint was written"
         if self.last_path is not None and self.last_path.exists():
             kept = ckpt.load(self.last_path).trainer.get("step")
             where = f"the last good checkpoint (step {kept}) is kept at {self.last_path}"
-        raise TrainingDiverged(f"training loss became {loss} at step {self.step + 1}; {where}")
+        raise TrainingDiverged(f"training {what} became {value} at step {self.step + 1}; {where}")
+
+    def _check_out_dir(self) -> None:
+        """Make ``out_dir`` or refuse it in one line, before any training time is spent."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocker = next((p for p in (self.out_dir, *self.out_dir.parents) if p.exists() and not p.is_dir()),
+                           self.out_dir)
+            raise NotADirectoryError(f"out_dir {self.out_dir} cannot be a folder: {blocker} is a file; give another "
+                                     "out_dir") from None
+        except PermissionError:
+            raise PermissionError(f"out_dir {self.out_dir} cannot be created (permission denied); give a folder you "
+                                  "can write to") from None
+        if not os.access(self.out_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"out_dir {self.out_dir} is not writable; give a folder you can write to")
 
     def _log(self, record: dict) -> None:
         if self.log_path is None:
@@ -300,6 +339,39 @@ class Trainer:
             if cb(self, event, info) is False:
                 verdict = False
         return verdict
+
+
+def _a(value) -> str:
+    """``value``'s type with its article, for messages: "a list", "an int"."""
+    name = type(value).__name__
+    return f"{article(name)} {name}"
+
+
+def _check_callbacks(callbacks) -> list:
+    """``callbacks`` as a list of callables (None: no callbacks)."""
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        raise TypeError("callbacks must be a list of functions cb(trainer, event, info), got a single function: pass "
+                        f"[{getattr(callbacks, '__name__', 'it')}]")
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a list of functions cb(trainer, event, info), "
+                        f"got {_a(callbacks)}") from None
+    for i, cb in enumerate(callbacks):
+        if not callable(cb):
+            raise TypeError(f"callbacks must be functions cb(trainer, event, info), got {_a(cb)} at index {i}")
+    return callbacks
+
+
+def _log_step(line: str) -> float:
+    """The step of one metrics.jsonl line; infinity for a line a crash cut short (or any unreadable one)."""
+    try:
+        step = json.loads(line).get("step", 0)
+    except (ValueError, AttributeError):
+        return math.inf
+    return step if isinstance(step, numbers.Real) else math.inf
 
 
 def _single_threaded_numpy_blas():
