@@ -290,6 +290,9 @@ class SequentialLR:
                 )
             if s.optimizer is not optimizer:
                 raise ValueError(f"schedule {i} ({type(s).__name__}) drives a different optimizer than SequentialLR")
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
+            raise ValueError(f"SequentialLR milestones must be a list of steps, one fewer than schedules (e.g. [100]), "
+                             f"got {_checks._describe(milestones)}")
         milestones = [_checks.integer(f"milestones[{i}]", m, low=1) for i, m in enumerate(milestones)]
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
@@ -331,8 +334,9 @@ class SequentialLR:
 
     def load_state_dict(self, sd: Mapping) -> None:
         _check_keys(sd, ("type", "milestones", "last_epoch", "last_lr", "schedulers"), "SequentialLR")
-        if list(sd["milestones"]) != self._milestones:
-            raise ValueError(f"SequentialLR milestones must be {self._milestones}, the state dict gives {sd['milestones']}")
+        if not isinstance(sd["milestones"], Sequence) or list(sd["milestones"]) != self._milestones:
+            raise ValueError(f"SequentialLR milestones must be {self._milestones}, "
+                             f"the state dict gives {sd['milestones']}")
         subs = sd["schedulers"]
         if not isinstance(subs, Sequence) or len(subs) != len(self._schedulers):
             raise ValueError(
