@@ -59,7 +59,8 @@ def flatten_state(sd: Mapping) -> tuple[dict[str, np.ndarray], dict]:
                 raise ValueError(f"state dict entry {'/'.join(path)} is {x}, which JSON cannot hold")
             return x
         raise ValueError(
-            f"state dict entry {'/'.join(path)} must be an ndarray or a JSON scalar/list/dict, got {type(node).__name__}"
+            f"state dict entry {'/'.join(path)} must be an ndarray or a JSON scalar/list/dict, "
+            f"got {type(node).__name__}"
         )
 
     meta = walk(sd, ())
