@@ -107,6 +107,20 @@ def test_a_module_prints_its_children_as_torch_does():
     assert repr(Linear(3, 4, dtype=np.float64)) == linear and repr(Module()) == "Module()"
 
 
+def test_the_tree_is_walked_with_torchs_names():
+    torch = pytest.importorskip("torch")
+    net, ref = _Net(), torch.nn.Module()
+    ref.enc, ref.dec = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    net.inner, ref.inner = _Net(), torch.nn.Module()
+    ref.inner.enc, ref.inner.dec = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    assert [n for n, _ in net.named_modules()] == [n for n, _ in ref.named_modules()] == [
+        "", "enc", "dec", "inner", "inner.enc", "inner.dec"]
+    assert [n for n, _ in net.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert all(p is net.parameters()[n] for n, p in net.named_parameters())
+    assert [n for n, _ in net.named_children()] == [n for n, _ in ref.named_children()] == ["enc", "dec", "inner"]
+    assert list(net.children()) == [net.enc, net.dec, net.inner] and list(net.modules())[-1] is net.inner.dec
+
+
 def test_lstm_cell_backward_takes_the_pair_and_refuses_one_array():
     """One unbatched step: an array (2, H) is not the pair (dh, dc) (its rows were taken for dh and dc)."""
     cell = LSTMCell(3, 2, dtype=np.float64, seed=0)

@@ -51,6 +51,11 @@ def resolve_rng(seed) -> np.random.Generator:
     raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
 
 
+def dotted(prefix: str, name: str) -> str:
+    """``name`` under ``prefix`` in a state dict: "rnn" + "weight_hh_l0" → "rnn.weight_hh_l0" ("" adds nothing)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 class Module:
     """Base class: named parameters + same-named gradients, children, train/eval mode, state dicts."""
 
@@ -114,26 +119,40 @@ class Module:
 
     # -- views over the tree -----------------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module (named ``prefix``, "" by default) and every descendant, parents
+        first, as ``torch.nn.Module.named_modules``: ``("", net), ("rnn", net.rnn), ("head", net.head)``."""
         yield prefix, self
         for name, child in self._children.items():
-            yield from child.named_modules(f"{prefix}{name}.")
+            yield from child.named_modules(dotted(prefix, name))
+
+    def modules(self) -> Iterator["Module"]:
+        """This module and every descendant, as :meth:`named_modules` lists them."""
+        for _, mod in self.named_modules():
+            yield mod
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for each direct child, in the order they were assigned."""
+        yield from self._children.items()
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._children.values()
 
     def parameters(self) -> dict[str, np.ndarray]:
         """All parameters of this module and its children, by dotted name (the arrays themselves, not copies)."""
-        out = {}
-        for prefix, mod in self.named_modules():
-            for name, value in mod._params.items():
-                out[prefix + name] = value
-        return out
+        return self._by_name("_params")
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(dotted name, parameter) pairs, as ``torch.nn.Module.named_parameters`` (:meth:`parameters` as a dict)."""
+        yield from self.parameters().items()
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
         """Gradients by the same names as :meth:`parameters` (the arrays themselves: backward writes into them)."""
-        out = {}
-        for prefix, mod in self.named_modules():
-            for name, value in mod._grads.items():
-                out[prefix + name] = value
-        return out
+        return self._by_name("_grads")
+
+    def _by_name(self, table: str) -> dict[str, np.ndarray]:
+        return {dotted(prefix, name): value for prefix, mod in self.named_modules()
+                for name, value in getattr(mod, table).items()}
 
     def zero_grad(self) -> None:
         for g in self.grads.values():

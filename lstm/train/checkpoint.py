@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io import safefile
+from ..nn.module import dotted
 from ..optim import flatten_state, unflatten_state
 
 KIND = "lstm.checkpoint"
@@ -26,7 +27,7 @@ def generators(model) -> dict[str, np.random.Generator]:
     for prefix, mod in model.named_modules():
         for attr, value in vars(mod).items():
             if isinstance(value, np.random.Generator):
-                found[prefix + attr] = value
+                found[dotted(prefix, attr)] = value
     return found
 
 
