@@ -230,3 +230,13 @@ def test_a_schedule_driving_another_optimizer_is_refused(data):
     with pytest.raises(ValueError, match=r"^schedule drives another optimizer than the trainer's; build it on the "
                                          r"optimizer given to Trainer"):
         Trainer(model, mine, model.train_step, stream(ids, 2, 5), steps=2, schedule=StepLR(other, 1, 0.5))
+
+
+def test_the_log_records_the_learning_rate_each_step_used(data, tmp_path):
+    """As Lightning's LearningRateMonitor and Keras' logs: step k's record holds the lr its update was made with
+    (a per-step schedule moves it after the update)."""
+    model, trainer = tiny(data, tmp_path, steps=3, opt=lambda m: SGD(m, lr=1.0), log_every=1,
+                          schedule=lambda o: StepLR(o, step_size=1, gamma=0.5))
+    history = trainer.fit().history
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in history] == logged == [1.0, 0.5, 0.25] and trainer.optimizer.lr == 0.125

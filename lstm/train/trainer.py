@@ -226,11 +226,12 @@ class Trainer:
                 grad_norm = self._clip_or_measure(self.model.grads)
                 if not math.isfinite(grad_norm):         # stop before the optimizer writes it into every weight
                     self._diverged(grad_norm, "gradient norm")
+                lr = float(self.optimizer.lr)                # the rate this step uses (the log records it)
                 self.optimizer.step(self.model.grads)
                 if self.schedule is not None and not isinstance(self.schedule, ReduceLROnPlateau):
                     self.schedule.step()
                 self.step += 1
-                record = {"step": self.step, "loss": loss, "lr": float(self.optimizer.lr), "grad_norm": grad_norm,
+                record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                           "seconds": round(time.perf_counter() - start_time, 4)}
                 if self.evaluate is not None and self.step % self.eval_every == 0:
                     record["val_loss"] = self._validate()
