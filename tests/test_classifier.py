@@ -124,6 +124,14 @@ def test_unknown_labels_and_unfitted_use_are_refused(fitted):
         LSTMClassifier(epochs=1).fit(seqs[:4], ["a"] * 4)
 
 
+def test_the_progress_bar_shows_the_validation_error_as_a_rate(capsys):
+    """What the classifier validates by is 1 − accuracy, which the bar must not call a loss in nats."""
+    seqs, labels = trend_data(n=60, seed=2)
+    m = LSTMClassifier(hidden_size=4, epochs=1, batch_size=16, val_fraction=0.25).fit(seqs, labels, progress=True)
+    err = capsys.readouterr().err
+    assert f"val error {m.history_[-1]['val_loss']:.1%}" in err and "nats" not in err
+
+
 def test_class_weights_change_the_loss_toward_the_rare_class():
     seqs, labels = trend_data(n=120, seed=1)
     keep = [i for i in range(120) if labels[i] == "down" or i % 6 == 1]            # 'up' is rare (1 in 6)

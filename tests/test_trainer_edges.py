@@ -240,3 +240,16 @@ def test_the_log_records_the_learning_rate_each_step_used(data, tmp_path):
     history = trainer.fit().history
     logged = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in history] == logged == [1.0, 0.5, 0.25] and trainer.optimizer.lr == 0.125
+
+
+def test_the_bar_shows_the_validation_value_as_told_and_refuses_a_bad_format(data, capsys):
+    model, trainer = tiny(data, steps=2, evaluate=lambda: 0.25, eval_every=1, progress=True,
+                          val_format="val error {:.1%}")
+    trainer.fit()
+    assert "val error 25.0%" in capsys.readouterr().err
+    model, trainer = tiny(data, steps=2, evaluate=lambda: 0.25, eval_every=1, progress=True)
+    trainer.fit()
+    assert "val loss 0.2500" in capsys.readouterr().err                # no unit it cannot know
+    for bad in ("val {name}", "val {} {}", 3):
+        with pytest.raises(ValueError, match="val_format must be a format string for one number"):
+            tiny(data, steps=2, val_format=bad)

@@ -250,7 +250,7 @@ class LSTMClassifier(Estimator):
         trainer = Trainer(net, opt, step, batches, steps=steps, evaluate=evaluate if n_val else None,
                           eval_every=batches.steps_per_epoch, patience=self.patience, clip_norm=self.clip_norm,
                           schedule=schedule, progress=progress, callbacks=callbacks,
-                          items_per_step=batches.batch_size)
+                          items_per_step=batches.batch_size, val_format="val error {:.1%}")
         result = trainer.fit()
         net.eval()
         self.history_ = result.history

@@ -172,6 +172,7 @@ class LanguageModel(Estimator):
                           steps=self.steps, minutes=self.minutes, evaluate=evaluate, eval_every=self.eval_every,
                           clip_norm=self.clip_norm, schedule=schedule, out_dir=out_dir, callbacks=callbacks,
                           progress=progress, items_per_step=self.batch_size * self.seq_len,
+                          val_format="val {:.4f} nats",
                           run_key={"vocabulary": vocab.describe(), "seq_len": self.seq_len,
                                    "batch_size": self.batch_size, "dropout": self.dropout, "lr": self.lr})
         result = trainer.fit(resume=resume)

@@ -318,6 +318,7 @@ class Seq2Seq(Estimator):
         trainer = Trainer(net, Adam(net, lr=self.lr), train_step, order, steps=self.steps, minutes=self.minutes,
                           evaluate=evaluate, eval_every=self.eval_every, clip_norm=self.clip_norm, out_dir=out_dir,
                           callbacks=callbacks, progress=progress, items_per_step=order.batch_size,
+                          val_format="val {:.4f} nats",
                           run_key={"source_vocabulary": self.source_vocab_.describe(),
                                    "target_vocabulary": self.target_vocab_.describe(),
                                    "batch_size": order.batch_size, "lr": self.lr})

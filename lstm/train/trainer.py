@@ -77,6 +77,7 @@ class Trainer:
     validation loss); ``evaluate``/``eval_every``/``patience``/``restore_best``; ``out_dir``/``checkpoint_every``;
     ``callbacks``: callables ``cb(trainer, event, info)`` for events "step", "eval", "checkpoint", "end" — return
     ``False`` to stop; ``progress``: a progress bar (rich) with step, loss, throughput and ETA;
+    ``val_format``: how the bar shows the validation value (``"val {:.4f} nats"``, ``"val error {:.1%}"``);
     ``items_per_step``: for throughput in items/s (e.g. tokens per batch); ``run_key``: JSON-able facts a checkpoint
     must share with this run to be resumed (e.g. a digest of the vocabulary whose rows the embedding holds), saved
     with every checkpoint and compared on resume.
@@ -86,7 +87,8 @@ class Trainer:
                  minutes: float | None = None, evaluate=None, eval_every: int = 100, patience: int | None = None,
                  restore_best: bool = True, clip_norm: float | None = None, schedule=None, out_dir=None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 items_per_step: int | None = None, log_every: int = 1, run_key: dict | None = None):
+                 items_per_step: int | None = None, log_every: int = 1, run_key: dict | None = None,
+                 val_format: str = "val loss {:.4f}"):
         if steps is None and minutes is None:
             raise ValueError("give a training budget: steps=N and/or minutes=M")
 
@@ -112,6 +114,11 @@ class Trainer:
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"evaluate must be a function returning the validation loss, or None; got {_a(evaluate)}")
         callbacks = _check_callbacks(callbacks)
+        try:
+            val_format.format(0.5)
+        except (AttributeError, IndexError, KeyError, ValueError):
+            raise ValueError(f"val_format must be a format string for one number, e.g. 'val {{:.4f}} nats', got "
+                             f"{val_format!r}") from None
         if schedule is not None and getattr(schedule, "optimizer", optimizer) is not optimizer:
             raise ValueError("schedule drives another optimizer than the trainer's; build it on the optimizer given "
                              "to Trainer")
@@ -123,6 +130,7 @@ class Trainer:
         self.checkpoint_every = checkpoint_every or eval_every
         self.callbacks, self.progress = callbacks, progress
         self.items_per_step, self.log_every, self.run_key = items_per_step, log_every, run_key
+        self.val_format = val_format
         # run state (what a checkpoint saves)
         self.step = 0
         self.carry = None
@@ -211,7 +219,7 @@ class Trainer:
         history: list[dict] = []
         start_time = time.perf_counter()
         stopped, loss = "steps", float("nan")
-        bar = _Progress(self.steps, self.step, self.items_per_step) if self.progress else None
+        bar = _Progress(self.steps, self.step, self.items_per_step, self.val_format) if self.progress else None
         blas = _single_threaded_numpy_blas()
         blas.__enter__()
         try:
@@ -393,7 +401,7 @@ def _single_threaded_numpy_blas():
 class _Progress:
     """A rich progress bar: step / total, loss, validation loss, throughput and ETA."""
 
-    def __init__(self, total: int | None, start: int, items_per_step: int | None):
+    def __init__(self, total: int | None, start: int, items_per_step: int | None, val_format: str):
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -416,14 +424,14 @@ class _Progress:
         )
         self._progress.start()
         self._task = self._progress.add_task("train", total=total, completed=start, loss="-", val="", rate="-")
-        self._t0, self._s0 = time.perf_counter(), start
+        self._t0, self._s0, self._val_format = time.perf_counter(), start, val_format
 
     def update(self, step: int, loss: float, val: float | None) -> None:
         elapsed = max(time.perf_counter() - self._t0, 1e-9)
         rate = (step - self._s0) * self._items / elapsed
         fields = {"loss": f"{loss:.4f}", "rate": f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"}
         if val is not None:
-            fields["val"] = f"val {val:.4f} nats"
+            fields["val"] = self._val_format.format(val)
         self._progress.update(self._task, completed=step, **fields)
 
     def close(self) -> None:
