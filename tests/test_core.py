@@ -497,3 +497,17 @@ def test_weight_dropout_is_dropconnect_on_the_recurrent_weights():
     layer.eval()
     y3, _ = layer(x)
     assert layer._run.hh_masks[0][0] is None and not np.allclose(y3, y)
+
+
+def test_subpackages_are_reached_from_import_lstm_and_load_on_first_use():
+    """The README names lstm.train.Trainer, lstm.models.LanguageModel, lstm.io.from_torch after ``import lstm``."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lstm; before = 'lstm.models' in sys.modules; "
+            "print(before, lstm.train.Trainer.__name__, lstm.models.LanguageModel.__name__, "
+            "lstm.io.from_torch.__name__, 'viz' in dir(lstm))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "Trainer", "LanguageModel", "from_torch", "True"]
+    with pytest.raises(AttributeError, match="module 'lstm' has no attribute 'nothing'"):
+        lstm.nothing
