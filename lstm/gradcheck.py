@@ -8,13 +8,19 @@ from ``backward``.  The error reported per parameter is
 
 i.e. the worst entry measured against that parameter's own gradient scale (0.0 when both are exactly zero, as for
 the unused input-gate rows of a coupled LSTM).  In float64 with ε = 1e-6 a correct backward gives ~1e-9 or less.
+The differences carry rounding noise of ~1e-16·|L|/ε ≈ 1e-10 in absolute terms, so a parameter whose gradient is
+~1e-4 of the loss's scale (a 1-unit layer with a near-zero recurrent weight, say) can show ~1e-7 though exact.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 
 import numpy as np
+
+from ._values import whole
 
 
 def _as_float64(layer):
@@ -48,7 +54,8 @@ def gradcheck(layer, x=None, state=None, lengths=None, *, eps: float = 1e-6, max
     Works on any recurrent layer (``LSTM``, ``GRU``, ``RNN``) or cell (``LSTMCell``, ``GRUCell``, ``RNNCell``).
     ``x``, ``state`` default to random values (non-zero initial state, so state paths are exercised); ``lengths``
     is passed through to layers.  At most ``max_entries`` randomly chosen entries of each array are checked
-    (None = all).  Dropout is switched off (eval mode) for the check.
+    (None = all; at least 1).  ``eps`` is the finite-difference step.  Dropout is switched off (eval mode) for the
+    check.
 
     Returns ``{parameter name: error, ..., "input": error, "state": error}``; a correct backward gives < 1e-7.
     """
@@ -59,6 +66,11 @@ def gradcheck(layer, x=None, state=None, lengths=None, *, eps: float = 1e-6, max
                         f"got {type(layer).__name__}; check other modules with their own finite differences")
     if lengths is not None and isinstance(layer, _Cell):
         raise ValueError("lengths is for a recurrent layer's padded batch; a cell runs one step, so pass lengths=None")
+    if not (isinstance(eps, numbers.Real) and math.isfinite(eps) and eps != 0):
+        raise ValueError(f"eps must be a finite non-zero step, got {eps!r}; the default 1e-6 suits float64")
+    if max_entries is not None and not whole(max_entries, 1):
+        raise ValueError(f"max_entries must be an integer >= 1 or None, got {max_entries!r}; None checks every "
+                         "entry (0 would check none and report a perfect 0.0)")
     net = _as_float64(layer).eval()
     rng = np.random.default_rng(seed)
     cell = _is_cell(net)
@@ -66,6 +78,8 @@ def gradcheck(layer, x=None, state=None, lengths=None, *, eps: float = 1e-6, max
         shape = (3, net.input_size) if cell else (5, 3, net.input_size)
         x = rng.normal(size=shape)
     x = np.array(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must hold finite numbers (it has NaN or inf), or be None for random values")
 
     def run(x_, state_):
         return (net(x_, state_), None) if cell else net(x_, state_, lengths)[::-1]

@@ -207,7 +207,11 @@ def _check_length(args) -> None:
 
 
 def _check_forget_bias(args, models, given: str, fix: str) -> None:
-    """A non-zero --forget-bias needs an LSTM among the models: GRU and tanh RNN have no forget gate."""
+    """A non-zero --forget-bias needs an LSTM among the models: GRU and tanh RNN have no forget gate; and it must fit
+    the float32 bias (beyond ±20 the gate is saturated anyway)."""
+    if args.forget_bias is not None and abs(args.forget_bias) > 3.4e38:
+        raise UsageError(f"--forget-bias must be a finite number within float32 range (|b| <= 3.4e38), got "
+                         f"{args.forget_bias:g}; a bias of 3 already keeps the forget gate at 0.95")
     if args.forget_bias and "lstm" not in models:
         raise UsageError(f"--forget-bias applies to the LSTM's forget gate; {given} has none (drop --forget-bias or "
                          f"{fix})")

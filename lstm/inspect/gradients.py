@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._values import whole
 from ..tasks.base import Batch, Task
 from ..tasks.net import TaskNet
 
@@ -65,6 +66,17 @@ def as_float64(net: TaskNet) -> TaskNet:
     return copy
 
 
+def whole_lags(lags) -> np.ndarray:
+    """``lags`` as sorted unique ints, refusing what ``astype(int)`` would truncate (2.7 → 2) or choke on (NaN)."""
+    values = np.atleast_1d(np.asarray(lags))
+    if values.size == 0:
+        raise ValueError("lags must hold at least one lag (or be None for 0, 5, 10, …)")
+    if values.dtype == bool or values.dtype.kind not in "iuf" or not np.all(np.isfinite(values)) \
+            or not np.all(values == np.round(values)):
+        raise ValueError(f"lags must be whole numbers of steps, got {values.tolist()}")
+    return np.unique(values.astype(int))
+
+
 def lag_profile(net: TaskNet, task: Task, batch: Batch, lags=None, label: str = "") -> LagProfile:
     """Measure ‖∂L/∂h_{T−1−lag}‖ for each lag (default: 0, 5, 10, … up to T − 1) on ``batch``.
 
@@ -77,7 +89,7 @@ def lag_profile(net: TaskNet, task: Task, batch: Batch, lags=None, label: str = 
     net = as_float64(net)
     x = batch.x.astype(np.float64)                                    # (T, B, I)
     T, B, _ = x.shape
-    lags = np.arange(0, T, 5) if lags is None else np.unique(np.asarray(lags, dtype=int))
+    lags = np.arange(0, T, 5) if lags is None else whole_lags(lags)
     if lags.min() < 0 or lags.max() > T - 1:
         raise ValueError(f"lags must lie in [0, T-1={T - 1}], got {lags.min()}…{lags.max()}")
     rnn, head = net.rnn, net.head
@@ -130,10 +142,15 @@ def gradient_study(models=("rnn", "lstm"), length: int = 200, steps: int = 3000,
                    nets: dict | None = None) -> GradientStudy:
     """‖∂L/∂h_t‖ against lag for each model, at initialisation and after at most ``steps`` of training on the
     adding problem of length ``length`` (stopping once the validation MSE < 0.01; ``steps=0``: initialisation
-    only).  ``nets`` may supply already trained task networks by model name instead of training them."""
+    only), measured on ``batch`` probe sequences.  ``models`` is a model name or a sequence of them.  ``nets`` may
+    supply already trained task networks by model name instead of training them."""
     from ..tasks.adding import AddingProblem
     from ..tasks.train import run_task, settings
 
+    if isinstance(models, str):
+        models = (models,)
+    if not whole(batch, 1):
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     task = AddingProblem(length)
     probe = task.sample(batch, np.random.default_rng([seed, 4]))
     study = GradientStudy(length=length)

@@ -12,11 +12,13 @@ meets the task's criterion (``stop_when_solved``); the test metric is measured o
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._values import whole
 from ..nn.grad_mode import no_grad
 from .base import Baseline, Batch, Task
 from .net import MODELS, TaskNet
@@ -91,6 +93,19 @@ def settings(task: str, **overrides) -> dict:
     return cfg
 
 
+def check_settings(cfg: dict, seed) -> None:
+    """Refuse, before anything is built, the values that would otherwise fail deep inside NumPy (an empty or
+    negative batch, a negative seed) or overflow the float32 forget-gate bias to ±inf."""
+    for name, least, value in (("batch", 1, cfg["batch"]), ("val_size", 1, cfg["val_size"]),
+                               ("test_size", 1, cfg["test_size"]), ("seed", 0, seed)):
+        if not whole(value, least):
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    bias = cfg["forget_bias"]
+    if not (isinstance(bias, numbers.Real) and abs(bias) <= float(np.finfo(np.float32).max)):
+        raise ValueError(f"forget_bias must be a finite number within float32 range (|b| <= 3.4e38; beyond ±20 "
+                         f"the gate is already saturated), got {bias!r}")
+
+
 def run_task(task: str | Task, model: str = "lstm", *, length: int | None = None, steps: int | None = None,
              hidden: int | None = None, batch: int | None = None, lr: float | None = None, clip_norm: float = 1.0,
              seed: int = 0, eval_every: int | None = None, val_size: int | None = None,
@@ -98,7 +113,8 @@ def run_task(task: str | Task, model: str = "lstm", *, length: int | None = None
              progress: bool = True, backend: str = "auto", callbacks=()) -> TaskResult:
     """Train ``model`` ("lstm", "gru", "rnn") on ``task`` and evaluate it on a fresh test set.
 
-    Arguments left as None take the task's value from :data:`DEFAULTS`.
+    Arguments left as None take the task's value from :data:`DEFAULTS`.  ``batch``, ``val_size`` and ``test_size``
+    must be integers >= 1, ``seed`` an integer >= 0 and ``forget_bias`` finite in float32 (the layer's dtype).
     """
     from ..optim import Adam
     from ..train import Trainer
@@ -109,6 +125,7 @@ def run_task(task: str | Task, model: str = "lstm", *, length: int | None = None
     cfg = settings(name, length=length, steps=steps, hidden=hidden, batch=batch, lr=lr, eval_every=eval_every,
                    val_size=val_size, test_size=test_size, forget_bias=forget_bias)
     forget_bias = cfg["forget_bias"]
+    check_settings(cfg, seed)
     if stop_when_solved is None:
         stop_when_solved = cfg.get("early_stop", True)
     t = make_task(name, cfg["length"]) if isinstance(task, str) else task
