@@ -128,8 +128,8 @@ class LSTMClassifier(Estimator):
     ``patience``, to stop early.  Training: ``epochs`` over the data in shuffled batches of ``batch_size``, Adam
     with cosine decay from ``lr`` to lr/10, global-norm clipping ``clip_norm``.  ``forget_bias`` (default 1, Gers
     et al. 2000; Jozefowicz et al. 2015) starts the forget gates open, so the final state remembers the start of the
-    sequence from the first step of training: on MNIST-1D it is the difference between 37 % and 97 % test accuracy
-    for a unidirectional LSTM read out from its last state (benchmarks/SERIES.md).
+    sequence from the first step of training: on MNIST-1D a unidirectional LSTM read out from its last state gets
+    97–98 % test accuracy with it and 18–69 % without, over three seeds (benchmarks/SERIES.md).
     """
 
     _estimator_type = "classifier"
