@@ -1,6 +1,7 @@
 """The command line on bad input and hostile conditions: one line on stderr and exit code 2 (never a traceback),
 checked before any work or writing; a closed output pipe ends quietly."""
 
+import json
 import os
 import subprocess
 import sys
@@ -185,6 +186,20 @@ def test_sizes_beyond_memory_are_one_line_and_exit_2(capsys):
     assert main(["forecast", "airline", "--horizon", "3", "--hidden", "100000", "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not enough memory for this run" in err and "--hidden" in err
+    assert "(--hidden, --batch, --layers)" in err                   # the size options this command has
+
+
+def test_a_learning_rate_beyond_float32_is_one_line_with_no_warning(capsys):
+    assert run_cli(["tasks", "run", "adding", "--length", "10", "--steps", "5", "--hidden", "2", "--quiet",
+                    "--lr", "1e300"]) == 2
+    err = one_line(capsys)
+    assert "became nan" in err and "lower --lr (it was 1e+300)" in err and "Warning" not in err
+
+
+def test_negative_numbers_in_exponent_form_are_values_not_options(capsys):
+    argv = ["tasks", "run", "adding", "--length", "4", "--steps", "1", "--hidden", "2", "--quiet", "--json"]
+    assert run_cli(argv + ["--forget-bias", "-1e1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["forget_bias"] == -10.0
 
 
 @pytest.mark.parametrize("argv, prefix", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from . import core, seq2seq, series, ship, text, understand
@@ -28,6 +29,8 @@ class OneLineParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.set_defaults(prog=self.prog)          # the deepest subcommand's default wins
+        # "-1e3" is a number, as "-1000" and "-0.5" are to argparse (it took it for an option name)
+        self._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -84,8 +87,10 @@ def _run(argv) -> int:
     except MemoryError as err:                                      # sizes the machine cannot hold
         if os.environ.get("LSTM_DEBUG"):
             raise
-        print(f"{args.prog}: error: not enough memory for this run ({err}); use smaller sizes "
-              "(e.g. --hidden, --batch)", file=sys.stderr)
+        sizes = [f"--{name.replace('_', '-')}" for name in ("hidden", "batch", "layers", "length", "seq_len")
+                 if getattr(args, name, None) is not None]
+        print(f"{args.prog}: error: not enough memory for this run ({err}); use smaller sizes"
+              + (f" ({', '.join(sizes)})" if sizes else ""), file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError, ImportError) as err:     # ImportError: a missing extra
         if isinstance(err, BrokenPipeError) or os.environ.get("LSTM_DEBUG"):

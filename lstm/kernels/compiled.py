@@ -290,10 +290,12 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, decay, weig
     low = abs(lerp_weight) < 0.5
     vmax = np.empty(0, param.dtype) if max_exp_avg_sq is None else max_exp_avg_sq.reshape(-1)
     chunks = 2 * THREADS if param.size >= PARALLEL_ADAM else 1
+    with np.errstate(over="ignore"):          # an lr beyond float32 is inf here, as in torch; the loss tells
+        scalars = (dt(-1 if maximize else 1), dt(decay), dt(weight_decay),
+                   dt(lerp_weight if low else 1.0 - lerp_weight), low, dt(beta2), dt(1 - beta2), dt(-step_size),
+                   dt(bias_correction2_sqrt), dt(eps))
     _pool().run(adam_worker, chunks, param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-                vmax, max_exp_avg_sq is not None, dt(-1 if maximize else 1), dt(decay), dt(weight_decay),
-                dt(lerp_weight if low else 1.0 - lerp_weight), low, dt(beta2), dt(1 - beta2), dt(-step_size),
-                dt(bias_correction2_sqrt), dt(eps))
+                vmax, max_exp_avg_sq is not None, *scalars)
 
 
 def softmax_cross_entropy(z, t, scale):
