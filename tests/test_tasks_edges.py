@@ -87,3 +87,9 @@ def test_gradcheck_refuses_settings_that_would_check_nothing_or_divide_by_zero(k
     with pytest.raises(ValueError, match=message):
         gradcheck(LSTM(2, 3, seed=0), **kw)
 
+
+
+def test_run_task_refuses_a_length_it_would_ignore_for_a_built_task():
+    with pytest.raises(ValueError, match=r"length=9 is for a task given by name; this AddingProblem already has its "
+                                         r"length"):
+        run_task(AddingProblem(4), "lstm", length=9, **{k: v for k, v in TINY.items() if k != "length"})

@@ -120,6 +120,9 @@ def run_task(task: str | Task, model: str = "lstm", *, length: int | None = None
     from ..train import Trainer
 
     name = task if isinstance(task, str) else task.name
+    if length is not None and not isinstance(task, str):
+        raise ValueError(f"length={length!r} is for a task given by name; this {type(task).__name__} already has its "
+                         f"length: build it with the length you want, or pass the name {name!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     cfg = settings(name, length=length, steps=steps, hidden=hidden, batch=batch, lr=lr, eval_every=eval_every,
