@@ -253,3 +253,16 @@ def test_the_bar_shows_the_validation_value_as_told_and_refuses_a_bad_format(dat
     for bad in ("val {name}", "val {} {}", 3):
         with pytest.raises(ValueError, match="val_format must be a format string for one number"):
             tiny(data, steps=2, val_format=bad)
+
+
+def test_what_needs_validation_is_refused_without_evaluate(data):
+    """Keras warns that early stopping has no val_loss to watch; here it is refused before training."""
+    from lstm.optim import ReduceLROnPlateau
+
+    with pytest.raises(ValueError, match="patience=2 counts evaluations without improvement, but there is no "
+                                         "evaluate"):
+        tiny(data, steps=2, patience=2)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau is stepped with the validation loss, but there is no "
+                                         "evaluate"):
+        tiny(data, steps=2, schedule=lambda o: ReduceLROnPlateau(o))
+    tiny(data, steps=2, evaluate=lambda: 1.0, patience=2, schedule=lambda o: ReduceLROnPlateau(o))[1].fit()

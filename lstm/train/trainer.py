@@ -104,6 +104,12 @@ class Trainer:
         if patience is not None and not whole(patience, 0):
             raise ValueError(f"patience must be a non-negative integer (evaluations without improvement) or None, "
                              f"got {patience!r}")
+        if evaluate is None and patience is not None:
+            raise ValueError(f"patience={patience} counts evaluations without improvement, but there is no evaluate; "
+                             "pass evaluate=... (a validation loss) or patience=None")
+        if evaluate is None and isinstance(schedule, ReduceLROnPlateau):
+            raise ValueError("ReduceLROnPlateau is stepped with the validation loss, but there is no evaluate; pass "
+                             "evaluate=... (a validation loss) or another schedule")
         if clip_norm is not None:
             clip_norm = _checks.real("clip_norm", clip_norm, low=0.0)
         if not callable(train_step):
