@@ -28,8 +28,8 @@ class Context:
 def top_steps(values: np.ndarray, k: int = 5, min_gap: int = 10, sign: int = 1) -> list[int]:
     """Indices of up to k peaks of ``sign · values``, pairwise at least ``min_gap`` apart, best first."""
     v = np.asarray(values, dtype=np.float64).ravel() * (1 if sign >= 0 else -1)
-    if k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     chosen: list[int] = []
     for t in np.argsort(-v, kind="stable"):
         if all(abs(int(t) - c) >= min_gap for c in chosen):
@@ -43,6 +43,11 @@ def top_contexts(values: np.ndarray, tokens, k: int = 5, before: int = 30, after
                  sign: int = 1) -> list[Context]:
     """The k most activating steps of ``values`` (T,) with their surrounding text."""
     tokens = list(tokens)
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"values must be one unit's series (T,), e.g. trace.unit(0, 'h', 3); got shape {values.shape}")
+    if before < 0 or after < 0:
+        raise ValueError(f"before and after must be >= 0 (tokens of context), got before={before}, after={after}")
     if len(tokens) != len(values):
         raise ValueError(f"values and tokens must have the same length, got {len(values)} and {len(tokens)}")
     gap = max(1, after) if min_gap is None else min_gap

@@ -83,6 +83,8 @@ def correlations(values: np.ndarray, feature: np.ndarray) -> np.ndarray:
     x = np.asarray(feature, dtype=np.float64)
     if a.shape[0] != x.shape[0]:
         raise ValueError(f"values and feature must have the same number of steps, got {a.shape[0]} and {x.shape[0]}")
+    if x.shape[0] == 0:
+        raise ValueError("values and feature need at least one step to correlate, got 0")
     a = a - a.mean(axis=0)
     x = x - x.mean()
     den = np.sqrt((a * a).sum(axis=0) * (x * x).sum())
@@ -97,6 +99,8 @@ def feature_units(trace, features: dict, kinds=("c", "h"), top: int = 3) -> list
     Returns rows {"feature", "layer", "kind", "unit", "r"}.
     """
     values = trace if isinstance(trace, dict) else trace.values
+    if not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive integer (units per feature), got {top!r}")
     rows = []
     for name, x in features.items():
         if np.ptp(x) == 0:

@@ -25,6 +25,9 @@ def saturation(values: dict, low: float = 0.1, high: float = 0.9, gates=GATES) -
     values = values if isinstance(values, dict) else values.values
     if not 0.0 <= low < high <= 1.0:
         raise ValueError(f"need 0 <= low < high <= 1, got low={low}, high={high}")
+    gates = tuple(gates)
+    if not gates:
+        raise ValueError(f"gates must name at least one gate, e.g. {GATES}, got none")
     missing = [g for g in gates if g not in values]
     if missing:
         raise ValueError(f"the trace has no {', '.join(missing)} gate(s); saturation needs an LSTM trace "
@@ -32,6 +35,12 @@ def saturation(values: dict, low: float = 0.1, high: float = 0.9, gates=GATES) -
     out = {}
     for g in gates:
         a = np.asarray(values[g])                                  # (layers, T, H)
+        if a.ndim != 3 or a.shape[1] == 0:
+            raise ValueError(f"the {g} gate must be (layers, T, H) with at least one step, got shape {a.shape}")
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad:
+            raise ValueError(f"the {g} gate holds {bad} NaN/inf value(s), so the fraction of saturated steps is "
+                             "undefined; the model or its input is not finite (check the weights)")
         out[g] = {"left": (a < low).mean(axis=1), "right": (a > high).mean(axis=1)}
     return out
 
@@ -40,6 +49,8 @@ def saturation_table(sat: dict) -> list[dict]:
     """One row per (layer, gate): mean fraction of steps left/right-saturated over units, and how many units
     spend more than half the steps right-saturated (integrators) or left-saturated (mostly closed)."""
     rows = []
+    if not sat:
+        return rows
     layers = next(iter(sat.values()))["left"].shape[0]
     for layer in range(layers):
         for g, d in sat.items():

@@ -20,12 +20,23 @@ def _check_span(T: int, start: int, end: int) -> None:
         raise ValueError(f"span must satisfy 0 <= start < end <= T={T}, got [{start}, {end})")
 
 
+def _check_values(h, threshold: float) -> np.ndarray:
+    """``h`` as (T, H) doubles, or a one-line ValueError; ``threshold`` must be a number to compare with."""
+    h = np.asarray(h, dtype=np.float64)        # compare as the report's JavaScript does (doubles)
+    if h.ndim != 2:
+        raise ValueError(f"h must be (T, H): one layer's values of one kind, e.g. trace.values['h'][0]; "
+                         f"got shape {h.shape}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    return h
+
+
 def select_units(h: np.ndarray, start: int, end: int, threshold: float = 0.3) -> list[int]:
     """Units whose value is ≥ ``threshold`` at every step of [start, end), by decreasing mean over the span.
 
     ``h`` is (T, H): one layer's hidden states (or any trace kind).
     """
-    h = np.asarray(h, dtype=np.float64)        # compare as the report's JavaScript does (doubles)
+    h = _check_values(h, threshold)
     _check_span(h.shape[0], start, end)
     span = h[start:end]                                              # (L, H)
     on = (span >= threshold).all(axis=0)                             # (H,)
@@ -41,8 +52,15 @@ def match_spans(h: np.ndarray, units, threshold: float = 0.3, query: tuple | Non
     Ranked by |run length − query length| (when ``query`` = (start, end) is given; that span itself is left out),
     then by the units' mean value over the run.  Returns [{"start", "end", "score"}] (end exclusive).
     """
-    h = np.asarray(h, dtype=np.float64)        # compare as the report's JavaScript does (doubles)
+    h = _check_values(h, threshold)
     units = [int(u) for u in units]
+    bad = [u for u in units if not 0 <= u < h.shape[1]]
+    if bad:
+        raise ValueError(f"units must be in [0, {h.shape[1] - 1}] (h has {h.shape[1]}), got {bad}")
+    if not 0 < min_share <= 1:
+        raise ValueError(f"min_share must be in (0, 1] (the fraction of units that must be on), got {min_share}")
+    if query is not None:
+        _check_span(h.shape[0], *query)
     if not units:
         return []
     need = max(1, int(np.ceil(min_share * len(units) - 1e-9)))
