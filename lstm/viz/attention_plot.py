@@ -26,24 +26,31 @@ def _check(weights, source_tokens, target_tokens) -> np.ndarray:
     if weights.ndim != 2 or weights.shape != (len(target_tokens), len(source_tokens)):
         raise ValueError(f"weights must have shape (target tokens, source tokens) = "
                          f"({len(target_tokens)}, {len(source_tokens)}), got {weights.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(weights)))
+    if bad:
+        raise ValueError(f"weights must be finite (softmax rows in [0, 1]), got {bad} NaN/inf value(s)")
     return weights
 
 
 def plot_attention(weights, source_tokens, target_tokens, path, title: str = "") -> Path:
     """Write the heatmap PNG to ``path`` and return the path."""
     weights = _check(weights, source_tokens, target_tokens)
+    if weights.size == 0:
+        raise ValueError(f"a heatmap needs at least one source and one target token, got weights of shape "
+                         f"{weights.shape}; use attention_html for an empty table")
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("attention heatmaps need matplotlib: pip install 'lstm[viz]' (or pip install matplotlib)"
                           ) from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
 
     from ..io.safefile import write_atomic
 
     Tt, Ts = weights.shape
-    fig, ax = plt.subplots(figsize=(min(2 + 0.32 * Ts, 30), min(1.5 + 0.32 * Tt, 30)))
+    fig = Figure(figsize=(min(2 + 0.32 * Ts, 30), min(1.5 + 0.32 * Tt, 30)))     # no pyplot: no backend switched
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     im = ax.imshow(weights, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(Ts))
     ax.set_xticklabels([_shown(t) for t in source_tokens], rotation=90 if max(map(len, source_tokens)) > 2 else 0)
@@ -56,7 +63,6 @@ def plot_attention(weights, source_tokens, target_tokens, path, title: str = "")
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="attention weight")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     path = Path(path)
     write_atomic(path, buf.getvalue())
     return path

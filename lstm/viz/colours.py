@@ -5,7 +5,7 @@ a = min(|v| / scale, 1):
 
     gates (i, f, o, r, z; values in [0, 1]):  scale = 1
     g, h, n (tanh, in [−1, 1]):                 scale = 1
-    c (unbounded cell state):                   scale = max_t |c_t| of the unit shown (at least 1e−6)
+    c (unbounded cell state):                   scale = max_t |c_t| over the unit's finite values (at least 1e−6)
 
     rgb = round(255 − a · (255 − BLUE))   if v ≥ 0,   BLUE = (33, 102, 172)   (#2166ac)
     rgb = round(255 − a · (255 − RED))    if v < 0,   RED  = (178, 24, 43)    (#b2182b)
@@ -23,7 +23,9 @@ UNBOUNDED = ("c",)
 def colour_scale(kind: str, values: np.ndarray) -> float:
     """The scale a unit's values are divided by (1 for gates and tanh outputs, max |v| for the cell state)."""
     if kind in UNBOUNDED:
-        return max(float(np.max(np.abs(values))) if np.size(values) else 0.0, 1e-6)
+        a = np.abs(np.asarray(values, dtype=np.float64))
+        a = a[np.isfinite(a)]                        # a NaN or inf step must not blank every other step
+        return max(float(a.max()) if a.size else 0.0, 1e-6)
     return 1.0
 
 

@@ -59,8 +59,8 @@ def text_heatmap(tokens, values, path, title: str = "", kind: str = "h", width: 
     """
     Figure, *_ = pyplot()
     values = np.asarray(values, dtype=np.float64)
-    if len(tokens) != len(values):
-        raise ValueError(f"tokens and values must have the same length, got {len(tokens)} and {len(values)}")
+    if values.ndim != 1 or len(tokens) != len(values):
+        raise ValueError(f"values must be one value per token, shape ({len(tokens)},), got {values.shape}")
     colours = rgb_array(values, colour_scale(kind, values))             # (T, 3)
     cells = _layout(tokens, width)
     rows = (cells[-1][0] + 1) if cells else 1
@@ -104,6 +104,8 @@ def contexts_figure(tokens, values, contexts, path, title: str = "", kind: str =
     """Top-activating contexts, one line each: left context, the token (boxed), right context, coloured."""
     Figure, Rectangle, _ = pyplot()
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(tokens) != len(values):
+        raise ValueError(f"values must be one value per token, shape ({len(tokens)},), got {values.shape}")
     scale = colour_scale(kind, values)
     n = max(1, len(contexts))
     rows = [[(t, "⏎" if tokens[t] == "\n" else tokens[t]) for t in _context_steps(tokens, cx)] for cx in contexts]
@@ -126,10 +128,14 @@ def contexts_figure(tokens, values, contexts, path, title: str = "", kind: str =
     return _save(fig, path)
 
 
-def saturation_figure(sat: dict, path, title: str = "Gate saturation (Karpathy et al. 2015)"):
-    """Per gate, each unit's fraction of steps right-saturated (> 0.9) against left-saturated (< 0.1), by layer."""
+def saturation_figure(sat: dict, path, title: str = "Gate saturation (Karpathy et al. 2015)", low: float = 0.1,
+                      high: float = 0.9):
+    """Per gate, each unit's fraction of steps right-saturated (> high) against left-saturated (< low), by layer;
+    ``low`` and ``high`` label the axes: give the thresholds ``sat`` was computed with."""
     Figure, _, colormaps = pyplot()
     gates = list(sat)
+    if not gates:
+        raise ValueError("sat must hold at least one gate, e.g. saturation(trace); got an empty dict")
     fig = Figure(figsize=(3.4 * len(gates), 3.4))
     axes = fig.subplots(1, len(gates), squeeze=False)
     layers = sat[gates[0]]["left"].shape[0]
@@ -141,8 +147,8 @@ def saturation_figure(sat: dict, path, title: str = "Gate saturation (Karpathy e
         ax.plot([0, 1], [1, 0], color="#bbb", lw=0.8)
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("fraction left-saturated (< 0.1)")
-        ax.set_ylabel("fraction right-saturated (> 0.9)")
+        ax.set_xlabel(f"fraction of steps left-saturated (< {low:g})")
+        ax.set_ylabel(f"fraction of steps right-saturated (> {high:g})")
         ax.set_title({"i": "input gate", "f": "forget gate", "o": "output gate"}.get(g, g))
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -175,6 +181,8 @@ def gradient_figure(study, path):
 def learning_curves(results, path, title: str = ""):
     """Validation metric against training step for each result (a list of TaskResult), with the baseline."""
     Figure, *_ = pyplot()
+    if not results:
+        raise ValueError("learning_curves needs at least one TaskResult, got none")
     fig = Figure(figsize=(7, 4.2))
     ax = fig.subplots()
     colours = {"rnn": "#b2182b", "lstm": "#2166ac", "gru": "#4d9221"}

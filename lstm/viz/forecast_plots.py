@@ -61,7 +61,20 @@ def plot_forecast(path, history, forecast, *, lower=None, upper=None, labels=Non
     """
     history = np.asarray(history, dtype=np.float64)
     forecast = np.asarray(forecast, dtype=np.float64)
+    if history.ndim != 1 or history.size == 0 or forecast.ndim != 1:
+        raise ValueError(f"history must be a non-empty series (n,) and forecast a series (h,), got shapes "
+                         f"{history.shape} and {forecast.shape}")
     n, h = len(history), len(forecast)
+    if (lower is None) != (upper is None):
+        raise ValueError("give both lower and upper for an interval band, or neither")
+    if lower is not None and not (np.shape(lower) == np.shape(upper) == (h,)):
+        raise ValueError(f"lower and upper must each hold one value per forecast step, shape ({h},), got "
+                         f"{np.shape(lower)} and {np.shape(upper)}")
+    if labels is not None and len(labels) != n + h:
+        raise ValueError(f"labels must hold n + h = {n} + {h} = {n + h} time labels (history, then forecast), "
+                         f"got {len(labels)}")
+    if show_last is not None and int(show_last) < 1:
+        raise ValueError(f"show_last must be a positive number of history points, got {show_last}")
     start = 0 if show_last is None else max(0, n - int(show_last))
     fig, (ax,) = _figure(9, 4)
     t_hist = np.arange(start, n)

@@ -31,6 +31,14 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
 
 
+def _json_safe(v):
+    """A meta value as the page's JSON can carry it: str, int, bool, None and finite floats as they are, anything
+    else (a path, a NumPy scalar, NaN) as its text (JSON has no NaN: the page's JSON.parse would fail)."""
+    if v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v)):
+        return v
+    return str(v)
+
+
 def report_data(trace, *, title: str = "", meta: dict | None = None, features: list | None = None,
                 initial: dict | None = None, threshold: float = 0.3, context: tuple = (5, 30, 10)) -> dict:
     """The JSON the page's script reads (also handy for tests)."""
@@ -39,17 +47,29 @@ def report_data(trace, *, title: str = "", meta: dict | None = None, features: l
     values = trace.values
     kinds = [k for k in ("i", "f", "g", "o", "c", "h", "r", "z", "n") if k in values]
     L, T, H = values[kinds[0]].shape
+    if len(trace.tokens) != T:
+        raise ValueError(f"the trace must hold one token per step, got {len(trace.tokens)} tokens for {T} steps")
     if initial is None:
         initial = {"layer": 0, "kind": "c" if "c" in values else "h", "unit": 0}
+    if not isinstance(initial, dict) or set(initial) != {"layer", "kind", "unit"}:
+        raise ValueError(f"initial must be a dict with keys layer, kind and unit, e.g. {{'layer': 0, 'kind': 'h', "
+                         f"'unit': 3}}; got {initial!r}")
+    trace.unit(initial["layer"], initial["kind"], initial["unit"])      # a one-line error when it is not in the trace
+    initial = {"layer": int(initial["layer"]), "kind": str(initial["kind"]), "unit": int(initial["unit"])}
+    k, before, after = context
+    if not (isinstance(k, int) and k >= 1 and isinstance(before, int) and before >= 0 and isinstance(after, int)
+            and after >= 0):
+        raise ValueError(f"context must be (k >= 1, before >= 0, after >= 0) integers, got {context!r}")
     sat = None
     if all(g in values for g in ("i", "f", "o")):
         s = saturation(values)
         sat = {"table": saturation_table(s),
                "units": {g: {"left": d["left"].round(4).tolist(), "right": d["right"].round(4).tolist()}
                          for g, d in s.items()}}
-    k, before, after = context
-    return {"title": title, "meta": meta or {}, "tokens": list(trace.tokens), "steps": T, "hidden": H, "layers": L,
-            "kinds": kinds, "values": {kk: _b64(values[kk]) for kk in kinds}, "ranges": RANGES,
+    meta = {str(mk): _json_safe(mv) for mk, mv in (meta or {}).items()}
+    return {"title": title, "meta": meta, "tokens": list(trace.tokens), "steps": T, "hidden": H, "layers": L,
+            "kinds": kinds, "widths": {kk: int(values[kk].shape[2]) for kk in kinds},
+            "values": {kk: _b64(values[kk]) for kk in kinds}, "ranges": RANGES,
             "initial": initial, "threshold": threshold, "saturation": sat, "features": features or [],
             "contexts": {"k": k, "before": before, "after": after}}
 
@@ -58,7 +78,7 @@ def render_html(data: dict) -> str:
     """The page: markup, the inlined CSS and script, and ``data`` as JSON."""
     # no "<" at all inside the script element: neither "</script>" nor "<!--<script>" (from a file name, a token)
     # can end it early or keep it open past its end
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     meta = " · ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in data["meta"].items())
     title = html.escape(data["title"] or "LSTM gates")
     return f"""<!DOCTYPE html>

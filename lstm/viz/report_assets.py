@@ -48,7 +48,8 @@ JS = r"""
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("lstm-data").textContent);
-  const T = D.steps, H = D.hidden, L = D.layers;
+  const T = D.steps, L = D.layers;
+  const W = k => (D.widths ? D.widths[k] : D.hidden);     // units of a kind (h is narrower with a projection)
   const BLUE = [33, 102, 172], RED = [178, 24, 43];
   const UNBOUNDED = ["c"];
 
@@ -63,13 +64,13 @@ JS = r"""
 
   // -- the numbers (ports of the Python functions) ------------------------------------------------------------
   function series(layer, kind, unit) {
-    const a = V[kind], out = new Float64Array(T);
+    const a = V[kind], out = new Float64Array(T), H = W(kind);
     for (let t = 0; t < T; t++) out[t] = a[(layer * T + t) * H + unit];
     return out;
   }
   function colourScale(kind, s) {
     if (!UNBOUNDED.includes(kind)) return 1.0;
-    let m = 0; for (const v of s) m = Math.max(m, Math.abs(v));
+    let m = 0; for (const v of s) if (Math.abs(v) > m && isFinite(v)) m = Math.abs(v);   // NaN/inf ignored
     return Math.max(m, 1e-6);
   }
   function colour(v, scale) {
@@ -77,7 +78,7 @@ JS = r"""
     return end.map(e => Math.floor(255.0 - a * (255.0 - e) + 0.5));
   }
   function selectUnits(layer, kind, start, end, thr) {
-    const units = [];
+    const units = [], H = W(kind);
     for (let u = 0; u < H; u++) {
       let on = true, sum = 0;
       for (let t = start; t < end; t++) { const v = V[kind][(layer * T + t) * H + u]; if (!(v >= thr)) { on = false; break; } sum += v; }
@@ -88,7 +89,7 @@ JS = r"""
   }
   function matchSpans(layer, kind, units, thr, query, minShare, top) {
     if (!units.length) return [];
-    const need = Math.max(1, Math.ceil(minShare * units.length - 1e-9));
+    const need = Math.max(1, Math.ceil(minShare * units.length - 1e-9)), H = W(kind);
     const ok = new Array(T);
     for (let t = 0; t < T; t++) {
       let n = 0; for (const u of units) if (V[kind][(layer * T + t) * H + u] >= thr) n++;
@@ -134,6 +135,7 @@ JS = r"""
   function label() { return `layer ${state.layer} ${state.kind}[${state.unit}]`; }
 
   function paint() {
+    state.unit = Math.min(state.unit, W(state.kind) - 1); $("unit").max = W(state.kind) - 1;
     const s = series(state.layer, state.kind, state.unit), scale = colourScale(state.kind, s);
     spans.forEach((sp, t) => {
       const [r, g, b] = colour(s[t], scale);
@@ -146,13 +148,15 @@ JS = r"""
     spark(s); contexts(s, scale);
   }
   function spark(s) {
-    const svg = $("spark"), W = 1000, Hh = 90;
-    let lo = Math.min(...s), hi = Math.max(...s);
+    const svg = $("spark"), Wd = 1000, Hh = 90;
+    let lo = Infinity, hi = -Infinity;                      // a loop: spreading T values overflows the stack
+    for (const v of s) if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (lo > hi) { lo = 0; hi = 0; }
     if (state.kind !== "c") { lo = Math.min(lo, D.ranges[state.kind][0]); hi = Math.max(hi, D.ranges[state.kind][1]); }
     if (hi - lo < 1e-9) { hi = lo + 1; }
-    const pts = Array.from(s, (v, t) => `${(t / Math.max(1, T - 1) * W).toFixed(1)},${(Hh - 4 - (v - lo) / (hi - lo) * (Hh - 8)).toFixed(1)}`);
+    const pts = Array.from(s, (v, t) => `${(t / Math.max(1, T - 1) * Wd).toFixed(1)},${(Hh - 4 - (v - lo) / (hi - lo) * (Hh - 8)).toFixed(1)}`);
     const zero = Hh - 4 - (0 - lo) / (hi - lo) * (Hh - 8);
-    svg.innerHTML = `<line x1="0" x2="${W}" y1="${zero}" y2="${zero}" stroke="#ccc"/>` +
+    svg.innerHTML = `<line x1="0" x2="${Wd}" y1="${zero}" y2="${zero}" stroke="#ccc"/>` +
       `<polyline fill="none" stroke="#2166ac" stroke-width="1.2" points="${pts.join(" ")}"/>`;
   }
   function contextRow(t0, t1, hit, s, scale) {
@@ -249,10 +253,11 @@ JS = r"""
   }
   for (let l = 0; l < L; l++) { const o = document.createElement("option"); o.value = l; o.textContent = `layer ${l}`; $("layer").appendChild(o); }
   $("layer").onchange = () => { state.layer = +$("layer").value; paint(); refreshSelection(); };
-  $("unit").max = H - 1;
-  $("unit").onchange = () => { const u = Math.max(0, Math.min(H - 1, parseInt($("unit").value || "0", 10))); state.unit = u; paint(); };
-  $("prev").onclick = () => { state.unit = (state.unit + H - 1) % H; paint(); };
-  $("next").onclick = () => { state.unit = (state.unit + 1) % H; paint(); };
+  $("unit").onchange = () => {
+    state.unit = Math.max(0, Math.min(W(state.kind) - 1, parseInt($("unit").value || "0", 10))); paint();
+  };
+  $("prev").onclick = () => { const H = W(state.kind); state.unit = (state.unit + H - 1) % H; paint(); };
+  $("next").onclick = () => { state.unit = (state.unit + 1) % W(state.kind); paint(); };
 
   // -- saturation ---------------------------------------------------------------------------------------------
   function saturation() {
