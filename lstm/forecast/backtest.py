@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._english import count
+from .._values import whole
 from .baselines import BASELINES
 from .metrics import coverage, mase_scale, metrics_table
 
@@ -27,17 +28,20 @@ METRICS = ("mae", "rmse", "mape", "smape", "mase")
 
 def rolling_origins(n: int, horizon: int, n_windows: int, step: int | None = None, min_train: int = 1) -> list[int]:
     """Cutoffs c_0 < ... < c_{N−1} (training sizes) of N rolling-origin windows; the last ends at n."""
+    for name, v in (("horizon", horizon), ("n_windows", n_windows), ("step", step)):
+        if not (whole(v) or (name == "step" and v is None)):
+            raise ValueError(f"{name} must be a positive integer, got {v!r}" + (" (or None: the horizon)" if
+                                                                                name == "step" else ""))
     h, N = int(horizon), int(n_windows)
     s = h if step is None else int(step)
-    if h < 1 or N < 1 or s < 1:
-        raise ValueError(f"horizon, windows and step must be positive, got {h}, {N} and {s}")
     cutoffs = [n - h - s * (N - 1 - w) for w in range(N)]
     if cutoffs[0] < min_train:
         most = max(0, (n - h - min_train) // s + 1)
-        left = f"only {cutoffs[0]} rows" if cutoffs[0] > 0 else "no rows"
+        left = f"only {count(cutoffs[0], 'row')}" if cutoffs[0] > 0 else "no rows"
         fewer = f"use at most {count(most, 'window')} or more data" if most else "use more data or a shorter horizon"
-        raise ValueError(f"{N} backtest windows of horizon {h} (step {s}) need {h + s * (N - 1)} of the {n} rows and "
-                         f"leave {left} to train the first one; it needs at least {min_train}: {fewer}")
+        need, leave = ("needs", "leaves") if N == 1 else ("need", "leave")
+        raise ValueError(f"{count(N, 'backtest window')} of horizon {h} (step {s}) {need} {h + s * (N - 1)} of the "
+                         f"{n} rows and {leave} {left} to train the first one; it needs at least {min_train}: {fewer}")
     return cutoffs
 
 
@@ -123,7 +127,22 @@ def backtest(make_model, y, X=None, *, horizon: int, n_windows: int, season: int
     naive and MASE.
     """
     y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be a 1-D series of shape (n,), got shape {y.shape}")
+    if not np.isfinite(y).all():
+        k = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise ValueError(f"y has a missing or infinite value at index {k}; fill it first (e.g. --fill ffill)")
     Xa = None if X is None else np.asarray(X, dtype=np.float64)
+    if Xa is not None and len(Xa) != len(y):
+        raise ValueError(f"X must have one row per value of y ({len(y)}), got shape {Xa.shape}")
+    if not whole(season):
+        raise ValueError(f"season must be a positive integer (1 for no season), got {season!r}")
+    if season > 1 and whole(horizon) and len(y) - horizon <= season:
+        raise ValueError(f"season m={season} needs more than {season} values before a backtest window (for MASE and "
+                         f"the seasonal naive baseline), but {len(y)} rows leave {len(y) - horizon} before the last "
+                         f"{count(horizon, 'step')}: use a smaller season or more data")
     cutoffs = rolling_origins(len(y), horizon, n_windows, step, min_train=max(min_train, season + 1))
     names = [model_name] + list(BASELINES)
     res = BacktestResult(cutoffs=cutoffs, horizon=int(horizon), season=int(season), actuals=[],
@@ -145,6 +164,14 @@ def backtest(make_model, y, X=None, *, horizon: int, n_windows: int, season: int
             point = model.predict(horizon)
         res.actuals.append(actual)
         preds = {model_name: np.asarray(point, dtype=np.float64)}
+        if preds[model_name].shape != actual.shape:
+            raise ValueError(f"the {model_name} forecast for window {w + 1} has shape {preds[model_name].shape}; "
+                             f"expected {actual.shape}, one value per step of the horizon")
+        if not np.isfinite(preds[model_name]).all():
+            k = int(np.flatnonzero(~np.isfinite(preds[model_name]))[0])
+            raise ValueError(f"the {model_name} forecast for window {w + 1} is {preds[model_name][k]} at step "
+                             f"{k + 1}, not a finite number (did the fit diverge? lower the learning rate or try "
+                             "another transform)")
         for name, fn in BASELINES.items():
             preds[name] = fn(hist, horizon, season)
         for name, p in preds.items():

@@ -10,12 +10,24 @@ With actuals y_t and forecasts ŷ_t over the h forecast steps, e_t = y_t − ŷ_
                                                          2006): below 1 = better than the in-sample seasonal naive
 
 MASE needs a training series that is not constant at lag m; otherwise its scale is 0 and it is undefined, which is
-reported as an error rather than a silent infinity.
+reported as an error rather than a silent infinity.  A missing or infinite actual, forecast or training value is
+refused (it would make every metric NaN or infinite without saying why).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .._values import whole
+
+
+def _finite(v: np.ndarray, what: str, verb: str = "have") -> np.ndarray:
+    if not np.isfinite(v).all():
+        k = int(np.flatnonzero(~np.isfinite(v.ravel()))[0])
+        where = k if v.ndim <= 1 else tuple(int(i) for i in np.unravel_index(k, v.shape))
+        raise ValueError(f"{what} {verb} a missing or infinite value at index {where} ({v.ravel()[k]}); every value "
+                         "must be a finite number")
+    return v
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +37,7 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"actuals and forecasts must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
         raise ValueError("need at least one actual value to score a forecast")
-    return a, b
+    return _finite(a, "actuals"), _finite(b, "forecasts")
 
 
 def mae(y_true, y_pred) -> float:
@@ -57,9 +69,12 @@ def smape(y_true, y_pred) -> float:
 def mase_scale(y_train, m: int = 1) -> float:
     """The MASE denominator: mean |y_t − y_{t−m}| over the training series."""
     y = np.asarray(y_train, dtype=np.float64)
+    if not whole(m):
+        raise ValueError(f"the seasonal period m must be a positive integer (1 for no season), got {m!r}")
     m = int(m)
-    if m < 1:
-        raise ValueError(f"the seasonal period m must be a positive integer, got {m}")
+    if y.ndim != 1:
+        raise ValueError(f"the training series must be 1-D (one value per time step), got shape {y.shape}")
+    _finite(y, "the training series", "has")
     if len(y) <= m:
         raise ValueError(f"MASE with season m={m} needs more than {m} training values, got {len(y)}; "
                          "use a smaller --season or more data")
@@ -88,4 +103,12 @@ def coverage(y_true, lower, upper) -> float:
     if not (a.shape == lo.shape == hi.shape):
         raise ValueError(f"actuals and interval bounds must have the same shape, got {a.shape}, {lo.shape}, "
                          f"{hi.shape}")
+    if a.size == 0:
+        raise ValueError("need at least one actual value to measure the coverage of an interval")
+    for v, what in ((a, "actuals"), (lo, "lower bounds"), (hi, "upper bounds")):
+        _finite(v, what)
+    if (lo > hi).any():
+        k = int(np.flatnonzero((lo > hi).ravel())[0])
+        raise ValueError(f"the interval has its lower bound above the upper bound at index {k} "
+                         f"({lo.ravel()[k]:g} > {hi.ravel()[k]:g}); pass (actuals, lower, upper) in that order")
     return float(np.mean((a >= lo) & (a <= hi)))

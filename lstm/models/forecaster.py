@@ -27,6 +27,7 @@ z = o + r, mapped back through the inverse scaling; quantiles are sorted so that
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,11 @@ class ForecasterNet(Module):
         y_shape = self.rnn._run.y_shape
         dx, _ = self.rnn.backward(np.zeros(y_shape, dtype=dh.dtype), dstate=(dh, None), input_grad=input_grad)
         return dx
+
+
+def _real(v) -> bool:
+    """A real number (not a bool, not a string)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 def _acf(x: np.ndarray, lag: int) -> float:
@@ -148,12 +154,12 @@ class LSTMForecaster(Estimator):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if not (0 <= self.dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not (_real(self.val_fraction) and 0 <= self.val_fraction < 1):
+            raise ValueError(f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}")
+        if not (_real(self.dropout) and 0 <= self.dropout < 1):
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not (_real(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         self._levels()
 
     def _levels(self) -> list[float] | None:
@@ -161,12 +167,17 @@ class LSTMForecaster(Estimator):
         if self.quantiles is None:
             return None
         try:
-            levels = sorted({round(float(q), 10) for q in self.quantiles} | {0.5})
+            asked = [round(float(q), 10) for q in self.quantiles]
         except (TypeError, ValueError):
             raise ValueError(f"quantiles must be numbers in (0, 1), got {self.quantiles!r}") from None
-        if levels[0] <= 0 or levels[-1] >= 1:
+        if not all(0 < q < 1 for q in asked):                   # (NaN fails too)
             raise ValueError(f"every quantile must lie strictly between 0 and 1, got {self.quantiles!r}")
-        return levels
+        twice = sorted({q for q in asked if asked.count(q) > 1})
+        if twice:
+            verb = "appears" if len(twice) == 1 else "appear"
+            raise ValueError(f"quantiles must not repeat a level, got {self.quantiles!r}: "
+                             f"{', '.join(f'{q:g}' for q in twice)} {verb} more than once; list each level once")
+        return sorted(set(asked) | {0.5})
 
     def _default_lookback(self) -> int:
         if self.lookback:
@@ -193,7 +204,10 @@ class LSTMForecaster(Estimator):
             k = int(np.flatnonzero(~np.isfinite(y))[0])
             raise ValueError(f"y has a missing or infinite value at index {k}; fill it first (e.g. --fill ffill)")
         if X is not None:
-            X = np.asarray(X, dtype=np.float64)
+            X = np.asarray(X)
+            if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
+                raise TypeError(f"X must hold numbers (one column per covariate), got dtype {X.dtype}")
+            X = X.astype(np.float64)
             if X.ndim == 1:
                 X = X[:, None]
             if X.ndim != 2 or len(X) != len(y):
@@ -274,8 +288,13 @@ class LSTMForecaster(Estimator):
             raise ValueError(f"normalize='season' needs lookback >= season, got lookback {L} and season "
                              f"{self._season()}")
         if n - n_val < L + S:
+            why = ""
+            if not self.lookback and L > 8:                      # a default the user may not know about
+                why = f" (the default lookback is 2 x {'season' if L == 2 * self._season() else 'horizon'} " \
+                      f"{L // 2})"
             raise ValueError(f"the series has {n} rows ({n - n_val} for training), too few for lookback {L} + "
-                             f"horizon {S}: at least {L + S + n_val} are needed; use a shorter --lookback or more data")
+                             f"horizon {S}: at least {L + S + n_val} are needed{why}; use a shorter --lookback or "
+                             "more data")
         n_train = n - n_val
         self.transform_ = self._resolve_transform(y[:n_train])
         self.lookback_ = L
@@ -379,6 +398,9 @@ class LSTMForecaster(Estimator):
         self._check_fitted()
         L = self.lookback_
         if y is None:
+            if X is not None:
+                raise ValueError("X was given without y: pass X together with y, the history it belongs to (with "
+                                 "neither, the forecast follows the training series and its covariates)")
             hist_y, hist_X = self.last_y_, self.last_X_
         else:
             hist_y, hist_X = self._check_y(y, X)
@@ -428,6 +450,9 @@ class LSTMForecaster(Estimator):
             want = "" if horizon is None else f" for horizon {horizon}"
             raise ValueError(f"y_true must be a 1-D array of the values that follow the training series, one per "
                              f"forecast step; got shape {y_true.shape}{want}")
+        if not np.isfinite(y_true).all():
+            k = int(np.flatnonzero(~np.isfinite(y_true))[0])
+            raise ValueError(f"y_true has a missing or infinite value at index {k}; score on finite values only")
         return -float(np.mean(np.abs(self.predict(len(y_true)) - y_true)))
 
     # -- persistence -------------------------------------------------------------------------------------------
