@@ -7,7 +7,9 @@ Two shapes of data:
 - :class:`StreamBatches` — one long token stream for truncated BPTT (language models): the stream is cut into
   B parallel rows; step s takes the chunk of ``seq_len`` steps at column offset (s mod chunks) · seq_len from each
   row, with targets shifted by one.  ``reset`` is True on the first chunk of each pass, where the carried
-  recurrent state must start from zero.
+  recurrent state must start from zero.  Every chunk has the full ``seq_len`` steps: the last
+  ``row_len mod seq_len`` positions of each row (and the ``(n - 1) mod B`` tokens at the end of the stream) are
+  the same ones in every pass and are never read, as with ``drop_last`` (up to ``B · (seq_len - 1)`` predictions).
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ import numpy as np
 class ShuffledBatches:
     """Indices of the batch for step ``s``: ``batches(s) -> np.ndarray`` of at most ``batch_size`` item indices.
 
-    Every item appears once per epoch; ``drop_last=True`` (default) keeps every batch the same size.
+    Every item appears at most once per epoch: all of them with ``drop_last=False``; ``drop_last=True`` (default)
+    keeps every batch the same size and skips the ``n_items mod batch_size`` items at the end of that epoch's
+    permutation (different ones each epoch when shuffled).
     """
 
     def __init__(self, n_items: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True):
+        for name, value in (("n_items", n_items), ("batch_size", batch_size), ("seed", seed)):
+            if not _whole(value):
+                raise TypeError(f"{name} must be a whole number, got {value!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
         if n_items < 1 or batch_size < 1:
             raise ValueError(f"need at least one item and batch_size >= 1, got n_items={n_items}, "
                              f"batch_size={batch_size}")
@@ -40,7 +49,7 @@ class ShuffledBatches:
         return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n_items)
 
     def __call__(self, step: int) -> np.ndarray:
-        epoch, k = divmod(int(step), self.steps_per_epoch)
+        epoch, k = divmod(_step(step), self.steps_per_epoch)
         return self.order(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
 
 
@@ -52,12 +61,19 @@ class StreamChunk:
 
 
 class StreamBatches:
-    """Truncated-BPTT chunks over one token stream: ``batches(s) -> StreamChunk`` with x, y of shape (B, seq_len)."""
+    """Truncated-BPTT chunks over one token stream: ``batches(s) -> StreamChunk`` with x, y of shape (B, seq_len),
+    fresh arrays (changing them in place leaves the stream as it was)."""
 
     def __init__(self, ids, batch_size: int, seq_len: int):
         ids = np.asarray(ids)
+        if ids.ndim == 1 and ids.size == 0:
+            ids = ids.astype(np.int64)                    # [] reads as float64: empty, refused below for its size
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"ids must be a 1-D integer array, got shape {ids.shape} and dtype {ids.dtype}")
+        if not (_whole(batch_size) and _whole(seq_len)):
+            raise TypeError(f"batch_size and seq_len must be whole numbers, got {batch_size!r} and {seq_len!r}")
+        if ids.size and ids.min() < 0:
+            raise ValueError(f"token ids must be >= 0, got {ids.min()} at position {int(np.argmin(ids))}")
         if batch_size < 1 or seq_len < 1:
             raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size} and {seq_len}")
         row_len = (len(ids) - 1) // batch_size            # each row needs one extra id for the last target
@@ -77,7 +93,19 @@ class StreamBatches:
         return self.chunks
 
     def __call__(self, step: int) -> StreamChunk:
-        k = int(step) % self.chunks
+        k = _step(step) % self.chunks
         a = k * self.seq_len
-        return StreamChunk(x=self._rows[:, a:a + self.seq_len], y=self._rows[:, a + 1:a + 1 + self.seq_len],
-                           reset=(k == 0))
+        return StreamChunk(x=self._rows[:, a:a + self.seq_len].copy(),
+                           y=self._rows[:, a + 1:a + 1 + self.seq_len].copy(), reset=(k == 0))
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _step(step) -> int:
+    if not _whole(step):
+        raise TypeError(f"step must be a whole number, got {step!r}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    return int(step)

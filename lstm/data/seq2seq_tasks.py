@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .text import _text_codec, _wide_encoding
+
 __all__ = ["date_pairs", "number_pairs", "number_to_words", "task_pairs", "train_test", "pad_sources",
            "read_pairs", "format_pairs", "split_lines", "TASKS", "TEST_SEED_OFFSET", "MAX_LEN"]
 
@@ -81,7 +83,7 @@ def format_date(date: _dt.date, template: str) -> str:
 def date_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` (human-readable date, ISO 8601 date) pairs; see the module docstring for the formats."""
     n = _count(n)
-    rng = np.random.default_rng([int(seed), 1])
+    rng = np.random.default_rng([_seed(seed), 1])
     out = []
     for _ in range(n):
         template, two_digit, words = DATE_FORMATS[rng.integers(len(DATE_FORMATS))]
@@ -118,6 +120,8 @@ def _below_1000(n: int, british: bool, joiner: str) -> str:
 
 def number_to_words(n: int, british: bool = False, joiner: str = "-") -> str:
     """English words for 0 ≤ n ≤ 999,999: 342 → "three hundred forty-two" (British: "three hundred and forty-two")."""
+    if not _whole(n):
+        raise TypeError(f"number_to_words needs a whole number (int), got {n!r}")
     if not 0 <= n <= 999_999:
         raise ValueError(f"number_to_words covers 0 to 999,999, got {n}")
     if n == 0:
@@ -139,7 +143,7 @@ def number_pairs(n: int, seed: int = 0, uniform: bool = False) -> list[tuple[str
     0–999,999 (then 90% have six digits).
     """
     n = _count(n)
-    rng = np.random.default_rng([int(seed), 2 if not uniform else 4])
+    rng = np.random.default_rng([_seed(seed), 2 if not uniform else 4])
     out = []
     for _ in range(n):
         if uniform:
@@ -173,7 +177,11 @@ def pad_sources(pairs, length: int, seed: int = 0, filler: str = "_") -> list[tu
 
     For the long-input experiment: the answer is unchanged, but the encoder must carry it across many more steps.
     """
-    rng = np.random.default_rng([int(seed), 3])
+    if not _whole(length):
+        raise TypeError(f"length must be a whole number, got {length!r}")
+    if not isinstance(filler, str) or len(filler) != 1:
+        raise ValueError(f"filler must be one character, got {filler!r}")
+    rng = np.random.default_rng([_seed(seed), 3])
     out = []
     for src, tgt in pairs:
         extra = length - len(src)
@@ -184,10 +192,20 @@ def pad_sources(pairs, length: int, seed: int = 0, filler: str = "_") -> list[tu
     return out
 
 
+def _whole(n) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+
+
 def _count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    if not _whole(n) or n < 0:
         raise ValueError(f"the number of pairs must be a non-negative integer, got {n!r}")
     return int(n)
+
+
+def _seed(seed) -> int:
+    if not _whole(seed) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    return int(seed)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -213,17 +231,26 @@ def read_pairs(path, encoding: str = "utf-8", *, require_target: bool = True) ->
     ``require_target=False`` allows plain lines (target "") — for translating a file of sources.
     """
     p = Path(path)
+    codec = _text_codec(encoding)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {p}")
     if p.is_dir():
         raise ValueError(f"{p} is a directory; pass a tab-separated file of source<TAB>target lines")
     data = p.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise ValueError(f"{p} looks binary (it contains NUL bytes); give a UTF-8 text file of source<TAB>target lines")
+    wide = None if codec.startswith(("utf-16", "utf-32")) else _wide_encoding(data)
+    if wide:
+        raise ValueError(f"{p} looks like {wide} text, not {encoding}; re-save it as UTF-8 (or read it with "
+                         f"encoding={wide.lower()!r})")
+    binary = ValueError(f"{p} looks binary (it contains NUL bytes); give a UTF-8 text file of source<TAB>target lines")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
+        if b"\x00" in data[:8192]:
+            raise binary from None
         raise ValueError(f"{p} is not valid {encoding} (byte {err.start}); re-save it as UTF-8") from None
+    if "\x00" in text[:8192]:                  # decoded first: UTF-16 text has NUL bytes, binary data NUL characters
+        raise binary
+    text = text.removeprefix("\ufeff")          # a byte-order mark is not part of the first source
     pairs = []
     for lineno, line in enumerate(split_lines(text), 1):
         if not line.strip():
@@ -251,7 +278,9 @@ def format_pairs(pairs) -> str:
     """Pairs as TSV text (one ``source<TAB>target`` line each); refuses sides holding tabs or newlines."""
     lines = []
     for i, (src, tgt) in enumerate(pairs):
-        for side in (src, tgt):
+        for name, side in (("source", src), ("target", tgt)):
+            if not isinstance(side, str):
+                raise TypeError(f"pair {i}: the {name} must be a str, got {side!r} ({type(side).__name__})")
             if "\t" in side or "\n" in side or "\r" in side:
                 raise ValueError(f"pair {i}: {side!r} contains a tab or newline, which a TSV line cannot hold")
         lines.append(f"{src}\t{tgt}\n")

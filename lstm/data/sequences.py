@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .seq2seq_tasks import split_lines
 from .series import MISSING, csv_dialect, parse_times, read_data_text
 from .times import date_order
 
@@ -117,6 +118,8 @@ def _long(header, rows, label, id_col, time_col, features, source, need_label) -
         raise ValueError(f"{source}: label column {label!r} not found; the columns are: {listing}; pass --label COL")
     if time_col is not None and time_col not in header:
         raise ValueError(f"{source}: time column {time_col!r} not found; the columns are: {listing}")
+    if isinstance(features, str):
+        features = [features]                      # one column name, not its letters
     skip = {id_col, label, time_col}
     feats = list(features) if features else [h for h in header if h not in skip]
     for f in feats:
@@ -140,6 +143,8 @@ def _long(header, rows, label, id_col, time_col, features, source, need_label) -
                              "numeric ones with --features (and the time column with --time-col)") from None
         if any(math.isnan(v) for v in vals):
             raise ValueError(f"{source}: data row {k + 1} has a missing feature value; fill or drop it first")
+        if has_label and not r[li]:
+            raise ValueError(f"{source}: data row {k + 1} has no label in column {label!r}")
         groups.setdefault(r[ii], []).append((float(keys[k]), k, vals, r[li] if has_label else None))
     seqs, labels, ids = [], [], []
     for gid, items in groups.items():
@@ -158,7 +163,7 @@ def _long(header, rows, label, id_col, time_col, features, source, need_label) -
 
 def _jsonl(text, label, source, need_label) -> SequenceSet:
     seqs, labels, ids = [], [], []
-    for k, line in enumerate(text.splitlines()):
+    for k, line in enumerate(split_lines(text)):     # not str.splitlines: JSON strings may hold \u2028 raw
         if not line.strip():
             continue
         try:
@@ -203,7 +208,10 @@ def _jsonl(text, label, source, need_label) -> SequenceSet:
 
 def read_sequences(path, *, label: str = "label", id_col: str | None = None, time_col: str | None = None,
                    features=None, need_label: bool = True) -> SequenceSet:
-    """Read labelled sequences from a wide CSV, a long CSV (``id_col``) or a JSONL file (by extension)."""
+    """Read labelled sequences from a wide CSV, a long CSV (``id_col``) or a JSONL file (by extension).
+
+    ``features`` (long CSV): the feature columns, a list of names or one name; default every column but the id,
+    label and time columns."""
     path = Path(path)
     text = read_data_text(path, "a CSV or JSONL file")
     source = str(path)

@@ -33,6 +33,9 @@ _OPENING = ("(", "[", "{", "“", "‘", "«")         # no space after these; a
 def tokenize(text: str, level: str, version: int = TOKENIZER) -> list[str]:
     """Characters (level="char") or word tokens (level="word") of ``text``; ``version`` 1 is the word tokenizer
     that split contractions and numbers (``don ' t``, ``3 . 14``)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}; decode bytes first, e.g. "
+                        "data.decode('utf-8'), or read files with read_text")
     if level == "char":
         return list(text)
     if level == "word":
@@ -50,13 +53,31 @@ class Vocabulary:
             raise ValueError(f"tokenizer must be one of {sorted(_WORD)}, got {tokenizer!r}")
         if not tokens or tokens[0] != UNK:
             tokens = [UNK] + [t for t in tokens if t != UNK]
+        odd = next((t for t in tokens if not isinstance(t, str)), None)
+        if odd is not None:
+            raise TypeError(f"tokens must be str, got {odd!r} ({type(odd).__name__}); build from text with "
+                            "Vocabulary.build")
+        if len(set(tokens)) != len(tokens):
+            twice = next(t for t, c in Counter(tokens).items() if c > 1)
+            raise ValueError(f"the vocabulary lists {twice!r} twice; each token needs exactly one id")
         self.level, self.tokenizer = level, tokenizer
         self.tokens = list(tokens)
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     @classmethod
     def build(cls, text: str, level: str = "char", max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
-        """All characters of ``text`` (char level), or its most frequent words (word level), sorted for stability."""
+        """All characters of ``text`` (char level), or its most frequent words (word level), sorted for stability.
+
+        ``max_size`` (counting ``<unk>``) and ``min_count`` apply at word level only: a character vocabulary keeps
+        every character of the text.
+        """
+        if max_size is not None:
+            if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+                raise TypeError(f"max_size must be a whole number or None, got {max_size!r}")
+            if max_size < 1:
+                raise ValueError(f"max_size must be at least 1 (it counts {UNK}), got {max_size}")
+        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)):
+            raise TypeError(f"min_count must be a whole number, got {min_count!r}")
         counts = Counter(tokenize(text, level))
         if level == "word":
             # Newlines are structure, not vocabulary: always kept, so decoded text keeps its lines.
@@ -99,8 +120,17 @@ class Vocabulary:
         return tokenize(text, self.level, self.tokenizer)
 
     def decode(self, ids) -> str:
+        """Text of ``ids`` (N,), integer token ids in 0 … len(self) - 1; word tokens are joined as
+        :class:`Joiner` joins them."""
+        arr = np.asarray(ids)
+        if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+            raise TypeError(f"ids must be a 1-D sequence of integer token ids, got shape {arr.shape} and dtype "
+                            f"{arr.dtype}; pass e.g. a list of ints ([i] for one token)")
+        if arr.size:
+            _check_id(int(arr.min()), len(self.tokens))
+            _check_id(int(arr.max()), len(self.tokens))
         join = Joiner(self)
-        return "".join(join.piece(int(i)) for i in ids)
+        return "".join(join.piece(int(i)) for i in arr)
 
     def to_config(self) -> dict:
         return {"level": self.level, "tokens": self.tokens, "tokenizer": self.tokenizer}
@@ -128,6 +158,7 @@ class Joiner:
             self.piece(int(i))
 
     def piece(self, token: int) -> str:
+        _check_id(token, len(self.vocab.tokens))
         tok, prev = self.vocab.tokens[token], self.prev
         self.prev = tok
         if self.vocab.level == "char":
@@ -146,23 +177,37 @@ class Joiner:
         return " " + tok if space else tok
 
 
+def _check_id(token: int, size: int) -> None:
+    if not 0 <= token < size:
+        raise ValueError(f"token ids must be in 0..{size - 1} (the vocabulary has {size} tokens), got {token}")
+
+
+def _text_codec(encoding) -> str:
+    """The codec name of a text encoding ("utf_8" → "utf-8"); unknown names and codecs that are not text encodings
+    ('hex', 'base64', 'rot13') are a ValueError."""
+    try:
+        info = codecs.lookup(encoding)
+        if not getattr(info, "_is_text_encoding", True):
+            raise LookupError(encoding)
+        return info.name
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown encoding {encoding!r}; try utf-8 or latin-1") from None
+
+
 def read_text(paths, encoding: str = "utf-8") -> str:
     """Concatenate text files, refusing what is not text with one-line reasons.
 
     Missing and empty (or only white space) files, binary files (a NUL character in the first 8 KiB), UTF-16 or
-    UTF-32 text read with another encoding and bytes that do not decode are errors that name the file and say what
-    to do.  Line ends are read as Python's text mode reads them (\\r\\n and \\r become \\n), and a leading
-    byte-order mark is dropped, so neither becomes a token of the vocabulary.
+    UTF-32 text (or UTF-8 with a byte-order mark) read with another encoding and bytes that do not decode are
+    errors that name the file and say what to do.  Line ends are read as Python's text mode reads them (\\r\\n
+    and \\r become \\n), and a leading byte-order mark is dropped, so neither becomes a token of the vocabulary.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
     if not paths:
         raise ValueError("no files given; pass at least one text file")
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}; try utf-8 or latin-1") from None
+    codec = _text_codec(encoding)
     pieces = []
     for p in map(Path, paths):
         if not p.exists():
@@ -173,6 +218,8 @@ def read_text(paths, encoding: str = "utf-8") -> str:
         if not data:
             raise ValueError(f"{p} is empty; give a file with some text in it")
         wide = None if codec.startswith(("utf-16", "utf-32")) else _wide_encoding(data)
+        if wide is None and data.startswith(codecs.BOM_UTF8) and codec not in ("utf-8", "utf-8-sig"):
+            wide = "UTF-8"                     # its byte-order mark would otherwise be read as three characters
         if wide:
             raise ValueError(f"{p} looks like {wide} text, not {encoding}; pass --encoding {wide.lower()}")
         binary = ValueError(f"{p} looks binary (it contains NUL bytes); give a plain text file")
