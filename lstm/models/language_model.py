@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,8 @@ class LanguageModel(Estimator):
             held = f" ({min(n_val, len(ids))} of them held out for validation)" if n_val else ""
             raise ValueError(
                 f"the text has {len(ids)} {self.level} tokens{held}, {len(train)} left to train on, fewer than one "
-                f"batch needs ({self.batch_size} × {self.seq_len} + 1); use more text or a smaller --batch / --seq-len"
+                f"batch needs ({self.batch_size} × {self.seq_len} + 1); use more text or a smaller batch_size / "
+                "seq_len (--batch / --seq-len)"
             )
         return train, val
 
@@ -228,9 +230,10 @@ class LanguageModel(Estimator):
         """
         self._check_fitted()
         char = self.vocab_.level == "char"       # the fitted level (set_params changes only the next fit)
-        ids = self.vocab_.encode(text, errors="strict" if char else "replace")
+        ids = self._encode(text, "text")
         if len(ids) < 2:
-            raise ValueError("score needs at least two tokens of text")
+            raise ValueError(f"score needs at least two {self.vocab_.level} tokens of text (the first is only "
+                             f"context), got {len(ids)}; give a longer text")
         nats = self._sequence_loss(ids)
         out = {"nats": nats}
         if char:
@@ -246,17 +249,40 @@ class LanguageModel(Estimator):
         temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.  A prime
         with characters the model never saw is refused; words it never saw are read as ``<unk>``.  After a word
         prime that ends in white space the first word comes without a space of its own (``prime + text`` reads).
+        The arguments are checked when ``stream`` is called, not when the first token is asked for.
         """
         self._check_fitted()
         if not whole(length):
             raise ValueError(f"length must be a positive integer, got {length!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+            raise TypeError(f"temperature must be a number >= 0 (0 = most likely token), got "
+                            f"{type(temperature).__name__} {temperature!r}")
         if temperature < 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
         if top_k is not None and not whole(top_k):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        rng = np.random.default_rng(seed)
+        if seed is not None and not isinstance(seed, np.random.Generator) and not whole(seed, 0):
+            raise ValueError(f"seed must be a whole number >= 0 (or None for a fresh one each call), got {seed!r}")
+        ids = self._encode(prime, "prime")
+        return self._generate(length, prime, ids, float(temperature), top_k, np.random.default_rng(seed))
+
+    def _encode(self, text, what: str) -> np.ndarray:
+        """Ids of ``text`` at the fitted level: characters the model never saw are refused (naming them, and
+        ``what`` the text is), words it never saw read as ``<unk>``."""
+        if not isinstance(text, str):
+            raise TypeError(f"the {what} must be a str, got {type(text).__name__}; decode bytes first, e.g. "
+                            "data.decode('utf-8')")
+        if self.vocab_.level == "char":
+            missing = self.vocab_.unknown(text)
+            if missing:
+                shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
+                them = "them" if len(missing) > 1 else "it"
+                raise ValueError(f"the {what} holds {len(missing)} char(s) the model never saw: {shown}; remove "
+                                 f"{them}, or fit on text that has {them}")
+        return self.vocab_.encode(text)                        # words: <unk>
+
+    def _generate(self, length, prime, ids, temperature, top_k, rng):
         stepper = self.stepper()
-        ids = self.vocab_.encode(prime, errors="strict" if self.vocab_.level == "char" else "replace")   # words: <unk>
         primed = len(ids) > 0                                 # a word-level prime of only spaces has no tokens
         if not primed:
             ids = np.array([self._start_token()], dtype=np.int64)
@@ -342,13 +368,21 @@ class LanguageModel(Estimator):
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if not whole(value):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.embedding_dim is not None and not whole(self.embedding_dim):
+            raise ValueError(f"embedding_dim must be a positive integer, or None for the default, got "
+                             f"{self.embedding_dim!r}")
+        if not isinstance(self.tie_weights, (bool, np.bool_)):
+            raise TypeError(f"tie_weights must be True or False, got {self.tie_weights!r}")
+        if self.seed is not None and not whole(self.seed, 0):
+            raise ValueError(f"seed must be a whole number >= 0 (or None for a fresh one), got {self.seed!r}")
         if self.max_vocab is not None and (not isinstance(self.max_vocab, (int, np.integer)) or self.max_vocab < 2):
             raise ValueError(f"max_vocab must be an integer of at least 2 ({UNK} and one word), got {self.max_vocab!r}")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes")
-        if not 0 <= self.val_fraction < 1:
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, numbers.Real) \
+                or not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.lr_factor is not None and not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor <= 1):
             raise ValueError(f"lr_factor must be in (0, 1] (1 or None: no decay), got {self.lr_factor!r}")

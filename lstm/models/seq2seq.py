@@ -23,12 +23,14 @@ Vocabularies are :class:`lstm.data.text.Vocabulary` per side (characters or word
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from ..data.text import UNK, Vocabulary, tokenize
 from ..io.model_file import register
 from ..nn import LSTM, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
@@ -229,11 +231,16 @@ class Seq2Seq(Estimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be True or False, got {self.bidirectional!r}")
+        if not whole(self.seed, 0):
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if self.bidirectional and self.hidden_size % 2:
             raise ValueError(f"bidirectional=True needs an even hidden_size, got {self.hidden_size}")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes")
-        if not 0 <= self.val_fraction < 1:
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, numbers.Real) \
+                or not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
 
     def _encode_pairs(self, pairs):
@@ -241,22 +248,29 @@ class Seq2Seq(Estimator):
         return ([self.source_vocab_.encode(s) for s, _ in pairs], [self.target_vocab_.encode(t) for _, t in pairs])
 
     @staticmethod
-    def _check_pairs(pairs, max_len: int, levels) -> list[tuple[str, str]]:
+    def _pair_list(pairs, what: str = "pair") -> list[tuple[str, str]]:
+        """``pairs`` as a list, each checked to be a (source, target) pair of strings (either side may be empty)."""
         if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
-            raise TypeError(f"pairs must be a list of (source, target) strings, got {type(pairs).__name__}")
+            raise TypeError(f"{what}s must be a list of (source, target) strings, got {type(pairs).__name__}")
         pairs = list(pairs)
-        if not pairs:
-            raise ValueError("fit needs at least one (source, target) pair")
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-                raise TypeError(f"pair {i} must be a (source, target) pair of strings, got {pair!r:.60}")
+                raise TypeError(f"{what} {i} must be a (source, target) pair of strings, got {pair!r:.60}")
+        return pairs
+
+    @staticmethod
+    def _check_pairs(pairs, max_len: int, levels, what: str = "pair") -> list[tuple[str, str]]:
+        pairs = Seq2Seq._pair_list(pairs, what)
+        if not pairs:
+            raise ValueError(f"fit needs at least one (source, target) {what}")
+        for i, pair in enumerate(pairs):
             for side, text, level in (("source", pair[0], levels[0]), ("target", pair[1], levels[1])):
                 n = len(tokenize(text, level))
                 if n == 0:
-                    raise ValueError(f"pair {i}: the {side} side is empty ({text!r}); every pair needs text on both "
+                    raise ValueError(f"{what} {i}: the {side} side is empty ({text!r}); every pair needs text on both "
                                      "sides")
                 if n > max_len:
-                    raise ValueError(f"pair {i}: the {side} side has {n} {level}s, more than max_len={max_len}; "
+                    raise ValueError(f"{what} {i}: the {side} side has {n} {level}s, more than max_len={max_len}; "
                                      "shorten or split it, or raise max_len")
         return pairs
 
@@ -279,10 +293,10 @@ class Seq2Seq(Estimator):
             n_val = max(1, int(len(pairs) * self.val_fraction))
             validation = [pairs[i] for i in order[:n_val]]
             pairs = [pairs[i] for i in np.sort(order[n_val:])]
-        elif isinstance(validation, (list, tuple)) and not validation:
-            validation = None                     # [] = hold nothing out
         elif validation is not None:
-            validation = self._check_pairs(validation, self.max_len, levels)
+            validation = self._pair_list(validation, "validation pair")
+            if validation:                        # [] = hold nothing out
+                validation = self._check_pairs(validation, self.max_len, levels, "validation pair")
         longest = max(len(tokenize(t, self.target_level)) for _, t in pairs)
         self._build(build_vocabulary((s for s, _ in pairs), self.source_level),
                     build_vocabulary((t for _, t in pairs), self.target_level),
@@ -329,6 +343,14 @@ class Seq2Seq(Estimator):
         return self
 
     # -- using -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _texts(texts, one: str = "") -> list:
+        """``texts`` (a list of strings) as a list; a lone string or something not iterable is refused."""
+        if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+            raise TypeError(f"texts must be {one}a list of strings, got {type(texts).__name__}; decode bytes "
+                            "first, e.g. data.decode('utf-8')")
+        return list(texts)
+
     def _encode_sources(self, texts, errors: str = "strict") -> list[np.ndarray]:
         max_len = self.fitted_params()["max_len"]       # as fitted (set_params changes only the next fit)
         out = []
@@ -360,8 +382,11 @@ class Seq2Seq(Estimator):
         checking); ``keep_greedy=False`` gives plain beam search, which can rarely score below greedy.
         """
         self._check_fitted()
+        texts = self._texts(texts)
         if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise ValueError(f"beam must be a positive integer, got {beam!r}")
+        if not whole(batch_size):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not (isinstance(length_penalty, (int, float)) and 0 <= length_penalty <= 10):
             raise ValueError(f"length_penalty must be a number in [0, 10] (0 = plain log-probability), got "
                              f"{length_penalty!r}")
@@ -396,7 +421,8 @@ class Seq2Seq(Estimator):
         Characters (or words) never seen in training are refused (``errors="replace"`` maps them to <unk>).
         """
         single = isinstance(texts, str)
-        hyps = self.search([texts] if single else list(texts), beam, length_penalty, errors=errors)
+        texts = [texts] if single else self._texts(texts, "one string or ")
+        hyps = self.search(texts, beam, length_penalty, errors=errors)
         outs = [self._text(h.tokens) for h in hyps]
         return outs[0] if single else outs
 
@@ -404,6 +430,8 @@ class Seq2Seq(Estimator):
         """The attention trace of one translation — ``translate(text, beam, length_penalty)``: source tokens,
         target tokens (with </s>), weights (Tt, Ts)."""
         self._check_fitted()
+        if not isinstance(text, str):
+            raise TypeError(f"text must be one string, got {type(text).__name__}")
         if not self.net_.has_attention:
             raise ValueError("this model was trained with attention='none', so it has no attention weights")
         h = self.search([text], beam, length_penalty)[0]
@@ -411,12 +439,19 @@ class Seq2Seq(Estimator):
         return {"source": self.source_vocab_.tokenize(text), "target": [tv.tokens[t] for t in h.tokens],
                 "weights": h.weights, "translation": self._text(h.tokens), "logp": h.logp}
 
-    def log_prob(self, pairs, *, batch_size: int = 256) -> np.ndarray:
-        """log p(target + </s> | source) for each pair, by teacher forcing (float64)."""
+    def log_prob(self, pairs, *, batch_size: int = 256, errors: str = "strict") -> np.ndarray:
+        """log p(target + </s> | source) for each pair, by teacher forcing (float64).
+
+        Tokens never seen in training are refused on either side (the model gives a target holding one no
+        probability); ``errors="replace"`` reads them as <unk> instead."""
         self._check_fitted()
-        pairs = list(pairs)
-        src = self._encode_sources([s for s, _ in pairs])
-        tgt = [self.target_vocab_.encode(t) for _, t in pairs]
+        pairs = self._pair_list(pairs)
+        if not whole(batch_size):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if errors not in ("strict", "replace"):
+            raise ValueError(f"errors must be 'strict' or 'replace', got {errors!r}")
+        src = self._encode_sources([s for s, _ in pairs], errors)
+        tgt = [self._encode_target(t, i, errors) for i, (_, t) in enumerate(pairs)]
         net = self.net_
         was_training = net.training
         net.eval()
@@ -436,11 +471,22 @@ class Seq2Seq(Estimator):
             net.train(was_training)
         return np.array(out)
 
+    def _encode_target(self, text: str, i: int, errors: str) -> np.ndarray:
+        if errors == "strict":
+            missing = self.target_vocab_.unknown(text)
+            if missing:
+                shown = ", ".join(repr(t) for t in missing[:10]) + (" …" if len(missing) > 10 else "")
+                n, level, them = len(missing), self.target_vocab_.level, "them" if len(missing) > 1 else "it"
+                raise ValueError(f"pair {i}: the target holds {n} {level}{'s' if n > 1 else ''} the model never "
+                                 f"saw: {shown}; it cannot produce {them} (errors='replace' reads {them} as <unk>)")
+        return self.target_vocab_.encode(text)
+
     @no_grad()
     def score(self, pairs, beam: int = 1, length_penalty: float = 0.0, *, errors: str = "strict") -> float:
         """Exact-match accuracy of ``translate`` on (source, target) pairs (``errors="replace"``: source tokens
         never seen in training read as <unk> instead of being refused — held-out words at word level)."""
-        pairs = list(pairs)
+        self._check_fitted()
+        pairs = self._pair_list(pairs)
         if not pairs:
             raise ValueError("score needs at least one (source, target) pair")
         outs = self.translate([s for s, _ in pairs], beam, length_penalty, errors=errors)

@@ -129,7 +129,8 @@ def beam_search(net, src, src_len, *, beam: int, bos: int, eos: int, max_len: in
             candidates[n].append(_hyp(seqs[n, k], top_score[n, k], alpha, True,
                                       None if attn is None else attn[n, k, :, :int(src_len[n])].copy()))
         live = chosen & ~is_eos
-        width = live.sum(axis=1)
+        width = width - is_eos.sum(axis=1)                     # K − finished, not the live count: a beam wider
+                                                               # than the first step's choices must widen later
         order = np.argsort(~live, axis=1, kind="stable")       # live ones first, rank order kept
         live = np.take_along_axis(live, order, axis=1)
         scores = np.where(live, np.take_along_axis(top_score, order, axis=1), -np.inf)
@@ -137,7 +138,7 @@ def beam_search(net, src, src_len, *, beam: int, bos: int, eos: int, max_len: in
         seqs = seqs[n_idx, order]
         if attn is not None:
             attn = attn[n_idx, order]
-        if not width.any():
+        if not live.any():
             break
         prev = (np.arange(N)[:, None] * K + parent).reshape(-1)   # the row each new slot continues
         state = tuple(s[:, prev] for s in state)
