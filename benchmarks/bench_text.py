@@ -81,9 +81,9 @@ class Ours:
         for k in range(len(b)):
             c = b(k)
             logits, state = self.net.forward(c.x, state)
-            total += cross_entropy(logits, c.y)[0]
+            total += cross_entropy(logits, c.y)[0] * b.predictions(k)
         self.net.train()
-        return total / len(b)
+        return total / sum(b.predictions(k) for k in range(len(b)))
 
 
 class Theirs:
@@ -119,9 +119,9 @@ class Theirs:
                 c = b(k)
                 logits, state = self.net(torch.from_numpy(c.x), state)
                 total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, self.vocab),
-                                                                 torch.from_numpy(c.y).reshape(-1)))
+                                                                 torch.from_numpy(c.y).reshape(-1))) * b.predictions(k)
         self.net.train()
-        return total / len(b)
+        return total / sum(b.predictions(k) for k in range(len(b)))
 
 
 def equivalence(args):
@@ -199,8 +199,8 @@ def masks(args):
                 c = b(k)
                 logits, state = torch_forward(torch.from_numpy(c.x), state)
                 y = torch.from_numpy(c.y).reshape(-1)
-                total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, V), y))
-        return total / len(b)
+                total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, V), y)) * b.predictions(k)
+        return total / sum(b.predictions(k) for k in range(len(b)))
 
     batches, val, state, worst = StreamBatches(train, B, T), val[:20001], None, 0.0
     print(f"2 x {H}, dropout {p}, the same masks in both; val on 20,000 chars")

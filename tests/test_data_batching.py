@@ -20,6 +20,22 @@ def test_stream_chunks_are_next_token_pairs_laid_out_like_torch_batchify():
     assert np.array_equal(s(len(s)).x, s(0).x)                            # a pass is a pure function of the step
 
 
+def test_a_pass_reads_every_position_of_every_row_with_a_shorter_last_chunk():
+    """As torch's word-language-model get_batch (seq_len = min(bptt, len - 1 - i)): with 23 positions per row and
+    seq_len 5 the fifth chunk has 3 steps; before, the last 3 positions of every row were never read (a small text
+    lost up to half of itself with the defaults)."""
+    ids = np.arange(48)                                                 # (48 - 1) // 2 = 23 positions per row
+    s = StreamBatches(ids, batch_size=2, seq_len=5)
+    assert len(s) == 5 and [s(k).x.shape[1] for k in range(5)] == [5, 5, 5, 5, 3]
+    assert [s.predictions(k) for k in range(6)] == [10, 10, 10, 10, 6, 10]
+    xs = np.concatenate([s(k).x for k in range(len(s))], axis=1)
+    ys = np.concatenate([s(k).y for k in range(len(s))], axis=1)
+    for b in range(2):
+        row = ids[b * 23:(b + 1) * 23 + 1]
+        assert np.array_equal(xs[b], row[:-1]) and np.array_equal(ys[b], row[1:])
+    assert [s(k).reset for k in range(6)] == [True, False, False, False, False, True]
+
+
 def test_changing_a_chunk_in_place_leaves_the_stream_unchanged():
     # chunks used to be views of the stream: word dropout done in place (x[mask] = 0) corrupted every later pass
     s = StreamBatches(np.arange(1, 42), batch_size=2, seq_len=4)

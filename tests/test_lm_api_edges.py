@@ -139,3 +139,18 @@ def test_too_short_a_text_names_the_parameters_a_python_caller_has():
         tiny().fit(TEXT[:40], progress=False)
     one_line(err)
 
+
+def test_the_validation_loss_weighs_every_prediction_once_with_a_short_last_chunk(chars):
+    """97 ids in 4 rows of 24 positions, seq_len 10: chunks of 10, 10 and 4 steps; the mean is over all 96
+    predictions, as one pass over each whole row gives it (a mean of the three chunk means weighted the 4 last
+    steps like 10)."""
+    from lstm.nn import cross_entropy, no_grad
+
+    ids = chars.vocab_.encode(TEXT[:97])
+    rows = ids[:96].reshape(4, 24), ids[1:97].reshape(4, 24)
+    with no_grad():
+        chars.net_.eval()
+        logits, _ = chars.net_.forward(rows[0], None)
+        chars.net_.train()
+    whole = cross_entropy(logits, rows[1])[0]
+    assert chars._mean_loss(ids) == pytest.approx(whole, rel=1e-5)

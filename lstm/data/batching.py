@@ -7,9 +7,9 @@ Two shapes of data:
 - :class:`StreamBatches` — one long token stream for truncated BPTT (language models): the stream is cut into
   B parallel rows; step s takes the chunk of ``seq_len`` steps at column offset (s mod chunks) · seq_len from each
   row, with targets shifted by one.  ``reset`` is True on the first chunk of each pass, where the carried
-  recurrent state must start from zero.  Every chunk has the full ``seq_len`` steps: the last
-  ``row_len mod seq_len`` positions of each row (and the ``(n - 1) mod B`` tokens at the end of the stream) are
-  the same ones in every pass and are never read, as with ``drop_last`` (up to ``B · (seq_len - 1)`` predictions).
+  recurrent state must start from zero.  The last chunk of a pass is shorter when ``seq_len`` does not divide the
+  rows (``row_len mod seq_len`` steps, as PyTorch's word-language-model example batches), so every position of a
+  row is read once per pass; only the ``(n - 1) mod B`` tokens at the end of the stream (fewer than B) are not.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ class StreamChunk:
 
 
 class StreamBatches:
-    """Truncated-BPTT chunks over one token stream: ``batches(s) -> StreamChunk`` with x, y of shape (B, seq_len),
-    fresh arrays (changing them in place leaves the stream as it was)."""
+    """Truncated-BPTT chunks over one token stream: ``batches(s) -> StreamChunk`` with x, y of shape (B, T), T =
+    seq_len but for a shorter last chunk of each pass; fresh arrays (changing them in place leaves the stream as it
+    was).  ``predictions(s)`` is B·T, the weight of step s's mean loss in a mean over the pass."""
 
     def __init__(self, ids, batch_size: int, seq_len: int):
         ids = np.asarray(ids)
@@ -82,21 +83,26 @@ class StreamBatches:
                 f"the stream has {len(ids)} tokens, too short for batch_size={batch_size} rows of seq_len={seq_len} "
                 f"(needs at least {batch_size * seq_len + 1}); use a smaller --batch or --seq-len, or more text"
             )
-        self.batch_size, self.seq_len = int(batch_size), int(seq_len)
-        self.chunks = row_len // seq_len                  # chunks per pass
-        usable = self.chunks * seq_len
+        self.batch_size, self.seq_len, self.row_len = int(batch_size), int(seq_len), int(row_len)
+        self.chunks = -(-row_len // seq_len)              # chunks per pass, the last one shorter if need be
         starts = np.arange(batch_size) * row_len
-        cols = np.arange(usable + 1)
-        self._rows = ids[starts[:, None] + cols[None, :]]  # (B, usable + 1)
+        self._rows = ids[starts[:, None] + np.arange(row_len + 1)[None, :]]  # (B, row_len + 1)
 
     def __len__(self) -> int:
         return self.chunks
 
-    def __call__(self, step: int) -> StreamChunk:
+    def _span(self, step: int) -> tuple[int, int]:
         k = _step(step) % self.chunks
         a = k * self.seq_len
-        return StreamChunk(x=self._rows[:, a:a + self.seq_len].copy(),
-                           y=self._rows[:, a + 1:a + 1 + self.seq_len].copy(), reset=(k == 0))
+        return a, min(self.seq_len, self.row_len - a)
+
+    def predictions(self, step: int) -> int:
+        """How many next-token predictions step ``step``'s chunk holds: B·T."""
+        return self.batch_size * self._span(step)[1]
+
+    def __call__(self, step: int) -> StreamChunk:
+        a, T = self._span(step)
+        return StreamChunk(x=self._rows[:, a:a + T].copy(), y=self._rows[:, a + 1:a + 1 + T].copy(), reset=(a == 0))
 
 
 def _whole(value) -> bool:

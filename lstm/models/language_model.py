@@ -184,7 +184,8 @@ class LanguageModel(Estimator):
 
     @no_grad()
     def _mean_loss(self, ids: np.ndarray) -> float:
-        """Mean nats per token over ``ids``, in eval mode, streaming the state across chunks."""
+        """Mean nats per token over ``ids``, in eval mode, streaming the state across chunks (each chunk's mean
+        weighted by its predictions: a pass's last chunk may be shorter)."""
         net = self.net_
         was_training = net.training
         net.eval()
@@ -192,12 +193,13 @@ class LanguageModel(Estimator):
             rows = max(1, min(self.batch_size, (len(ids) - 1) // max(1, self.seq_len)))
             seq = min(self.seq_len, (len(ids) - 1) // rows)
             batches = StreamBatches(ids, rows, seq)
-            total, state = 0.0, None
+            total, count, state = 0.0, 0, None
             for k in range(len(batches)):
                 chunk = batches(k)
                 logits, state = net.forward(chunk.x, state)
-                total += cross_entropy(logits, chunk.y)[0]
-            return total / len(batches)
+                total += cross_entropy(logits, chunk.y)[0] * batches.predictions(k)
+                count += batches.predictions(k)
+            return total / count
         finally:
             net.train(was_training)
 
