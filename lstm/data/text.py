@@ -5,29 +5,52 @@ holds characters never seen in training (``encode(..., errors="strict")`` refuse
 characters; ``errors="replace"`` maps them to ``<unk>``); at word level, words outside the ``max_size`` most
 frequent ones become ``<unk>``.
 
-Word tokens are words (contractions such as ``don't`` whole), numbers (``3.14``, ``1,000``, ``10:30`` whole), single
-punctuation marks and newlines.  :meth:`Vocabulary.decode` (and :class:`Joiner`, token by token) puts them back
-together with single spaces: none before punctuation, after an opening bracket, “ or ‘, or a hyphen, or inside quotes
-(``"`` and ``'`` alternate opening and closing within a line).  Vocabularies saved before contractions and numbers
-were kept whole record no tokenizer version and keep splitting them (``tokenize(..., version=1)``).
+Word tokens are words (contractions such as ``don't`` whole, and with their combining marks: ``हिन्दी``, ``é`` written
+as e + U+0301), numbers (``3.14``, ``1,000``, ``10:30`` whole), single punctuation marks and newlines.
+:meth:`Vocabulary.decode` (and :class:`Joiner`, token by token) puts them back together with single spaces: none
+before punctuation, after an opening bracket, “ or ‘, or a hyphen, or inside quotes (``"`` and ``'`` alternate
+opening and closing within a line).  Vocabularies saved before contractions and numbers
+were kept whole record no tokenizer version and keep splitting them (``tokenize(..., version=1)``); those saved
+before combining marks joined their words (version 2) keep splitting at them.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 UNK = "<unk>"
-TOKENIZER = 2                                   # the word tokenizer new vocabularies use
-_WORD = {1: re.compile(r"\w+|[^\w\s]|\n"),
-         2: re.compile(r"\d+(?:[.,:]\d+)+|\w+(?:['’]\w+)*|[^\w\s]|\n")}
+TOKENIZER = 3                                   # the word tokenizer new vocabularies use
+_WORD = {1: r"\w+|[^\w\s]|\n",
+         2: r"\d+(?:[.,:]\d+)+|\w+(?:['’]\w+)*|[^\w\s]|\n",
+         3: r"\d+(?:[.,:]\d+)+|[\w{marks}]+(?:['’][\w{marks}]+)*|[^\w\s]|\n"}
 _QUOTES = ('"', "'")
 _OPENING = ("(", "[", "{", "“", "‘", "«")         # no space after these; a space before (“ and ‘: typographic quotes)
+
+
+@functools.lru_cache(maxsize=None)
+def _word_pattern(version: int) -> re.Pattern:
+    """The word tokenizer ``version``; 3 lets words hold combining marks (categories Mn, Mc, Me), which ``\\w``
+    does not match: without them "हिन्दी" split at every vowel sign.  Built on first use (~20 ms)."""
+    if version < 3:
+        return re.compile(_WORD[version])
+    marks = [cp for cp in (*range(0x30000), *range(0xE0100, 0xE01F0))
+             if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me")]
+    spans = []                                   # [first, last] runs of consecutive code points
+    for cp in marks:
+        if spans and spans[-1][1] == cp - 1:
+            spans[-1][1] = cp
+        else:
+            spans.append([cp, cp])
+    body = "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in spans)
+    return re.compile(_WORD[version].format(marks=body))
 
 
 def tokenize(text: str, level: str, version: int = TOKENIZER) -> list[str]:
@@ -39,7 +62,7 @@ def tokenize(text: str, level: str, version: int = TOKENIZER) -> list[str]:
     if level == "char":
         return list(text)
     if level == "word":
-        return _WORD[version].findall(text)
+        return _word_pattern(version).findall(text)
     raise ValueError(f"level must be 'char' or 'word', got {level!r}")
 
 
