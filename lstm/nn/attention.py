@@ -76,6 +76,10 @@ class Attention(Module):
         """What the score needs from the keys, computed once per source (identity for dot)."""
         return keys
 
+    def _projected_width(self) -> int:
+        """Last axis of :meth:`project_keys`' result."""
+        return self.key_size
+
     def _scores(self, query, keys, projected):
         raise NotImplementedError
 
@@ -116,6 +120,12 @@ class Attention(Module):
         query, keys, mask = self._check(query, keys, mask)
         if projected is None:
             projected = self.project_keys(keys)
+        else:
+            projected = as_float_array(projected, self.dtype, "projected keys")
+            expected = keys.shape[:2] + (self._projected_width(),)
+            if projected.shape != expected:
+                raise ValueError(f"{type(self).__name__}: projected keys must have shape {expected} for these keys, "
+                                 f"got {projected.shape}; pass projected=attn.project_keys(keys) of the same keys")
         s, extra = self._scores(query, keys, projected)      # (B, Tq, Tk)
         a = masked_softmax(s, mask).astype(self.dtype, copy=False)
         context = a @ keys                                   # (B, Tq, Dk)
@@ -165,6 +175,9 @@ class LuongAttention(Attention):
             self.register_parameter("weight", rng.uniform(-bound, bound, (self.query_size, self.key_size))
                                     .astype(self.dtype))
 
+    def _projected_width(self):
+        return self.key_size if self.score == "dot" else self.query_size
+
     def project_keys(self, keys):
         if self.score == "dot":
             return keys
@@ -208,6 +221,9 @@ class BahdanauAttention(Attention):
         self.register_parameter("weight_key", rng.uniform(-bk, bk, (A, self.key_size)).astype(self.dtype))
         self.register_parameter("bias", rng.uniform(-bk, bk, (A,)).astype(self.dtype))
         self.register_parameter("v", rng.uniform(-bv, bv, (A,)).astype(self.dtype))
+
+    def _projected_width(self):
+        return self.attention_size
 
     def project_keys(self, keys):
         return keys @ self._params["weight_key"].T + self._params["bias"]      # (B, Tk, A)

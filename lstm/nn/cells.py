@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import get_backend, reference as ref
-from .checks import as_float_array, check_shape
+from .checks import as_float_array, check_shape, describe
 from .module import Module, resolve_dtype, resolve_rng, write_grad
 
 _STEMS = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
@@ -62,7 +62,8 @@ class _Cell(Module):
             parts = (state,)
         else:
             if not isinstance(state, (tuple, list)) or len(state) != self.n_states:
-                raise ValueError("state must be a pair (h, c) of arrays of shape (B, hidden_size)")
+                raise ValueError(f"state must be a pair (h, c) of arrays of shape (B, hidden_size) (None for zeros), "
+                                 f"got {describe(state)}")
             parts = tuple(state)
         states = []
         for name, s in zip("hc", parts):
@@ -82,7 +83,7 @@ class _Cell(Module):
         p, cache, unbatched, B = self._last
         if self.n_states > 1 and dstate is not None and (not isinstance(dstate, (tuple, list)) or len(dstate) != 2):
             raise ValueError(f"dstate must be a pair (dh, dc) of arrays of shape (B, hidden_size) (None for a zero "
-                             f"one), got {type(dstate).__name__} of shape {np.shape(dstate)}")
+                             f"one), got {describe(dstate)}")
         parts = (dstate,) if self.n_states == 1 else (tuple(dstate) if dstate is not None else (None, None))
         d = []
         for name, s in zip("hc", parts):

@@ -35,17 +35,25 @@ def take_kept(kept, layer: str, call: str):
 
 
 def as_float_array(x, dtype: np.dtype, what: str = "input") -> np.ndarray:
-    """``x`` as a C-contiguous array of the layer's dtype.
+    """``x`` as a C-contiguous array of the layer's dtype, of ``x``'s own shape (a 0-d ``x`` stays 0-d).
 
     float32/float64 are cast to the layer's dtype; integers, booleans, float16 and anything else are refused
-    (silently rounding them would hide a bug in the caller).
+    (silently rounding them would hide a bug in the caller).  Values are not checked: NaN and inf propagate to the
+    outputs and gradients, as in PyTorch (a check would cost a pass over every input).
     """
     arr = np.asarray(x)
     if arr.dtype not in (np.float32, np.float64):
         raise TypeError(
             f"{what} must be float32 or float64, got dtype {arr.dtype}; convert it with np.asarray(x, dtype=np.float32)"
         )
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.ascontiguousarray(arr, dtype=dtype) if arr.ndim else arr.astype(dtype)   # (it makes 0-d arrays 1-d)
+
+
+def describe(value) -> str:
+    """What a caller passed, for an error message: "a tuple of 3 items", "ndarray of shape (2, 4)"."""
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"{type(value).__name__} of shape {np.shape(value)}"
 
 
 def check_shape(arr: np.ndarray, expected: tuple, what: str, hint: str = "") -> None:

@@ -16,6 +16,8 @@ and hand out the matching gradient from ``loss.backward()``.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..kernels import compiled_function
@@ -91,6 +93,7 @@ def _regression_inputs(fn: str, pred, target) -> tuple[np.ndarray, np.ndarray]:
 def _reduce(fn_name: str, elementwise: np.ndarray, grad: np.ndarray, reduction: str) -> LossAndGrad:
     """Sum or mean of ``elementwise`` losses (or themselves, for "none"); ``grad`` holds d(sum)/d input and is
     rescaled in place for the mean."""
+    grad = np.asarray(grad)  # (arithmetic on 0-d arrays gives NumPy scalars)
     if reduction == "none":
         return np.asarray(elementwise, grad.dtype), grad
     total = float(np.sum(elementwise, dtype=np.float64))
@@ -164,6 +167,8 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
     if z.ndim < 1:
         raise ValueError(f"{fn}: logits must have shape (..., C) with classes on the last axis, got a scalar")
     C = z.shape[-1]
+    if C == 0:
+        raise ValueError(f"{fn}: logits must have at least one class on the last axis, got shape {z.shape}")
     dt = z.dtype
     target = _class_target(fn, target, z.shape[:-1], "logits",
                            f"logits are (..., C) with the C={C} classes on the last axis")
@@ -179,7 +184,8 @@ def cross_entropy(logits, target, *, ignore_index: int = -100, mask=None, weight
                 raise ValueError(f"{fn}: mask must contain only 0 and 1 (or be bool); found other values")
             mask = mask != 0
         real &= mask
-    if isinstance(label_smoothing, bool) or not (0.0 <= float(label_smoothing) <= 1.0):
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not (
+            0.0 <= float(label_smoothing) <= 1.0):
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     e = float(label_smoothing)
     w = None
@@ -310,7 +316,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
         v = _broadcast_to_input(fn, "weight", _real_array(weight, x.dtype, f"{fn}: weight"), x.shape)
         loss = loss * v
         grad = grad * v
-    grad = np.ascontiguousarray(grad, dtype=x.dtype)  # (same as logits); pos_weight/weight broadcast into it
+    grad = np.ascontiguousarray(grad, dtype=x.dtype).reshape(x.shape)  # (same as logits, 0-d too)
     return _reduce(fn, loss, grad, reduction)
 
 
@@ -352,7 +358,7 @@ def huber_loss(pred, target, delta: float = 1.0, *, reduction: str = "mean") -> 
     """
     fn = "huber_loss"
     _check_reduction(fn, reduction)
-    if isinstance(delta, bool) or not np.isscalar(delta) or not float(delta) > 0:
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not float(delta) > 0:
         raise ValueError(f"{fn}: delta must be a positive number, got {delta!r}")
     pred, target = _regression_inputs(fn, pred, target)
     dlt = pred.dtype.type(delta)

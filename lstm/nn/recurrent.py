@@ -18,6 +18,10 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
     y, state = layer(table, ids=ids)                        # = layer(table[ids]): an embedding, then the layer
     dtable, dstate0 = layer.backward(dy)                    # after a lookup: δ of the table (V, I)
     with lstm.nn.no_grad(): y, state = lstm(x)             # inference: nothing kept for backward (faster)
+
+Values are not checked (that would cost a pass over x): NaN and inf propagate to y, the state and the gradients,
+as in PyTorch.  With ``lengths``, the padded steps of x and dy must be finite too: the kernels mask them out by
+multiplying by 0, and 0·NaN is NaN (PyTorch's packed sequences never read them).
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._values import whole
 from ..kernels import get_backend, reference as ref
-from .checks import as_float_array, check_lengths, check_shape
+from .checks import as_float_array, check_lengths, check_shape, describe
 from .embedding import scatter_add_rows
 from .grad_mode import is_grad_enabled
 from .module import Module, resolve_dtype, resolve_rng, write_grad
@@ -48,12 +53,6 @@ def reverse_within_lengths(T: int, lengths: np.ndarray | None, batch: int):
     lens = np.full(batch, T) if lengths is None else lengths
     src = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)  # (T, B)
     return src, np.arange(batch)[None, :]
-
-
-def _describe(value) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return f"{type(value).__name__} of shape {np.shape(value)}"
 
 
 @dataclass
@@ -200,7 +199,7 @@ class _Recurrent(Module):
         else:
             parts = (state,) if len(shapes) == 1 else ()
         if len(parts) != len(shapes):
-            raise ValueError(f"{what} must be {self._state_doc()}, got {_describe(state)}")
+            raise ValueError(f"{what} must be {self._state_doc()}, got {describe(state)}")
         out = []
         for name, arr, shape in zip(self.state_names, parts, shapes):
             if arr is None:
@@ -352,7 +351,8 @@ class _Recurrent(Module):
         """
         run = self._run
         if run is None:
-            raise RuntimeError("backward() needs a forward call first: run y, state = layer(x) before layer.backward(dy)")
+            raise RuntimeError("backward() needs a forward call first: run y, state = layer(x) before "
+                               "layer.backward(dy)")
         if not run.kept:
             raise RuntimeError("backward() after a forward call made under lstm.nn.no_grad(), which keeps nothing for "
                                "backward: call the layer again outside no_grad() first")
@@ -449,7 +449,8 @@ class LSTM(_Recurrent):
 
     Equations in :mod:`lstm.kernels.reference`.  Arguments as ``torch.nn.LSTM`` plus:
 
-    - ``peephole``: i and f see c_{t-1}, o sees c_t (ONNX semantics); adds ``weight_peephole_l{k}`` (3H,) = [p_i, p_f, p_o].
+    - ``peephole``: i and f see c_{t-1}, o sees c_t (ONNX semantics); adds ``weight_peephole_l{k}`` (3H,) =
+      [p_i, p_f, p_o].
     - ``coupled``: i_t = 1 − f_t (the input-gate rows stay in the 4H packing, as in ONNX ``input_forget``; their
       gradient is exactly zero).
     - ``forget_bias``: added to the forget slice of ``bias_ih`` at init; 0.0 keeps PyTorch's init exactly, 1.0
@@ -469,7 +470,7 @@ class LSTM(_Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, *, peephole=False, coupled=False, forget_bias=0.0, **options):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, **options)
-        if not isinstance(proj_size, (int, np.integer)) or proj_size < 0 or proj_size >= hidden_size:
+        if not whole(proj_size, 0) or proj_size >= hidden_size:
             raise ValueError(f"proj_size must be an integer in [0, hidden_size={hidden_size}), got {proj_size!r}")
         self.proj_size = int(proj_size)
         self.peephole, self.coupled = bool(peephole), bool(coupled)

@@ -27,7 +27,8 @@ class Sequential(Module):
 
     Every child must follow the layer convention ``y = m(x)`` / ``dx = m.backward(dy, accumulate=...)``.  A layer
     whose input has no gradient (``Embedding``) returns ``None`` from backward, so it may only come first.
-    Index with ``seq[i]`` (negative ok) or ``seq[a:b]`` (a new ``Sequential`` sharing the same modules).
+    Index with ``seq[i]`` (negative ok) or ``seq[a:b]`` (a new ``Sequential`` sharing the same modules).  A recurrent
+    layer returns ``(y, state)``, so it may only come last (its pair is then what the chain returns).
     """
 
     def __init__(self, *modules: Module) -> None:
@@ -50,7 +51,10 @@ class Sequential(Module):
         mods = list(self._children.values())
         if isinstance(idx, slice):
             return Sequential(*mods[idx])
-        return mods[idx]
+        try:
+            return mods[idx]
+        except IndexError:
+            raise IndexError(f"Sequential index {idx} is out of range: it holds {len(mods)} modules") from None
 
     def append(self, module: Module) -> "Sequential":
         if not isinstance(module, Module):
@@ -59,7 +63,10 @@ class Sequential(Module):
         return self
 
     def __call__(self, x):
-        for m in self._children.values():
+        mods = list(self._children.items())
+        for k, (name, m) in enumerate(mods):
+            if k and isinstance(x, tuple):
+                raise self._tuple_error(mods[k - 1], "y, state = rnn(x)", "the layers after it")
             x = m(x)
         return x
 
@@ -74,6 +81,16 @@ class Sequential(Module):
                     f"Sequential.backward: module {mods[k + 1][0]} ({type(mods[k + 1][1]).__name__}) returned no "
                     f"input gradient, so module {name} cannot be reached; put such layers (Embedding) first"
                 )
+            if k < len(mods) - 1 and isinstance(dy, tuple):
+                raise self._tuple_error(mods[k + 1], "dx, dstate = rnn.backward(dy)", "the layers before it")
             dy = m.backward(dy, accumulate=accumulate)
         return dy
+
+    @staticmethod
+    def _tuple_error(named, call: str, others: str) -> TypeError:
+        """A recurrent layer inside the chain: it returns a pair (output, state), not the one array passed on."""
+        name, m = named
+        return TypeError(f"Sequential: module {name} ({type(m).__name__}) returned a tuple, but Sequential passes one "
+                         f"array from layer to layer; call that layer yourself ({call}) and a Sequential of "
+                         f"{others}")
 

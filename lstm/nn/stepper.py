@@ -382,7 +382,7 @@ class Stepper:
         if self._emb_weight is not None:
             return self._step_ids(x)
         if not (x.__class__ is np.ndarray and x.dtype is self.dtype):
-            x = as_float_array(x, self.dtype, "stepper input x_t")
+            x = np.atleast_1d(as_float_array(x, self.dtype, "stepper input x_t"))   # a float: x_t (1,)
         one, two = self._x_shapes
         if x.shape != one and x.shape != two:
             allowed = f"({self.batch_size}, {self.layer.input_size})" + (f" or {one}" if one else "")
@@ -462,7 +462,7 @@ def step(layer, x_t, state=None):
     plus the copies in and out; it reads the layer's arrays in place, so every write to them is seen.
     """
     x = x_t if (x_t.__class__ is np.ndarray and x_t.dtype is layer.dtype) else \
-        as_float_array(x_t, layer.dtype, "input x_t")
+        np.atleast_1d(as_float_array(x_t, layer.dtype, "input x_t"))
     if x.ndim not in (1, 2) or x.shape[-1] != layer.input_size or x.size == 0:
         raise ValueError(f"input x_t must have shape (B, {layer.input_size}) with B >= 1, or ({layer.input_size},) "
                          f"for one sequence; got {x.shape}")
