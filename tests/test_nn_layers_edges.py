@@ -113,3 +113,37 @@ def test_lstm_cell_state_error_says_what_was_given():
     cell(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"dstate must be a pair \(dh, dc\).*got a tuple of 3 items"):
         cell.backward((np.zeros((2, 4)), np.zeros((2, 4)), np.zeros(1)))
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize("make", [
+    lambda be: __import__("lstm").nn.LSTM(3, 4, 2, bidirectional=True, dtype=np.float64, seed=0, backend=be),
+    lambda be: __import__("lstm").nn.LSTM(3, 4, batch_first=True, proj_size=2, dtype=np.float64, seed=1, backend=be),
+    lambda be: __import__("lstm").nn.GRU(3, 4, 2, dtype=np.float64, seed=2, backend=be),
+    lambda be: __import__("lstm").nn.RNN(3, 4, bidirectional=True, batch_first=True, dtype=np.float64, seed=3,
+                                         backend=be),
+], ids=["lstm-bi-2", "lstm-proj-batch-first", "gru-2", "rnn-bi-batch-first"])
+def test_nan_in_padded_steps_reaches_neither_outputs_nor_gradients(make, backend):
+    """As with torch's packed sequences: what the padding holds is never read (the kernels masked by multiplying
+    by 0, so a NaN there made y's padding and every gradient NaN)."""
+    lengths = np.array([5, 2, 4])
+    rng = np.random.default_rng(0)
+    layer = make(backend)
+    shape = (3, 5, 3) if layer.batch_first else (5, 3, 3)
+    x = rng.normal(size=shape)
+    pad = (np.arange(5)[None, :] >= lengths[:, None])                   # (B, T)
+    pad = pad if layer.batch_first else pad.T
+    clean = np.where(pad[..., None], 0.0, x)
+    y, _ = layer(clean, lengths=lengths)
+    dy = rng.normal(size=y.shape)
+    dy_clean = np.where(pad[..., None], 0.0, dy)
+    dx, _ = layer.backward(dy_clean)
+    want = {k: v.copy() for k, v in layer.grads.items()}
+    dirty_x, dirty_dy = np.where(pad[..., None], np.nan, x), np.where(pad[..., None], np.nan, dy)
+    y2, _ = layer(dirty_x, lengths=lengths)
+    dx2, _ = layer.backward(dirty_dy)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(dx2, dx)
+    for k, v in want.items():
+        np.testing.assert_array_equal(layer.grads[k], v, err_msg=k)
+    assert np.isnan(dirty_x).any() and np.isnan(dirty_dy).any()       # the caller's arrays are left as given

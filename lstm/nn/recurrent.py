@@ -20,8 +20,8 @@ Contract (shapes as PyTorch; D = 2 if bidirectional else 1; H_out = proj_size or
     with lstm.nn.no_grad(): y, state = lstm(x)             # inference: nothing kept for backward (faster)
 
 Values are not checked (that would cost a pass over x): NaN and inf propagate to y, the state and the gradients,
-as in PyTorch.  With ``lengths``, the padded steps of x and dy must be finite too: the kernels mask them out by
-multiplying by 0, and 0·NaN is NaN (PyTorch's packed sequences never read them).
+as in PyTorch.  With ``lengths`` the padded steps may hold anything, NaN included, as PyTorch's packed sequences
+never read them: they reach neither the outputs nor any gradient.
 """
 
 from __future__ import annotations
@@ -53,6 +53,20 @@ def reverse_within_lengths(T: int, lengths: np.ndarray | None, batch: int):
     lens = np.full(batch, T) if lengths is None else lengths
     src = np.where(t < lens[None, :], lens[None, :] - 1 - t, t)  # (T, B)
     return src, np.arange(batch)[None, :]
+
+
+def zero_padding(a: np.ndarray, mask: np.ndarray | None, batch_major: bool = False) -> np.ndarray:
+    """``a`` (T, B, ·), or (B, T, ·) when ``batch_major``, with its padded steps set to 0 if any of them is not
+    finite.  The kernels mask padded steps by multiplying by 0, and 0·NaN is NaN; real steps are left as they are,
+    and so is ``a`` itself (a copy is made only when needed)."""
+    if mask is None:
+        return a
+    pad = mask[:, :, 0] == 0                                          # (T, B)
+    if batch_major:
+        pad = pad.T
+    if not pad.any() or np.isfinite(a[pad]).all():
+        return a
+    return np.where(pad[:, :, None], a.dtype.type(0), a)
 
 
 @dataclass
@@ -255,6 +269,8 @@ class _Recurrent(Module):
         lengths = check_lengths(lengths, B, T)
         state0 = self._prepare_state(state, B)
         mask = None if lengths is None else (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
+        if lookup is None:
+            x = zero_padding(x, mask)                               # (T, B, I)
         rev = reverse_within_lengths(T, lengths, B) if self.bidirectional else None
         keep = is_grad_enabled() or return_trace
         # One direction, batch first: the last layer's kernel writes y (B, T, ·) rather than a copy transposing it
@@ -363,6 +379,7 @@ class _Recurrent(Module):
             dstate = self._batch_of_one(dstate, "dstate")
         if self.batch_first and not run.batch_major:
             dy = dy.transpose(1, 0, 2)                              # (T, B, ·)
+        dy = zero_padding(dy, run.mask, run.batch_major)
         dfinal = self._prepare_state(dstate, run.batch, "dstate")
         dstate0 = [np.zeros_like(s) for s in dfinal]
         W = self.output_size
