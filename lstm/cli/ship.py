@@ -44,7 +44,7 @@ def _config_text(model) -> str:
 def _write_torch_safetensors(model, path: Path) -> int:
     from safetensors.numpy import save as st_save
 
-    from ..io.safefile import write_atomic
+    from ..io.safefile import _sorted_header, write_atomic
     from ..io.torch_io import to_torch_state_dict
 
     arrays = to_torch_state_dict(model)
@@ -52,7 +52,7 @@ def _write_torch_safetensors(model, path: Path) -> int:
     vocab = getattr(model, "vocab_", None)
     if vocab is not None:
         meta["lstm.vocab"] = json.dumps(vocab.tokens, ensure_ascii=False)
-    write_atomic(path, st_save(arrays, metadata=meta))
+    write_atomic(path, _sorted_header(st_save(arrays, metadata=meta)))      # the same model, the same bytes
     return len(arrays)
 
 

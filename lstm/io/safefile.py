@@ -5,7 +5,8 @@ Layout: a standard safetensors file whose ``__metadata__`` holds
     format          what the file is ("lstm.checkpoint", "lstm.model", ...)
     format_version  an integer as text; readers refuse versions newer than they know
     meta            JSON text (configuration, optimizer hyper-parameters, RNG states, step, ...)
-    sha256          digest over the meta text and every tensor's name, dtype, shape and bytes
+    sha256          digest over the meta text and every tensor's name, dtype, shape and bytes (files from the
+                    first release digest the tensors only; they are read too)
 
 No pickle anywhere: reading a file never runs code.  Writing goes to a temporary file in the same folder, is
 flushed to disk, then renamed over the target, so a crash mid-write leaves the previous file intact.  The same
@@ -15,6 +16,7 @@ contents always give the same bytes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import struct
@@ -30,6 +32,7 @@ class FileFormatError(ValueError):
 
 
 def _digest(arrays: dict[str, np.ndarray], meta_text: str) -> str:
+    """The checksum; ``meta_text=""`` gives the first release's, which covered the tensors only."""
     h = hashlib.sha256(meta_text.encode())
     for name in sorted(arrays):
         a = np.asarray(arrays[name], order="C")
@@ -61,6 +64,9 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+_TMP_COUNT = itertools.count()
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file + fsync + rename (never a half-written target).  A symbolic
     link keeps pointing at its (replaced) target; a device or pipe (``/dev/null``, ``/dev/stdout``) is written to."""
@@ -77,13 +83,17 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     except (FileExistsError, NotADirectoryError):           # a file stands where a folder of the path should be
         raise NotADirectoryError(f"cannot write {path}: a part of its folder {path.parent} is a file, not a folder; "
                                  "choose another path") from None
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{next(_TMP_COUNT)}")   # one per write, even in a thread
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:                  # a full disk, no permission: name the target, not the temporary file
+        if err.errno is None:
+            raise
+        raise type(err)(err.errno, f"cannot write {path}: {err.strerror}; nothing was replaced") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -147,8 +157,10 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give the {kind} file in it (e.g. model.safetensors)")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():
+        raise FileFormatError(f"{path} is not a regular file (a device or pipe); give the {kind} file to read")
     data = path.read_bytes()
     foreign = _foreign(data)
     if foreign:
@@ -174,6 +186,12 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
         said = info.get("format")
         hint = {("lstm.model", "lstm.checkpoint"): "; it is a training checkpoint (for --resume): give the "
                 "model.safetensors written beside it"}.get((kind, said), "")
+        if said == "pt":
+            hint = ("; it holds PyTorch-named weights (as `lstm export --torch-safetensors` writes): load them with "
+                    "safetensors.torch.load_file into a torch module, or into lstm with lstm.io.from_torch")
+        elif said is None:
+            hint = ("; it holds tensors with no lstm metadata: for a layer's weights use "
+                    "layer.load_state_dict(safetensors.numpy.load_file(path))")
         raise FileFormatError(f"{path} is not {article(kind)} {kind} file (it says format={said!r}){hint}")
     try:
         version = int(info.get("format_version", ""))
@@ -192,7 +210,7 @@ def load(path: str | os.PathLike, *, kind: str, max_version: int = 1) -> tuple[d
         detail = detail if len(detail) <= 160 else detail[:157] + "..."
         raise FileFormatError(f"{path} is truncated or corrupted ({detail})") from None
     meta_text = info.get("meta", "{}")
-    if not isinstance(meta_text, str) or _digest(arrays, meta_text) != info.get("sha256"):
+    if not isinstance(meta_text, str) or info.get("sha256") not in (_digest(arrays, meta_text), _digest(arrays, "")):
         raise FileFormatError(f"{path} is corrupted: its contents do not match the checksum written with it")
     try:
         meta = json.loads(meta_text)
