@@ -58,7 +58,7 @@ def _kind(layer) -> str:
 
 def _check_keras_representable(layer) -> None:
     if isinstance(layer, LSTM):
-        for flag, what in (("proj_size", "a projection (proj_size)"), ("peephole", "peephole connections"),
+        for flag, what in (("proj_size", "projection (proj_size)"), ("peephole", "peephole connections"),
                            ("coupled", "coupled input and forget gates")):
             if getattr(layer, flag):
                 raise ValueError(f"keras.layers.LSTM has no {what}, so this {layer!r} cannot be exported to Keras")
@@ -262,7 +262,9 @@ def _describe_keras(kl, backward: bool = False) -> tuple[str, dict]:
     """
     cls = type(kl).__name__
     if cls not in ("LSTM", "GRU", "SimpleRNN"):
-        raise TypeError(f"from_keras reads LSTM, GRU and SimpleRNN layers (or Bidirectional of one), got {cls}")
+        masked = " (and lstm's lengths= for what Keras masked)" if cls == "Masking" else ""
+        raise TypeError(f"from_keras reads LSTM, GRU and SimpleRNN layers (or Bidirectional of one), got {cls}; "
+                        f"give it the recurrent layers alone, as a list{masked}")
     cfg = kl.get_config()
     if bool(cfg.get("go_backwards")) != backward:
         raise ValueError(f"Keras {cls} with go_backwards=True is not supported; wrap it in Bidirectional instead")
@@ -285,7 +287,7 @@ def from_keras(obj, **options):
     if isinstance(obj, (list, tuple)):
         layers = list(obj)
     elif hasattr(obj, "layers") and not hasattr(obj, "cell") and type(obj).__name__ != "Bidirectional":
-        layers = list(obj.layers)
+        layers = [kl for kl in obj.layers if type(kl).__name__ != "InputLayer"]   # a functional model's input
     else:
         layers = [obj]
     if not layers:
@@ -298,7 +300,10 @@ def from_keras(obj, **options):
             if kl.merge_mode != "concat":
                 raise ValueError(f"Bidirectional merge_mode must be 'concat', got {kl.merge_mode!r}")
             inner = kl.forward_layer
-            kinds.add(_describe_keras(kl.backward_layer, backward=True)[0])
+            back, back_cfg = _describe_keras(kl.backward_layer, backward=True)
+            kinds.add(back)
+            if back == "RNN":
+                acts.add(back_cfg["activation"])
         kind, cfg = _describe_keras(inner)
         kinds.add(kind)
         if kind == "RNN":

@@ -127,6 +127,10 @@ def _state_outputs(g: Graph, layer, states, rows) -> None:
 
 
 def _export_layer(layer, g: Graph, *, lengths: bool = False, initial_state: bool = False) -> None:
+    for name, value in (("lengths", lengths), ("initial_state", initial_state)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"to_onnx: {name} must be True or False (whether the graph gets that input; its values "
+                            f"are fed when the model runs), got {type(value).__name__}")
     I, bf = layer.input_size, layer.batch_first
     rows, width = layer.num_layers * layer.num_directions, layer.num_directions * layer.hidden_size
     x = g.input("x", "float", ["batch", "time", I] if bf else ["time", "batch", I])

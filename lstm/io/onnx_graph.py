@@ -150,8 +150,8 @@ def check_exportable(layer) -> None:
     if not isinstance(layer, (LSTM, GRU, RNN)):
         raise TypeError(f"expected an lstm.nn.LSTM, GRU or RNN layer, got {type(layer).__name__}")
     if isinstance(layer, LSTM) and layer.proj_size:
-        raise ValueError(f"ONNX's LSTM operator has no projection, so this {layer!r} (proj_size={layer.proj_size}) "
-                         "cannot be exported; train without proj_size to export to ONNX")
+        raise ValueError(f"ONNX's LSTM operator has no projection, so this {layer!r} cannot be exported; "
+                         "train without proj_size to export to ONNX")
 
 
 def _layer_weights(layer, k: int) -> dict:

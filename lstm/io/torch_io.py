@@ -25,6 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._english import article
 from ..nn import GRU, LSTM, RNN, Module
 from ..nn.recurrent import _Recurrent
 from ._optional import require
@@ -114,7 +115,7 @@ def _infer_config(params: dict[str, np.ndarray], kind, nonlinearity) -> dict:
         cfg["proj_size"] = int(proj)
     else:
         hidden = params["weight_hh_l0"].shape[1]
-    gates, rem = divmod(W_ih.shape[0], hidden)
+    gates, rem = divmod(W_ih.shape[0], hidden) if hidden else (0, 0)
     if rem or gates not in _GATES:
         raise ValueError(
             f"weight_ih_l0 has {W_ih.shape[0]} rows, which is not 4, 3 or 1 times the hidden size {hidden}: "
@@ -125,7 +126,12 @@ def _infer_config(params: dict[str, np.ndarray], kind, nonlinearity) -> dict:
         given, given_nl = _kind_of(kind)
         if given != inferred:
             raise ValueError(f"kind={kind!r} was given, but weight_ih_l0 has {gates} × hidden rows: a {inferred}")
+        if nonlinearity is not None and given_nl is not None and nonlinearity != given_nl:
+            raise ValueError(f"kind={kind!r} and nonlinearity={nonlinearity!r} disagree; give one of them")
         nonlinearity = nonlinearity or given_nl
+    if nonlinearity is not None and inferred != "RNN":
+        raise ValueError(f"nonlinearity applies to RNN weights, and these are {article(inferred)} {inferred}'s (its "
+                         "activations are fixed): leave nonlinearity out")
     if inferred != "LSTM" and (cfg["proj_size"] or any(k.startswith("weight_peephole") for k in params)):
         raise ValueError(f"weight_hr / weight_peephole belong to an LSTM, but these weights are a {inferred}")
     cfg["peephole"] = "weight_peephole_l0" in params
