@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,29 @@ def _warn(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
+def _refuse_clashes(outputs, inputs) -> None:
+    """Refuse, before any work, an output path that is one of the command's input files (writing it would destroy
+    them) or that another output of the same run also names (devices such as /dev/null are written through)."""
+    seen = {}
+    for option, path in outputs:
+        if path is None or (path.exists() and not path.is_file()):
+            continue
+        key = path.resolve()
+        for what, src in inputs:
+            if src is not None and src.is_file() and (key == src.resolve() or path.exists() and path.samefile(src)):
+                raise UsageError(f"{option} {path} is an input of this command (the {what}); writing it would "
+                                 "replace it: choose another path")
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {option} both name {path}: the second file would replace the first; "
+                             "give each its own path")
+        seen[key] = option
+
+
+def _qname(level: float) -> str:
+    """The column of a quantile level: 10 significant digits, so levels the model keeps apart stay apart."""
+    return f"q{round(level, 10):.10g}"
+
+
 def _warn_unused_dropout(args) -> None:
     if args.dropout > 0 and args.layers == 1:
         _warn(f"dropout acts between stacked layers, so --dropout {args.dropout:g} with --layers 1 does nothing; "
@@ -161,6 +185,18 @@ def _warn_unused_dropout(args) -> None:
 
 
 _LAYOUT = ("label", "id_col", "time_col", "features")
+_JSONL = (".jsonl", ".ndjson", ".json")          # read as JSONL (as lstm.data.sequences does), other files as CSV
+
+
+def _warn_unread_layout(args, path) -> None:
+    """One warning naming the options given that FILE's layout does not read (--features with a wide CSV, ...)."""
+    jsonl = Path(path).suffix.lower() in _JSONL
+    unused = [option for option, key in (("--id", "id_col"), ("--time-col", "time_col"), ("--features", "features"))
+              if getattr(args, key) is not None and (jsonl or (key != "id_col" and args.id_col is None))]
+    if unused:
+        layout = "a JSONL file" if jsonl else "a wide CSV (one sequence per row; --id COL reads one row per step)"
+        _warn(f"{path} is read as {layout}, so {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} "
+              "not used")
 
 
 def _sequence_args(p, remembered: bool = False) -> None:
@@ -183,7 +219,7 @@ def _load_series(args):
     from .. import datasets
     from ..data.series import parse_csv, read_series
 
-    features = comma_list(args.features, "--features", "column", show=repr) if args.features else None
+    features = _feature_list(args.features)
     path = Path(args.file)
     opts = dict(target=args.target, time_col=args.time_col, features=features, fill=args.fill)
     if path.exists():
@@ -194,6 +230,16 @@ def _load_series(args):
         opts["target"] = args.target or info[1]
         return parse_csv(datasets.csv_text(name), source=name, **opts), info
     raise UsageError(f"no such file: {args.file} (or name a bundled example: {', '.join(EXAMPLES)})")
+
+
+def _feature_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    features = comma_list(text, "--features", "column", show=repr)
+    if not features:
+        raise UsageError(f"--features names no column (got {text!r}); give comma-separated column names like "
+                         "price,promo, or leave the option out")
+    return features
 
 
 def _infer_season(series) -> tuple[int, str]:
@@ -268,6 +314,9 @@ def run_forecast(args) -> int:
     if args.plot and args.backtest:
         check_output(_backtest_plot(args.plot), "--plot (its backtest plot)", ".png")
     check_output(args.save, "--save")
+    _refuse_clashes([("--out", args.out), ("--plot", args.plot),
+                     ("--plot (its backtest plot)", args.plot and args.backtest and _backtest_plot(args.plot)),
+                     ("--save", args.save)], [("data file", Path(args.file))])
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
@@ -389,7 +438,7 @@ def run_forecast(args) -> int:
         fc = {"time": labels, "point": [float(v) for v in point]}
         if q is not None:
             for j, lev in enumerate(levels):
-                fc[f"q{lev:g}"] = [float(v) for v in q[:, j]]
+                fc[_qname(lev)] = [float(v) for v in q[:, j]]
         result_json["forecast"] = fc
     if args.json:
         print(json.dumps(result_json, default=_clean))
@@ -413,7 +462,7 @@ def _print_forecast(labels, point, q, levels, say) -> None:
     w = max([12] + [len(lab) for lab in labels])
     head = f"{'time':>{w}s} {'forecast':>12s}"
     if q is not None:
-        head += "".join(f" {'q' + format(lev, 'g'):>10s}" for lev in levels)
+        head += "".join(f" {_qname(lev):>10s}" for lev in levels)
     say(head)
     for k, lab in enumerate(labels):
         line = f"{lab:>{w}s} {point[k]:12.4g}"
@@ -425,7 +474,7 @@ def _print_forecast(labels, point, q, levels, say) -> None:
 def _write_forecast_csv(path, labels, point, q, levels) -> None:
     from ..io.safefile import write_atomic
 
-    head = ["time", "forecast"] + ([f"q{lev:g}" for lev in levels] if q is not None else [])
+    head = ["time", "forecast"] + ([_qname(lev) for lev in levels] if q is not None else [])
     lines = [",".join(head)]
     for k, lab in enumerate(labels):
         vals = [lab, repr(float(point[k]))] + ([repr(float(v)) for v in q[k]] if q is not None else [])
@@ -440,7 +489,7 @@ def _write_forecast_csv(path, labels, point, q, levels) -> None:
 def _read_sequences(args, path, need_label: bool):
     from ..data.sequences import read_sequences
 
-    features = comma_list(args.features, "--features", "column", show=repr) if args.features else None
+    features = _feature_list(args.features)
     return read_sequences(path, label=args.label, id_col=args.id_col, time_col=args.time_col, features=features,
                           need_label=need_label)
 
@@ -461,6 +510,7 @@ def run_classify_train(args) -> int:
 
     outpath = args.out or free_name(Path("runs") / f"{Path(args.file).stem}-classifier.safetensors")
     check_output(outpath, "--out")
+    _refuse_clashes([("--out", outpath)], [("training file", Path(args.file)), ("--test file", args.test)])
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
@@ -468,13 +518,25 @@ def run_classify_train(args) -> int:
     if args.file == "mnist1d" and not Path(args.file).exists():
         from ..datasets import load_mnist1d
 
+        unused = [option for option, given in (("--label", args.label != "label"), ("--id", args.id_col),
+                                               ("--time-col", args.time_col), ("--features", args.features),
+                                               ("--test", args.test), ("--test-fraction", args.test_fraction != 0.2))
+                  if given]
+        if unused:
+            _warn(f"mnist1d comes with its own labels and 1,000 test sequences, so {' and '.join(unused)} "
+                  f"{'is' if len(unused) == 1 else 'are'} not used")
+
         xa, ya, xt, yt = load_mnist1d()
         train_x, train_y = list(xa[:, :, None]), ya.astype(str)
         test_x, test_y = list(xt[:, :, None]), yt.astype(str)
         source = "mnist1d (generated offline: 4,000 train / 1,000 test, length 40)"
     else:
+        _warn_unread_layout(args, args.file)
         data = _read_sequences(args, args.file, need_label=True)
         source = data.source
+        if args.test and Path(args.file).is_file() and Path(args.file).resolve() == args.test.resolve():
+            _warn(f"--test {args.test} is the training file itself, so the test scores are not held-out; give a "
+                  "separate file, or leave out --test to hold out --test-fraction of FILE")
         if args.test:
             test = _read_sequences(args, args.test, need_label=True)
             train_x, train_y, test_x, test_y = data.sequences, data.labels, test.sequences, test.labels
@@ -523,13 +585,15 @@ def run_classify_predict(args) -> int:
     say = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
     check_input(args.model, "a model file written by `lstm classify train`")
     check_output(args.out, "--out")
+    _refuse_clashes([("--out", args.out)], [("model", args.model), ("data file", Path(args.file))])
     model = load(args.model)
     if not isinstance(model, LSTMClassifier):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a classifier from `lstm classify train`")
     layout = getattr(model, "data_layout_", None) or {}
+    _warn_unread_layout(args, args.file)                # the options given here (remembered ones may not apply)
     for key in _LAYOUT:                                  # options not given: read FILE as the training file was
         if getattr(args, key) is None:
-            setattr(args, key, layout.get(key, "label" if key == "label" else None))
+            setattr(args, key, layout.get(key) or ("label" if key == "label" else None))   # (older files: "")
     data = _read_sequences(args, args.file, need_label=False)
     if data.sequences[0].shape[1] != model.n_features_:
         raise UsageError(f"{data.source} has {count(data.sequences[0].shape[1], 'feature')} per step; the model "
@@ -540,6 +604,11 @@ def run_classify_predict(args) -> int:
         if unknown:
             raise UsageError(f"{data.source} has {'a label' if len(unknown) == 1 else 'labels'} the model never "
                              f"saw: {', '.join(map(repr, unknown[:10]))}; known labels: {', '.join(classes[:20])}")
+    repeats = [(i, n) for i, n in Counter(map(str, data.ids)).most_common() if n > 1]
+    if repeats:
+        _warn(f"{data.source}: id {repeats[0][0]!r} names {repeats[0][1]} sequences"
+              + (f" ({count(len(repeats), 'id')} repeat)" if len(repeats) > 1 else "")
+              + "; the predictions are in file order, so give each sequence its own id to tell them apart")
     proba = model.predict_proba(data.sequences)
     pred = model.classes_[np.argmax(proba, axis=1)].astype(str)
     result = {"n": len(pred), "ids": [str(i) for i in data.ids], "predictions": pred.tolist()}
