@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -116,6 +117,15 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_make_pairs)
 
 
+def refuse_overwriting(out: Path | None, option: str, inputs: dict) -> None:
+    """Refuse an output file that is one of the files the command reads ({name: path}): writing it would replace
+    the input (a device such as /dev/stdout is written through, never replaced)."""
+    if out is None or not out.is_file():
+        return
+    for name, path in inputs.items():
+        if path is not None and path.is_file() and os.path.samefile(out, path):
+            raise UsageError(f"{option} {out} is the {name} this command reads, and writing there would replace it; "
+                             f"choose another {option}")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -137,6 +147,8 @@ def run_train(args) -> int:
     from ..data.seq2seq_tasks import read_pairs
     from ..models.seq2seq import Seq2Seq
 
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it; give one of them")
     pairs = read_pairs(args.pairs)
     out = run_folder(args.out, args.out, resume=args.resume, overwrite=args.overwrite)
     if args.resume and not (out / "last.safetensors").exists():
@@ -182,7 +194,7 @@ def _line_of(err: Exception, pairs, path) -> str:
     if msg.startswith("pair "):
         index = int(msg.split(":", 1)[0].split()[1])
         lineno = _pair_lines(path)[index]
-        return f"line {lineno}:" + msg.split(":", 1)[1]
+        return f"line {lineno}:" + msg.split(":", 1)[1].replace("raise max_len", "raise --max-len")
     return msg
 
 
@@ -221,6 +233,14 @@ def run_translate(args) -> int:
     check_output(args.out, "--out")
     check_output(args.heatmap, "--heatmap", ".png")
     check_output(args.html, "--html")
+    outputs = [(option, out) for option, out in (("--out", args.out), ("--heatmap", args.heatmap),
+                                                  ("--html", args.html)) if out is not None]
+    for k, (option, out) in enumerate(outputs):
+        refuse_overwriting(out, option, {"MODEL": args.model, "--file": args.file})
+        for other, path in outputs[k + 1:]:
+            if out.resolve() == path.resolve() and not (out.exists() and not out.is_file()):    # not /dev/null
+                raise UsageError(f"{option} and {other} both name {out}: the second file would replace the first; "
+                                 "give each its own name")
     if args.heatmap is not None:
         try:
             import matplotlib  # noqa: F401

@@ -6,7 +6,17 @@ import json
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_input, check_output, comma_list, finite_float, positive_float, positive_int
+from .._english import count
+from .common import (
+    UsageError,
+    check_input,
+    check_output,
+    comma_list,
+    finite_float,
+    positive_float,
+    positive_int,
+)
+from .seq2seq import _Formatter, refuse_overwriting
 
 TASK_NAMES = ("adding", "copy", "temporal_order", "reber")
 
@@ -21,7 +31,8 @@ def add_parsers(sub) -> None:
                     "spans where they are on (LSTMVis), gate saturation per layer (Karpathy et al. 2015) and, for "
                     "Python source, the units that track strings, comments, brackets or indentation.",
         epilog="example: lstm explain benchmarks/models/pycode_char.safetensors --file snippet.py "
-               "--out report.html --png figures/")
+               "--out report.html --png figures/",
+        formatter_class=_Formatter)
     p.add_argument("model", type=Path, metavar="MODEL", help="a language model file (model.safetensors)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the text to read")
@@ -121,6 +132,7 @@ def run_explain(args) -> int:
         figures.check_dir(args.png, "--png")
         figures.pyplot()                   # fail before writing anything when matplotlib is missing
     check_input(args.model, "a language model file (model.safetensors)")
+    refuse_overwriting(args.out, "--out", {"MODEL": args.model, "--file": args.file})
     if args.file is not None:
         from ..data.text import read_text
 
@@ -133,17 +145,19 @@ def run_explain(args) -> int:
     if not (hasattr(model, "vocab_") and hasattr(getattr(model, "net_", None), "rnn")):
         raise UsageError(f"{args.model} is not a language model (it holds {type(model).__name__}); explain needs one "
                          "from `lstm train-text` or `lstm demo`")
-    unseen = model.vocab_.unknown(text)
-    if unseen:
-        shown = ", ".join(repr(t) for t in unseen[:10]) + (" …" if len(unseen) > 10 else "")
-        print(f"note: {len(unseen)} {model.vocab_.level}(s) the model never saw are read as <unk> (shown as "
-              f"themselves): {shown}", file=sys.stderr)
+    level = model.vocab_.level
+    if args.features == "python" and level != "char":
+        raise UsageError(f"--features python marks Python structure per character, but {args.model} is a "
+                         f"{level}-level model; use --features none (or auto)")
+    if args.unit is not None:
+        _check_unit(args.unit, model, text)
     meta = {"model": args.model.name, "source": args.file.name if args.file else "--text",
-            "vocabulary": f"{len(model.vocab_)} {model.vocab_.level}s"}
+            "vocabulary": count(len(model.vocab_), level)}
     ex = explain(model, text, out=args.out, png=args.png, max_tokens=args.max_tokens, features=args.features,
                  unit=args.unit, threshold=args.threshold, title=f"What {args.model.name} does", meta=meta)
+    _notes(model, text, args.max_tokens)          # after the work: a refusal stays the only line on stderr
     tt = ex.trace
-    print(f"read {tt.steps} {model.vocab_.level}s with {tt.num_layers} layer(s) × {tt.hidden_size} units")
+    print(f"read {count(tt.steps, level)} with {count(tt.num_layers, 'layer')} × {count(tt.hidden_size, 'unit')}")
     if ex.saturation:
         print("gate saturation (fraction of steps < 0.1 / > 0.9):")
         for r in ex.saturation:
@@ -160,8 +174,39 @@ def run_explain(args) -> int:
     u = ex.initial
     print(f"report: {ex.report} (shows layer {u['layer']} {u['kind']}[{u['unit']}] first; open it in a browser)")
     if ex.pngs:
-        print(f"figures: {len(ex.pngs)} PNG file(s) in {args.png}")
+        print(f"figures: {count(len(ex.pngs), 'PNG file')} in {args.png}")
     return 0
+
+
+def _check_unit(spec: str, model, text: str) -> None:
+    """Refuse an --unit the model does not have, naming the option and what it has (checked on one token, before
+    the whole text is traced)."""
+    from ..inspect import trace_text
+    from ..viz.explain import parse_unit
+
+    one = trace_text(model, text, max_tokens=1)
+    try:
+        parse_unit(spec, one)
+    except (ValueError, TypeError) as err:
+        if str(err).startswith("--unit"):
+            raise UsageError(str(err)) from None
+        raise UsageError(f"--unit {spec}: {err}; this model has layers 0–{one.num_layers - 1}, kinds "
+                         f"{', '.join(one.values)} and units 0–{one.hidden_size - 1}") from None
+
+
+def _notes(model, text: str, max_tokens: int) -> None:
+    """On stderr: the text was cut at --max-tokens; tokens the model never saw (of those read) are read as <unk>."""
+    vocab = model.vocab_
+    pieces = vocab.tokenize(text)
+    read = pieces[:max_tokens]
+    unseen = list(dict.fromkeys(t for t in read if t not in vocab.index))
+    if unseen:
+        shown = ", ".join(repr(t) for t in unseen[:10]) + (" …" if len(unseen) > 10 else "")
+        print(f"note: {len(unseen)} {vocab.level}(s) the model never saw are read as <unk> (shown as themselves): "
+              f"{shown}", file=sys.stderr)
+    if len(pieces) > len(read):
+        print(f"note: read the first {len(read)} of {count(len(pieces), vocab.level)}; pass --max-tokens "
+              f"{len(pieces)} to read them all (a larger page)", file=sys.stderr)
 
 
 def _task_kwargs(args) -> dict:
@@ -256,7 +301,8 @@ def run_gradients(args) -> int:
     if args.steps < 0:
         raise UsageError(f"--steps must be >= 0 (0 = initialisation only), got {args.steps}")
     if args.length < 6:
-        raise UsageError(f"--length must be at least 6, got {args.length}")
+        raise UsageError(f"--length must be at least 6 (lags 0 and 5 to compare), got {args.length}; give --length 6 "
+                         "or more")
     check_output(args.out, "--out", ".png")
     figures.pyplot()
     models = ("rnn", "lstm") if args.model == "both" else (args.model,)
