@@ -266,3 +266,12 @@ def test_what_needs_validation_is_refused_without_evaluate(data):
                                          "evaluate"):
         tiny(data, steps=2, schedule=lambda o: ReduceLROnPlateau(o))
     tiny(data, steps=2, evaluate=lambda: 1.0, patience=2, schedule=lambda o: ReduceLROnPlateau(o))[1].fit()
+
+
+def test_a_time_budget_too_small_for_one_step_still_takes_one(data):
+    """A budget that ran out before the first step saved an untrained model as if it were trained (exit 0)."""
+    model, trainer = tiny(data, minutes=1e-12, evaluate=lambda: 1.0, eval_every=5)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    result = trainer.fit()
+    assert result.stopped == "minutes" and result.steps == 1 and len(result.history) == 1
+    assert any(not np.array_equal(v, before[k]) for k, v in model.state_dict().items())

@@ -230,7 +230,8 @@ class Trainer:
         blas.__enter__()
         try:
             while self.steps is None or self.step < self.steps:
-                if self.minutes is not None and time.perf_counter() - start_time > 60 * self.minutes:
+                if (self.minutes is not None and history                  # a call always takes one step at least
+                        and time.perf_counter() - start_time > 60 * self.minutes):
                     stopped = "minutes"
                     break
                 loss, self.carry = self.train_step(self.batches(self.step), self.carry)
