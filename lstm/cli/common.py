@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 import time
 from collections import Counter
@@ -80,6 +81,13 @@ def factor(text: str) -> float:
     return value
 
 
+def path_arg(text: str) -> Path:
+    """argparse type: a path, not an empty string (``--out "$DIR"`` with DIR unset would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return Path(text)
+
+
 def refuse_repeats(items, option: str, what: str, example: str = "", show=str) -> None:
     """Refuse a list option that names an item more than once, naming each repeated item and its count."""
     repeats = [f"{show(item)} {'twice' if n == 2 else f'{n} times'}" for item, n in Counter(items).items() if n > 1]
@@ -117,14 +125,14 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
                resumable: bool = True) -> Path:
     """The folder a training command writes to.  A previous run (its model.safetensors or last.safetensors) is
     never replaced silently: without --out the default folder takes the first free name (runs/demo, runs/demo-2,
-    …); an --out holding a run needs --resume to continue it (commands that have it: ``resumable``) or
-    --overwrite to replace it."""
+    …, passing by a file of that name too); an --out holding a run needs --resume to continue it (commands that
+    have it: ``resumable``) or --overwrite to replace it."""
     def holds_run(folder: Path) -> bool:
         return (folder / "model.safetensors").exists() or (folder / "last.safetensors").exists()
 
     if out is None:
         out, k = default, 2
-        while not resume and holds_run(out):
+        while not resume and (holds_run(out) or out.exists() and not out.is_dir()):
             out, k = default.with_name(f"{default.name}-{k}"), k + 1
         return out
     if out.exists() and not out.is_dir():
@@ -178,6 +186,12 @@ def free_name(default: Path) -> Path:
     while path.exists():
         path, k = default.with_name(f"{default.stem}-{k}{default.suffix}"), k + 1
     return path
+
+
+def shell_quote(path: Path) -> str:
+    """``path`` as a shell reads it back, for commands printed to be pasted (a folder named "my run" or "it's")."""
+    text = str(path)
+    return shlex.quote(f"./{text}" if text.startswith("-") else text)    # not taken for an option either
 
 
 def check_input(path: Path, what: str) -> None:

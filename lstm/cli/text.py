@@ -6,8 +6,8 @@ import math
 import sys
 from pathlib import Path
 
-from .common import (UsageError, factor, non_negative_float, non_negative_int, positive_float, positive_int,
-                     probability, run_folder, train_in_folder)
+from .common import (UsageError, factor, non_negative_float, non_negative_int, path_arg, positive_float,
+                     positive_int, probability, refuse_repeats, run_folder, shell_quote, train_in_folder)
 
 DEMO_OUT = Path("runs") / "demo"
 # The demo's budget: steps (not minutes) so that a seed gives the same model on every machine.
@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:
                "runs/quick/model.safetensors)")
     p.add_argument("--steps", type=positive_int, default=DEMO["steps"],
                    help=f"training steps (default {DEMO['steps']})")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=path_arg, default=None,
                    help=f"output folder (default {DEMO_OUT}, or {DEMO_OUT}-2, … if that holds a run)")
     p.add_argument("--overwrite", action="store_true", help="replace the run an --out folder already holds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -38,7 +38,7 @@ def add_parsers(sub) -> None:
                     "Writes OUT/model.safetensors (best weights, also on Ctrl-C), OUT/last.safetensors (resumable "
                     "checkpoint) and OUT/metrics.jsonl.",
         epilog="example: lstm train-text book.txt --hidden 256 --layers 2 --minutes 10 --out runs/book")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="UTF-8 text file(s) (see --encoding)")
+    p.add_argument("files", nargs="+", type=path_arg, metavar="FILE", help="UTF-8 text file(s) (see --encoding)")
     p.add_argument("--level", choices=("char", "word"), default="char", help="tokens: characters or words")
     p.add_argument("--hidden", type=positive_int, default=256, help="LSTM hidden size (default 256)")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked LSTM layers (default 2)")
@@ -64,7 +64,7 @@ def add_parsers(sub) -> None:
                    help="print a sample every N steps (default: at each validation; 0 = never)")
     p.add_argument("--max-vocab", type=positive_int, default=20000, help="word level: keep the N most frequent words")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=path_arg, default=None,
                    help="output folder (default runs/<first file name>, or runs/<name>-2, … if that holds a run)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--overwrite", action="store_true", help="replace the run an --out folder already holds")
@@ -77,7 +77,7 @@ def add_parsers(sub) -> None:
         description="Sample from a model written by train-text or demo. Deterministic for a given --seed; "
                     "--temperature 0 always takes the most likely token.",
         epilog="example: lstm generate runs/demo/model.safetensors --prime 'The ' --length 300 --temperature 0.7")
-    p.add_argument("model", type=Path, metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("model", type=path_arg, metavar="MODEL", help="a model.safetensors file")
     p.add_argument("--prime", default="",
                    help="text to start from (every character must be known to the model; a word model reads "
                         "words it never saw as <unk>)")
@@ -94,13 +94,14 @@ def _per_token(level: str, nats: float) -> str:
     return f"{nats / math.log(2):.3f} bits/char" if level == "char" else f"perplexity {math.exp(min(nats, 700)):.1f}"
 
 
-def _sampler(model, every: int, prime: str, out=sys.stdout):
-    """A trainer callback that prints a short sample every ``every`` steps (its own RNG: training is unaffected)."""
+def _sampler(model, every: int, prime: str, out=None):
+    """A trainer callback that prints a short sample every ``every`` steps (its own RNG: training is unaffected), to
+    ``out`` or else the sys.stdout of that moment (the progress bar redirects it on a terminal, to print above)."""
     def callback(trainer, event, info):
         if event == "step" and every and info["step"] % every == 0:
             text = model.sample(160, prime=prime, temperature=0.7, seed=info["step"]).replace("\n", " ⏎ ")
             val = f"  val {_per_token(model.level, info['val_loss'])}" if "val_loss" in info else ""
-            print(f"[step {info['step']}{val}] {prime}{text}", file=out, flush=True)
+            print(f"[step {info['step']}{val}] {prime}{text}", file=out or sys.stdout, flush=True)
     return callback
 
 
@@ -135,6 +136,9 @@ def run_train_text(args) -> int:
 
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it; give one of them")
+    resolved = [f.resolve() for f in args.files]         # a file twice: trained on twice, validated on a copy of it
+    named = dict(zip(resolved, args.files))
+    refuse_repeats(resolved, "FILE", "file", show=lambda f: str(named[f]))
     out = run_folder(args.out, Path("runs") / args.files[0].stem, resume=args.resume, overwrite=args.overwrite)
     text = read_text(args.files, encoding=args.encoding)
     if args.resume and not (out / "last.safetensors").exists():
@@ -146,14 +150,15 @@ def run_train_text(args) -> int:
                           eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed,
                           lr_factor=args.lr_factor)
     if args.tie and args.embedding and args.embedding != args.hidden:
-        raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden})")
+        raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden}), got --embedding "
+                         f"{args.embedding}; drop --embedding or give it the hidden size")
     path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,
                            prime="")
     if args.resume and not model.train_result_.history:
         print(f"note: the checkpoint was already at step {model.train_result_.steps}, so nothing was trained; give "
               "a larger --steps (a total, not a number to add) to continue")
     _report(model, path, seconds)
-    print(f"next: lstm generate {path} --length 300")
+    print(f"next: lstm generate {shell_quote(path)} --length 300")
     return 0
 
 
@@ -187,7 +192,8 @@ def run_demo(args) -> int:
     out = run_folder(args.out, DEMO_OUT, overwrite=args.overwrite, resumable=False)
     text = builtin_corpus()
     print(f"lstm demo: a character-level LSTM learns English from Python's own help text "
-          f"({len(text):,} characters, 90% train / 10% validation). Samples appear as it learns.\n")
+          f"({len(text):,} characters, 90% train / 10% validation)."
+          + ("" if args.quiet else " Samples appear as it learns.") + "\n")
     model = LanguageModel(**{**DEMO, "steps": args.steps}, seed=args.seed)
     path, seconds = _train(model, text, out, resume=False, quiet=args.quiet, sample_every=None, prime="The ")
     summary = _report(model, path, seconds)
@@ -195,6 +201,7 @@ def run_demo(args) -> int:
     print("\nFinal sample (temperature 0.6):\n" + "The " + final + "\n")
     if "val_nats" in summary:
         print(f"final validation: {summary['val_nats'] / math.log(2):.3f} bits/char")
+    path = shell_quote(path)
     print(f"next:\n  lstm generate {path} --prime 'The ' --length 400\n"
           f"  lstm explain {path} --text 'The value of x is (1, 2)'   # what its gates and cells do\n"
           f"  lstm train-text YOUR_FILE.txt --minutes 10        # your own text")
