@@ -89,3 +89,17 @@ def test_translate_refuses_one_name_for_the_translation_and_the_heatmap(model_co
     err = one_line(capsys)
     assert "--out" in err and "--heatmap" in err, err
     assert not out.exists()
+
+
+def test_the_next_command_works_when_pasted_for_a_folder_with_a_space(tmp_path, capsys):
+    import shlex
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text(format_pairs(DIGITS[:6]))
+    out = tmp_path / "my run"
+    assert run_cli(["train-seq2seq", str(pairs), "--steps", "2", "--hidden", "8", "--embedding", "4", "--quiet",
+                    "--out", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("next: "))
+    words = shlex.split(line[len("next: "):].split("   (")[0])
+    assert words[:2] == ["lstm", "translate"] and words[2] == str(out / "model.safetensors")
+    assert (out / "model.safetensors").is_file()

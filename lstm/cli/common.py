@@ -103,6 +103,30 @@ def comma_list(text: str, option: str, what: str, example: str = "", show=str) -
     return items
 
 
+def refuse_clashes(outputs, inputs) -> None:
+    """Refuse, before any work, an output path that is one of the command's input files (writing it would destroy
+    it) or that another output of the same run also names; devices such as /dev/null are written through.
+    ``outputs``: (option, path or None) pairs; ``inputs``: (what it is, path or None) pairs."""
+    seen = {}
+    for option, path in outputs:
+        if path is None:
+            continue
+        path = Path(path)
+        if path.exists() and not path.is_file():
+            continue
+        key = path.resolve()
+        for what, src in inputs:
+            if src is None or not Path(src).is_file():
+                continue
+            if key == Path(src).resolve() or (path.exists() and path.samefile(src)):
+                raise UsageError(f"{option} {path} is an input of this command (the {what}); writing it would "
+                                 "replace it: choose another path")
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {option} both name {path}: the second file would replace the first; "
+                             "give each its own path")
+        seen[key] = option
+
+
 def check_output(path: Path | None, option: str, suffix: str | None = None) -> None:
     """Refuse, before any work, an output path that cannot be written: a directory, a wrong suffix, or a parent
     that is not a directory (or cannot be created)."""

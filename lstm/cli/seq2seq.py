@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from .._english import count
+from .._english import article, count
 from .common import (
     UsageError,
     check_output,
     positive_float,
     positive_int,
+    refuse_clashes,
     run_folder,
+    shell_quote,
     train_in_folder,
 )
 
@@ -117,17 +118,6 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_make_pairs)
 
 
-def refuse_overwriting(out: Path | None, option: str, inputs: dict) -> None:
-    """Refuse an output file that is one of the files the command reads ({name: path}): writing it would replace
-    the input (a device such as /dev/stdout is written through, never replaced)."""
-    if out is None or not out.is_file():
-        return
-    for name, path in inputs.items():
-        if path is not None and path.is_file() and os.path.samefile(out, path):
-            raise UsageError(f"{option} {out} is the {name} this command reads, and writing there would replace it; "
-                             f"choose another {option}")
-
-
 # ------------------------------------------------------------------------------------------------------------------
 def _eval_printer(model, out=sys.stdout, limit: int = 500):
     """A trainer callback: at each validation, greedy exact match on (up to ``limit``) validation pairs (tokens
@@ -183,7 +173,7 @@ def run_train(args) -> int:
         acc = model.score(val, errors="replace")
         lines.append(f"validation exact match (greedy): {acc:.2%} on {count(len(val), 'held-out pair')}")
     lines.append(f"model saved to {path}")
-    lines.append(f"next: lstm translate {path} 'SOME TEXT'   (or --file FILE --beam 4)")
+    lines.append(f"next: lstm translate {shell_quote(path)} 'SOME TEXT'   (or --file FILE --beam 4)")
     print("\n".join(lines))
     return 0
 
@@ -233,14 +223,8 @@ def run_translate(args) -> int:
     check_output(args.out, "--out")
     check_output(args.heatmap, "--heatmap", ".png")
     check_output(args.html, "--html")
-    outputs = [(option, out) for option, out in (("--out", args.out), ("--heatmap", args.heatmap),
-                                                  ("--html", args.html)) if out is not None]
-    for k, (option, out) in enumerate(outputs):
-        refuse_overwriting(out, option, {"MODEL": args.model, "--file": args.file})
-        for other, path in outputs[k + 1:]:
-            if out.resolve() == path.resolve() and not (out.exists() and not out.is_file()):    # not /dev/null
-                raise UsageError(f"{option} and {other} both name {out}: the second file would replace the first; "
-                                 "give each its own name")
+    refuse_clashes([("--out", args.out), ("--heatmap", args.heatmap), ("--html", args.html)],
+                   [("MODEL", args.model), ("--file", args.file)])
     if args.heatmap is not None:
         try:
             import matplotlib  # noqa: F401
@@ -249,8 +233,9 @@ def run_translate(args) -> int:
                              "use --html, which needs nothing more") from None
     model = load(args.model)
     if not hasattr(model, "translate"):
-        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a sequence-to-sequence model; "
-                         "train one with lstm train-seq2seq")
+        kind = type(model).__name__
+        raise UsageError(f"{args.model} holds {article(kind)} {kind}, not a sequence-to-sequence model; train one "
+                         "with lstm train-seq2seq")
     if drawing and not model.net_.has_attention:
         raise UsageError(f"{args.model} was trained with --attention none: there are no weights to draw")
     if args.text is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._english import count
+from .._english import article, count
 from .common import (
     UsageError,
     check_input,
@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     positive_int,
     probability,
+    refuse_clashes,
     refuse_repeats,
 )
 
@@ -153,24 +154,6 @@ def _classify_help(parser) -> int:
 def _warn(line: str) -> None:
     """One line on stderr about an option that has no effect (printed with --quiet too: it is not progress)."""
     print(f"warning: {line}", file=sys.stderr, flush=True)
-
-
-def _refuse_clashes(outputs, inputs) -> None:
-    """Refuse, before any work, an output path that is one of the command's input files (writing it would destroy
-    them) or that another output of the same run also names (devices such as /dev/null are written through)."""
-    seen = {}
-    for option, path in outputs:
-        if path is None or (path.exists() and not path.is_file()):
-            continue
-        key = path.resolve()
-        for what, src in inputs:
-            if src is not None and src.is_file() and (key == src.resolve() or path.exists() and path.samefile(src)):
-                raise UsageError(f"{option} {path} is an input of this command (the {what}); writing it would "
-                                 "replace it: choose another path")
-        if key in seen:
-            raise UsageError(f"{seen[key]} and {option} both name {path}: the second file would replace the first; "
-                             "give each its own path")
-        seen[key] = option
 
 
 def _qname(level: float) -> str:
@@ -314,7 +297,7 @@ def run_forecast(args) -> int:
     if args.plot and args.backtest:
         check_output(_backtest_plot(args.plot), "--plot (its backtest plot)", ".png")
     check_output(args.save, "--save")
-    _refuse_clashes([("--out", args.out), ("--plot", args.plot),
+    refuse_clashes([("--out", args.out), ("--plot", args.plot),
                      ("--plot (its backtest plot)", args.plot and args.backtest and _backtest_plot(args.plot)),
                      ("--save", args.save)], [("data file", Path(args.file))])
     out = sys.stderr if args.json else sys.stdout
@@ -510,7 +493,7 @@ def run_classify_train(args) -> int:
 
     outpath = args.out or free_name(Path("runs") / f"{Path(args.file).stem}-classifier.safetensors")
     check_output(outpath, "--out")
-    _refuse_clashes([("--out", outpath)], [("training file", Path(args.file)), ("--test file", args.test)])
+    refuse_clashes([("--out", outpath)], [("training file", Path(args.file)), ("--test file", args.test)])
     out = sys.stderr if args.json else sys.stdout
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out, flush=True))
     show = (lambda *a: None) if args.quiet and args.json else (lambda *a: print(*a, file=out, flush=True))
@@ -585,10 +568,11 @@ def run_classify_predict(args) -> int:
     say = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
     check_input(args.model, "a model file written by `lstm classify train`")
     check_output(args.out, "--out")
-    _refuse_clashes([("--out", args.out)], [("model", args.model), ("data file", Path(args.file))])
+    refuse_clashes([("--out", args.out)], [("model", args.model), ("data file", Path(args.file))])
     model = load(args.model)
     if not isinstance(model, LSTMClassifier):
-        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a classifier from `lstm classify train`")
+        kind = type(model).__name__
+        raise UsageError(f"{args.model} holds {article(kind)} {kind}, not a classifier from `lstm classify train`")
     layout = getattr(model, "data_layout_", None) or {}
     _warn_unread_layout(args, args.file)                # the options given here (remembered ones may not apply)
     for key in _LAYOUT:                                  # options not given: read FILE as the training file was

@@ -15,8 +15,9 @@ from .common import (
     finite_float,
     positive_float,
     positive_int,
+    refuse_clashes,
 )
-from .seq2seq import _Formatter, refuse_overwriting
+from .seq2seq import _Formatter
 
 TASK_NAMES = ("adding", "copy", "temporal_order", "reber")
 
@@ -132,7 +133,7 @@ def run_explain(args) -> int:
         figures.check_dir(args.png, "--png")
         figures.pyplot()                   # fail before writing anything when matplotlib is missing
     check_input(args.model, "a language model file (model.safetensors)")
-    refuse_overwriting(args.out, "--out", {"MODEL": args.model, "--file": args.file})
+    refuse_clashes([("--out", args.out)], [("MODEL", args.model), ("--file", args.file)])
     if args.file is not None:
         from ..data.text import read_text
 
