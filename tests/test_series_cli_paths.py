@@ -105,3 +105,14 @@ def test_a_features_option_that_names_no_column_is_refused(tmp_path, features, c
     assert run_cli(["classify", "train", str(wide), "--epochs", "1", "--hidden", "4", "--quiet", "--id", "label",
                     "--features", features, "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "lstm classify train: error: --features" in one_line(capsys)
+
+
+def test_a_model_of_another_kind_is_named_with_its_article(tmp_path, capsys):
+    model = tmp_path / "f.safetensors"
+    assert run_cli(["forecast", "airline", "--horizon", "2", "--steps", "2", "--hidden", "4", "--quiet",
+                    "--save", str(model)]) == 0
+    capsys.readouterr()
+    data = tmp_path / "w.csv"
+    data.write_text("label,t0,t1\na,1,2\n")
+    assert run_cli(["classify", "predict", str(model), str(data)]) == 2
+    assert f"{model} holds an LSTMForecaster, not a classifier" in one_line(capsys)

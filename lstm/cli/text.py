@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+from .._english import article
 from .common import (UsageError, factor, non_negative_float, non_negative_int, path_arg, positive_float,
                      positive_int, probability, refuse_repeats, run_folder, shell_quote, train_in_folder)
 
@@ -167,7 +168,8 @@ def run_generate(args) -> int:
 
     model = load(args.model)
     if not hasattr(model, "stream"):
-        raise UsageError(f"{args.model} holds a {type(model).__name__}, not a language model")
+        kind = type(model).__name__
+        raise UsageError(f"{args.model} holds {article(kind)} {kind}, not a language model")
     missing = model.vocab_.unknown(args.prime)
     if missing:
         shown = ", ".join(repr(t) for t in missing[:10])
