@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from . import core, seq2seq, series, ship, text, understand
+from . import classify, core, seq2seq, series, ship, text, understand
 from ..train.trainer import TrainingDiverged, TrainingInterrupted
 from .common import UsageError
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     text.add_parsers(sub)
     series.add_parsers(sub)
+    classify.add_parsers(sub)
     understand.add_parsers(sub)
     seq2seq.add_parsers(sub)
     ship.add_parsers(sub)
