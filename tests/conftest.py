@@ -20,6 +20,19 @@ def ctrl_c_at(monkeypatch):
     return arm
 
 
+@pytest.fixture
+def language_model(tmp_path):
+    """An untrained character LanguageModel (8 units) saved to tmp_path: a model file for the commands that read
+    one."""
+    import lstm
+    from lstm.data.text import Vocabulary
+    from lstm.models import LanguageModel
+
+    model = LanguageModel(hidden_size=8, embedding_dim=4, seed=0)
+    model._build(Vocabulary.build("the quick brown fox jumps over the lazy dog.\n", "char"))
+    return lstm.save(model, tmp_path / "model.safetensors")
+
+
 @pytest.fixture(scope="session")
 def numbers_model():
     """A small word-level Seq2Seq trained on number words → digits (a few seconds), and held-out pairs; shared

@@ -6,19 +6,9 @@ import pytest
 
 import lstm
 from lstm.models import LSTMForecaster
+from test_forecast_checks import one_line, wavy
 
 TINY = dict(hidden_size=4, steps=3, batch_size=8, lr=1e-2)
-
-
-def wavy(n=60, m=12, seed=0):
-    rng = np.random.default_rng(seed)
-    return 10 + np.sin(np.arange(n) * 2 * np.pi / m) + 0.1 * rng.normal(size=n)
-
-
-def one_line(err) -> str:
-    msg = str(err.value)
-    assert "\n" not in msg and msg
-    return msg
 
 
 @pytest.fixture(scope="module")

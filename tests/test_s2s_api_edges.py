@@ -1,7 +1,6 @@
 """Seq2Seq through its Python API as a user drives it: beam search against an exhaustive search, and hostile
 arguments (each refused with one line saying what was expected and what was given)."""
 
-import itertools
 
 import numpy as np
 import pytest
@@ -10,7 +9,8 @@ from sklearn.base import clone
 import lstm
 from lstm.models import NotFittedError, Seq2Seq
 from lstm.models.seq2seq import BOS_ID, EOS_ID, PAD_ID, Seq2SeqNet, pad_batch
-from lstm.models.seq2seq_search import beam_search, length_penalty, log_softmax
+from lstm.models.seq2seq_search import beam_search
+from test_seq2seq import exhaustive_best
 
 PAIRS = [(s, s[::-1]) for s in ["ab", "abc", "ba", "cab", "bca", "acb", "cc", "abcab"] * 3]
 
@@ -33,25 +33,6 @@ def one_line(err) -> str:
 
 
 # -- beam search -------------------------------------------------------------------------------------------------
-def best_of_all(net, src, src_len, max_len, alpha, allowed):
-    """The best output by logp / lp(n) over every output (finished, or cut at max_len)."""
-    best = None
-    for n in range(max_len + 1):
-        for body in itertools.product(allowed, repeat=n):
-            seq = list(body) + [EOS_ID] if n < max_len else list(body)
-            if not seq or EOS_ID in seq[:-1]:
-                continue
-            memory, state = net.start(src, src_len)
-            tok, logp = np.array([BOS_ID]), 0.0
-            for y in seq:
-                logits, state, _ = net.step(tok, state, memory)
-                logp += log_softmax(logits)[0, y]
-                tok = np.array([y])
-            if best is None or logp / length_penalty(len(seq), alpha) > best[0]:
-                best = (logp / length_penalty(len(seq), alpha), logp, seq)
-    return best
-
-
 @pytest.mark.parametrize("seed", range(20, 30))
 def test_a_beam_wider_than_the_first_steps_choices_searches_everything(seed):
     # 64 slots, 4 tokens it may emit, 3 steps: every output fits in the beam.  The beam used to shrink to the
@@ -62,7 +43,7 @@ def test_a_beam_wider_than_the_first_steps_choices_searches_everything(seed):
         p *= 3.0                                     # peaky: the best path is rarely the locally best one
     src, src_len = pad_batch([[4, 5, 6]])
     for alpha in (0.0, 1.0, 5.0):
-        _, logp, seq = best_of_all(net, src, src_len, 3, alpha, allowed=[EOS_ID, 4, 5, 6])
+        _, logp, seq = exhaustive_best(net, src, src_len, 3, alpha, allowed=[EOS_ID, 4, 5, 6])
         got = beam_search(net, src, src_len, beam=64, bos=BOS_ID, eos=EOS_ID, max_len=3, alpha=alpha,
                           keep_greedy=False, banned=(0, PAD_ID, BOS_ID))[0]
         assert got.tokens == seq and got.logp == pytest.approx(logp, abs=1e-12)

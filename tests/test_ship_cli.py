@@ -6,21 +6,10 @@ import pytest
 
 import lstm
 from lstm.cli import main
-from lstm.data.text import Vocabulary
-from lstm.models import LanguageModel, LSTMClassifier
+from lstm.models import LSTMClassifier
 from cli_run import one_line
 
 pytest.importorskip("onnx")
-
-TEXT = "the quick brown fox jumps over the lazy dog.\n"
-
-
-@pytest.fixture
-def language_model(tmp_path):
-    model = LanguageModel(hidden_size=8, embedding_dim=4, seed=0)
-    model._build(Vocabulary.build(TEXT, "char"))
-    return lstm.save(model, tmp_path / "model.safetensors")
-
 
 @pytest.fixture
 def classifier(tmp_path):

@@ -3,24 +3,10 @@ the output and leaves what was there."""
 
 import errno
 
-import pytest
 
-import lstm
 from lstm.cli import main
-from lstm.data.text import Vocabulary
 from lstm.io import safefile
-from lstm.models import LanguageModel
 from cli_run import one_line
-
-TEXT = "the quick brown fox jumps over the lazy dog.\n"
-
-
-@pytest.fixture
-def language_model(tmp_path):
-    model = LanguageModel(hidden_size=8, embedding_dim=4, seed=0)
-    model._build(Vocabulary.build(TEXT, "char"))
-    return lstm.save(model, tmp_path / "model.safetensors")
-
 
 def test_torch_safetensors_exports_of_one_model_are_byte_identical(language_model, tmp_path, capsys):
     """safetensors writes its metadata (format, lstm.model, lstm.vocab) in hash order, different call to call."""
