@@ -167,9 +167,16 @@ def _attention(kind):
     return layer, [q, k, mask], lambda *a: layer(*a)[0], lambda y: layer.backward(np.ones_like(y))
 
 
-LAYERS = {"linear": _linear, "embedding": _embedding, "embedding-feed": lambda: _embedding(feed=True),
-          "dot": lambda: _attention("dot"), "general": lambda: _attention("general"),
-          "bahdanau": lambda: _attention("bahdanau")}
+def _lookup():
+    layer = LSTM(3, 4, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(10)
+    table, ids = rng.normal(size=(5, 3)), rng.integers(0, 5, size=(6, 4))
+    return layer, [table, ids], lambda t, i: layer(t, ids=i)[0], lambda y: layer.backward(np.ones_like(y))
+
+
+LAYERS = {"lstm-lookup": _lookup, "linear": _linear, "embedding": _embedding,
+          "embedding-feed": lambda: _embedding(feed=True), "dot": lambda: _attention("dot"),
+          "general": lambda: _attention("general"), "bahdanau": lambda: _attention("bahdanau")}
 
 
 def _all_grads(layer, returned):

@@ -261,6 +261,9 @@ class _Recurrent(Module):
             state = self._batch_of_one(state, "state")
         if ids is not None:
             table, lookup = self._prepare_lookup(x, ids)
+            if is_grad_enabled():                       # backward reads them: the caller may reuse its arrays
+                lookup = lookup.copy() if np.may_share_memory(lookup, np.asarray(ids)) else lookup
+                table = table.copy() if np.may_share_memory(table, np.asarray(x)) else table
             T, B = lookup.shape
             x = table if self.lookup_kernel else table[lookup]      # (V, I), or (T, B, I) for the layer itself
         else:
