@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._values import whole
+
 
 class ShuffledBatches:
     """Indices of the batch for step ``s``: ``batches(s) -> np.ndarray`` of at most ``batch_size`` item indices.
@@ -29,7 +31,7 @@ class ShuffledBatches:
 
     def __init__(self, n_items: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True):
         for name, value in (("n_items", n_items), ("batch_size", batch_size), ("seed", seed)):
-            if not _whole(value):
+            if not whole(value, None):
                 raise TypeError(f"{name} must be a whole number, got {value!r}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
@@ -71,7 +73,7 @@ class StreamBatches:
             ids = ids.astype(np.int64)                    # [] reads as float64: empty, refused below for its size
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"ids must be a 1-D integer array, got shape {ids.shape} and dtype {ids.dtype}")
-        if not (_whole(batch_size) and _whole(seq_len)):
+        if not (whole(batch_size, None) and whole(seq_len, None)):
             raise TypeError(f"batch_size and seq_len must be whole numbers, got {batch_size!r} and {seq_len!r}")
         if ids.size and ids.min() < 0:
             raise ValueError(f"token ids must be >= 0, got {ids.min()} at position {int(np.argmin(ids))}")
@@ -105,12 +107,8 @@ class StreamBatches:
         return StreamChunk(x=self._rows[:, a:a + T].copy(), y=self._rows[:, a + 1:a + 1 + T].copy(), reset=(a == 0))
 
 
-def _whole(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _step(step) -> int:
-    if not _whole(step):
+    if not whole(step, None):
         raise TypeError(f"step must be a whole number, got {step!r}")
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")

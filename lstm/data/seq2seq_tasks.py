@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
 from .text import _text_codec, _wide_encoding
 
 __all__ = ["date_pairs", "number_pairs", "number_to_words", "task_pairs", "train_test", "pad_sources",
@@ -120,7 +121,7 @@ def _below_1000(n: int, british: bool, joiner: str) -> str:
 
 def number_to_words(n: int, british: bool = False, joiner: str = "-") -> str:
     """English words for 0 ≤ n ≤ 999,999: 342 → "three hundred forty-two" (British: "three hundred and forty-two")."""
-    if not _whole(n):
+    if not whole(n, None):
         raise TypeError(f"number_to_words needs a whole number (int), got {n!r}")
     if not 0 <= n <= 999_999:
         raise ValueError(f"number_to_words covers 0 to 999,999, got {n}")
@@ -177,7 +178,7 @@ def pad_sources(pairs, length: int, seed: int = 0, filler: str = "_") -> list[tu
 
     For the long-input experiment: the answer is unchanged, but the encoder must carry it across many more steps.
     """
-    if not _whole(length):
+    if not whole(length, None):
         raise TypeError(f"length must be a whole number, got {length!r}")
     if not isinstance(filler, str) or len(filler) != 1:
         raise ValueError(f"filler must be one character, got {filler!r}")
@@ -192,18 +193,14 @@ def pad_sources(pairs, length: int, seed: int = 0, filler: str = "_") -> list[tu
     return out
 
 
-def _whole(n) -> bool:
-    return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
-
-
 def _count(n) -> int:
-    if not _whole(n) or n < 0:
+    if not whole(n, 0):
         raise ValueError(f"the number of pairs must be a non-negative integer, got {n!r}")
     return int(n)
 
 
 def _seed(seed) -> int:
-    if not _whole(seed) or seed < 0:
+    if not whole(seed, 0):
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     return int(seed)
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._values import whole
+
 UNK = "<unk>"
 TOKENIZER = 3                                   # the word tokenizer new vocabularies use
 _WORD = {1: r"\w+|[^\w\s]|\n",
@@ -95,11 +97,11 @@ class Vocabulary:
         every character of the text.
         """
         if max_size is not None:
-            if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+            if not whole(max_size, None):
                 raise TypeError(f"max_size must be a whole number or None, got {max_size!r}")
             if max_size < 1:
                 raise ValueError(f"max_size must be at least 1 (it counts {UNK}), got {max_size}")
-        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)):
+        if not whole(min_count, None):
             raise TypeError(f"min_count must be a whole number, got {min_count!r}")
         counts = Counter(tokenize(text, level))
         if level == "word":

@@ -27,12 +27,11 @@ z = o + r, mapped back through the inverse scaling; quantiles are sorted so that
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import numpy as np
 
-from .._values import whole
+from .._values import real, whole
 from ..data.batching import ShuffledBatches
 from ..data.series import SeriesScaler, make_windows
 from ..io.model_file import register
@@ -72,11 +71,6 @@ class ForecasterNet(Module):
         y_shape = self.rnn._run.y_shape
         dx, _ = self.rnn.backward(np.zeros(y_shape, dtype=dh.dtype), dstate=(dh, None), input_grad=input_grad)
         return dx
-
-
-def _real(v) -> bool:
-    """A real number (not a bool, not a string)."""
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 def _acf(x: np.ndarray, lag: int) -> float:
@@ -154,11 +148,11 @@ class LSTMForecaster(Estimator):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not (_real(self.val_fraction) and 0 <= self.val_fraction < 1):
+        if not (real(self.val_fraction) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}")
-        if not (_real(self.dropout) and 0 <= self.dropout < 1):
+        if not (real(self.dropout) and 0 <= self.dropout < 1):
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if not (_real(self.lr) and self.lr > 0):
+        if not (real(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         self._levels()
 

@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 
-from .._values import whole
+from .._values import real, whole
 from ..data.batching import StreamBatches
 from ..data.text import UNK, Joiner, Vocabulary
 from ..io.model_file import register
@@ -256,7 +255,7 @@ class LanguageModel(Estimator):
         self._check_fitted()
         if not whole(length):
             raise ValueError(f"length must be a positive integer, got {length!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        if not real(temperature):
             raise TypeError(f"temperature must be a number >= 0 (0 = most likely token), got "
                             f"{type(temperature).__name__} {temperature!r}")
         if temperature < 0 or not math.isfinite(temperature):
@@ -383,8 +382,7 @@ class LanguageModel(Estimator):
             raise ValueError(f"max_vocab must be an integer of at least 2 ({UNK} and one word), got {self.max_vocab!r}")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, numbers.Real) \
-                or not 0 <= self.val_fraction < 1:
+        if not (real(self.val_fraction) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.lr_factor is not None and not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor <= 1):
             raise ValueError(f"lr_factor must be in (0, 1] (1 or None: no decay), got {self.lr_factor!r}")

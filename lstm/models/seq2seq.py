@@ -23,14 +23,13 @@ Vocabularies are :class:`lstm.data.text.Vocabulary` per side (characters or word
 
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .._values import whole
+from .._values import real, whole
 from ..data.text import UNK, Vocabulary, tokenize
 from ..io.model_file import register
 from ..nn import LSTM, Embedding, Linear, Module, cross_entropy, linear_cross_entropy, no_grad
@@ -239,8 +238,7 @@ class Seq2Seq(Estimator):
             raise ValueError(f"bidirectional=True needs an even hidden_size, got {self.hidden_size}")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, numbers.Real) \
-                or not 0 <= self.val_fraction < 1:
+        if not (real(self.val_fraction) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
 
     def _encode_pairs(self, pairs):
