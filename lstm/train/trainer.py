@@ -33,7 +33,7 @@ import numpy as np
 
 from .._english import article
 from .._values import whole
-from ..io.safefile import write_atomic
+from ..io.safefile import nearest_existing, write_atomic
 from ..nn.grad_mode import no_grad
 from ..optim import ReduceLROnPlateau, _checks, clip_grad_norm
 from . import checkpoint as ckpt
@@ -332,8 +332,7 @@ class Trainer:
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            blocker = next((p for p in (self.out_dir, *self.out_dir.parents) if p.exists() and not p.is_dir()),
-                           self.out_dir)
+            blocker = nearest_existing(self.out_dir)           # where making the folder stopped: a file
             raise NotADirectoryError(f"out_dir {self.out_dir} cannot be a folder: {blocker} is a file; give another "
                                      "out_dir") from None
         except PermissionError:
