@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections import Counter
@@ -168,11 +169,14 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
     return out
 
 
-def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
+def train_in_folder(model, out: Path, fit, resume: bool = False) -> tuple[Path, float]:
     """Run ``fit()`` (which writes checkpoints into ``out``) and save the model as out/model.safetensors; returns
     that path and the seconds ``fit`` took.  ``out`` and any missing parents are created here.  Ctrl-C still saves
     the best weights reached; a run that fails (refused, out of memory, diverged, interrupted) before writing a
-    checkpoint leaves none of the folders it created (nor the log of its first steps)."""
+    checkpoint leaves none of the folders it created (nor the log of its first steps), and a fresh run (not
+    ``resume``) replacing an earlier one in ``out`` leaves that run as it was: the trainer puts back its log and
+    checkpoints (:class:`lstm.io.set_aside.SetAside`), and its model.safetensors is set aside here likewise."""
+    from ..io.set_aside import SetAside
     from ..train.trainer import TrainingInterrupted
 
     folder = nearest_existing(out)
@@ -180,14 +184,21 @@ def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
     if not folder.is_dir():
         raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
     t0 = time.perf_counter()
+    earlier_model = None
     try:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err}); choose another --out"
                              ) from None
+        earlier_model = None if resume else SetAside(out, ["model.safetensors"], ".previous-model")
+        last = _identity(out / "last.safetensors")
         fit()
     except BaseException as err:
+        if earlier_model is not None:             # the earlier run's model goes with its checkpoints: kept if the
+            if _identity(out / "last.safetensors") == last:       # trainer put them back, else replaced
+                earlier_model.put_back()
+            earlier_model.drop()
         if isinstance(err, TrainingInterrupted) and err.restored:     # keep a usable model of what was reached
             path = model.save(out / "model.safetensors")
             print(f"\n{err}: {path} holds {err.restored}", file=sys.stderr)
@@ -200,7 +211,18 @@ def train_in_folder(model, out: Path, fit) -> tuple[Path, float]:
                 break
         raise
     seconds = time.perf_counter() - t0
-    return model.save(out / "model.safetensors"), seconds
+    path = model.save(out / "model.safetensors")
+    shutil.rmtree(out / ".previous-model", ignore_errors=True)    # this run's, or left by one killed after a checkpoint
+    return path, seconds
+
+
+def _identity(path: Path):
+    """What tells a file from its replacement: (inode, modification time), or None if there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def free_name(default: Path) -> Path:

@@ -157,7 +157,8 @@ def run_train(args) -> int:
         raise UsageError(f"{args.pairs}: {_line_of(err, pairs, args.pairs)}") from None
     callbacks = [] if args.quiet else [_eval_printer(model)]
     path, seconds = train_in_folder(model, out, lambda: model.fit(pairs, out_dir=out, resume=args.resume,
-                                                                  callbacks=callbacks, progress=not args.quiet))
+                                                                  callbacks=callbacks, progress=not args.quiet),
+                                    resume=args.resume)
     res = model.train_result_
     ran = len(res.history)                      # the steps this command ran (a resumed run started further on)
     if args.resume and not ran:

@@ -112,7 +112,7 @@ def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_eve
     if not quiet and every:
         callbacks.append(_sampler(model, every, prime))
     return train_in_folder(model, out, lambda: model.fit(text, out_dir=out, resume=resume, callbacks=callbacks,
-                                                         progress=not quiet))
+                                                         progress=not quiet), resume=resume)
 
 
 def _report(model, path: Path, seconds: float) -> dict:

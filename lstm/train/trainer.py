@@ -15,7 +15,9 @@ is never the best one.  Every ``eval_every`` steps (and once more when the budge
 ends between two evaluations) it validates, keeps the best weights, and stops early after ``patience``
 evaluations without improvement (0 or 1: at the first).  With ``out_dir`` it writes ``last.safetensors`` (every
 ``checkpoint_every`` steps and at the end), ``best.safetensors`` and a ``metrics.jsonl`` log (one JSON object per
-line: step, loss, lr, grad_norm, val_loss, seconds).
+line: step, loss, lr, grad_norm, val_loss, seconds).  A fresh run in an ``out_dir`` holding an earlier run's files
+sets them aside and deletes them at its first checkpoint; if it fails before that, they are put back as they were
+(:mod:`lstm.io.set_aside`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ import numpy as np
 from .._english import article
 from .._values import whole
 from ..io.safefile import nearest_existing, write_atomic
+from ..io.set_aside import SetAside, put_back_leftover
 from ..nn.grad_mode import no_grad
 from ..optim import ReduceLROnPlateau, _checks, clip_grad_norm
 from . import checkpoint as ckpt
+
+
+_RUN_FILES = ("metrics.jsonl", "best.safetensors", "last.safetensors")     # what a run writes in out_dir
 
 
 class TrainingDiverged(RuntimeError):
@@ -144,6 +150,7 @@ class Trainer:
         self.best_step: int | None = None
         self.bad_evals = 0
         self._best_params: dict | None = None
+        self._previous = None          # the files of the run out_dir held before, while this one has no checkpoint
 
     # -- paths -------------------------------------------------------------------------------------------------
     @property
@@ -215,12 +222,25 @@ class Trainer:
             raise ValueError("resume=True needs out_dir, where the last checkpoint is kept")
         if self.out_dir is not None:
             self._check_out_dir()
+            put_back_leftover(self.out_dir, _RUN_FILES)    # set aside by a run killed before its first checkpoint
         if resume:
             if self.last_path.exists():
                 self.load_checkpoint()
-        if self.out_dir is not None and self.step == 0:   # a fresh run: another run's files would mislead a resume
-            for path in (self.log_path, self.best_path, self.last_path):
-                path.unlink(missing_ok=True)
+        previous = None
+        if self.out_dir is not None and self.step == 0:   # a fresh run: another run's files would mislead a resume,
+            previous = SetAside(self.out_dir, _RUN_FILES)  # but stay until this run has written a checkpoint
+        self._previous = previous
+        try:
+            return self._fit(previous)
+        except BaseException as err:
+            if previous is not None and not (isinstance(err, TrainingInterrupted) and err.restored):
+                previous.put_back()                        # ended before its first checkpoint: the old run stays
+            raise
+        finally:
+            if previous is not None:
+                previous.drop()
+
+    def _fit(self, previous) -> TrainResult:
         self.model.train()
         history: list[dict] = []
         start_time = time.perf_counter()
@@ -259,6 +279,8 @@ class Trainer:
                     bar.update(self.step, loss, record.get("val_loss"))
                 if self.out_dir is not None and self.step % self.checkpoint_every == 0:
                     self.save_checkpoint()
+                    if previous is not None:
+                        previous.drop()                    # replaced now: this run can be resumed
                 if self._emit("step", record) is False:
                     stopped = "callback"
                 if stopped != "steps":
@@ -322,6 +344,8 @@ class Trainer:
 
     def _diverged(self, value: float, what: str = "loss") -> None:
         where = "no checkpoint was written"
+        if self._previous is not None and self._previous.held:
+            where += f" (the run {self.out_dir} held before is kept)"
         if self.last_path is not None and self.last_path.exists():
             kept = ckpt.load(self.last_path).trainer.get("step")
             where = f"the last good checkpoint (step {kept}) is kept at {self.last_path}"
