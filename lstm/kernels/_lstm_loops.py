@@ -21,8 +21,9 @@ from numba import njit
 from numba.extending import register_jitable
 
 from ._gates import lstm_unit
-from ._microkernel import BIAS, STORE, matmul_packed, matmul_packed_blocks, pack_panels
-from ._pool import claim, claim_rows, finish, row_bounds
+from ._microkernel import BIAS, MR, STORE, matmul_packed, matmul_packed_blocks, pack_panels
+from ._pool import claim_next, claim_rows, finish, row_bounds, settle
+from ._steal import done_rows, give_rows, take_rows
 from ._shared import JIT
 from ._vmath import one_like
 
@@ -73,7 +74,8 @@ def _cell_span(ai, af, ag, ao, cp, cn, th_row, m_row, p_i, p_f, p_o, coupled, n)
 
 
 @njit(**JIT)
-def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0, r1):
+def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0, r1,
+                  t0, steal):
     """The whole time loop for batch rows [r0, r1).
 
     ``xh`` (T+1, B, I+P) holds [x_t | h_{t-1}] in row t: step t copies x_t in, runs one product
@@ -91,7 +93,7 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     y (see ``direct`` below; h itself without a projection); S2 (B, ≥P) is scratch.  y is (T, B, P), or (B, T, P)
     with ``y_bt`` (a batch-first layer's output, written in place rather than transposed after the loop).  act,
     tc, cs and xh are indexed modulo their length: T (T+1) steps kept for backward, or rings of 1 (2) for
-    inference."""
+    inference.  The loop runs from step t0 (0 for a whole chunk, later for rows taken over, see :mod:`._steal`)."""
     T = x.shape[0]
     na, nc, nt, nx = act.shape[0], cs.shape[0], tc.shape[0], xh.shape[0]
     I = x.shape[2]
@@ -111,7 +113,8 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
     pv = peep if has_peep else zflat
     p_i, p_f, p_o = pv[:H], pv[H:2 * H], pv[2 * H:3 * H]
     src = S2 if has_proj else m
-    for t in range(T):
+    for t in range(t0, T):
+        r1 = give_rows(steal, r0, r1, t, MR)                          # the upper rows to a thread with none left
         ta, tc0, tc1, tx0, tx1 = t % na, t % nc, (t + 1) % nc, t % nx, (t + 1) % nx
         a, xt, xht = act[ta], x[t], xh[tx0]
         for b in range(r0, r1):
@@ -170,17 +173,25 @@ def _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, x
 
 @njit(**JIT)
 def lstm_forward_worker(ctl, gen, chunks, x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y,
-                        y_bt, m, S2):
-    """Claims row chunks (see :mod:`._pool`) and runs the forward for each."""
+                        y_bt, m, S2, steal):
+    """Claims row chunks (see :mod:`._pool`) and runs the forward for each, then takes over rows still running
+    elsewhere (:mod:`._steal`)."""
     B = xh.shape[1]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
+    c = claim_next(ctl, gen, chunks)
+    while c >= 0:
         r0, r1 = row_bounds(B, chunks, c)
         _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0,
-                      r1)
+                      r1, 0, steal)
+        done_rows(steal)
         finish(ctl)
+        c = claim_next(ctl, gen, chunks)
+    r0, r1, t = take_rows(steal)
+    while r0 >= 0:
+        _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0,
+                      r1, t, steal)
+        done_rows(steal)
+        r0, r1, t = take_rows(steal)
+    settle(ctl, chunks)
 
 
 @register_jitable(inline="always")
@@ -255,7 +266,7 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
 
 @njit(**JIT)
 def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf, dm,
-                   dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1):
+                   dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t0, steal):
     """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o; dy (T, B, P), or (B, T, P)
     with ``dy_bt``.
 
@@ -266,8 +277,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     scratch, and so is dg4 (4, B, H), where a layer without peepholes or projection gets its δa gate-major from
     :func:`_cell_span_backward` before the copy into da; dpeep (3H,) (when ``has_peep``) and db (4H,)
     accumulate.  After a forward by lookup, dtab (V, 4H) accumulates δa_t[b] into row ids[t, b]: the gradient of
-    the projected table (ids and dtab empty otherwise)."""
-    T = act.shape[0]
+    the projected table (ids and dtab empty otherwise).  The loop runs from step t0 down (T − 1 for a whole chunk,
+    less for rows taken over, see :mod:`._steal`)."""
     H = cs.shape[2]
     P = dh.shape[1]
     has_proj = Wrp.shape[0] > 0
@@ -281,7 +292,8 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:]
     dp_i, dp_f, dp_o = dpeep[:H], dpeep[H:2 * H], dpeep[2 * H:]
     dht = dhp[0] if has_proj else dm
-    for t in range(T - 1, -1, -1):
+    for t in range(t0, -1, -1):
+        r1 = give_rows(steal, r0, r1, t, MR)                          # the upper rows to a thread with none left
         if has_proj:
             dht = dhp[t]
         for b in range(r0, r1):                                        # δh_t = dy_t + carry (masked)
@@ -353,15 +365,25 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 @njit(**JIT)
 def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
-                         da, dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab):
-    """Claims row chunks (see :mod:`._pool`) and runs the backward for each; dpeep (chunks, 3H), db (chunks, 4H)
-    and dtab (chunks, V, 4H) get one partial sum per chunk."""
-    B = act.shape[2]
-    while True:
-        c = claim(ctl, gen, chunks)
-        if c < 0:
-            return
+                         da, dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, steal):
+    """Claims row chunks (see :mod:`._pool`) and runs the backward for each, then takes over rows still running
+    elsewhere (:mod:`._steal`); dpeep (chunks, 3H), db (chunks, 4H) and dtab (chunks, V, 4H) get one partial sum per
+    chunk, and rows taken over add to the taker's last chunk's (a thread that ran no chunk takes none over)."""
+    B, T = act.shape[2], act.shape[0]
+    c = claim_next(ctl, gen, chunks)
+    last = c
+    while c >= 0:
         r0, r1 = row_bounds(B, chunks, c)
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1)
+                       dm, dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1, T - 1, steal)
+        done_rows(steal)
         finish(ctl)
+        last = c
+        c = claim_next(ctl, gen, chunks)
+    r0, r1, t = take_rows(steal) if last >= 0 else (-1, -1, -1)
+    while r0 >= 0:
+        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
+                       dm, dpeep[last], db[last], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[last], r0, r1, t, steal)
+        done_rows(steal)
+        r0, r1, t = take_rows(steal)
+    settle(ctl, chunks)

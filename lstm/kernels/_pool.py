@@ -5,7 +5,8 @@ running the *whole* time loop, so chunks need no synchronisation per step).  The
 threads all run the same compiled *worker*, which claims chunk indices from a shared counter with an atomic
 compare-and-swap until none are left.  The caller starts on chunk 0 at once; a helper joins when the OS schedules
 it.  So the call takes ``max(work/threads + wake-up delay, …)`` and never more than the single-threaded time plus
-the tail of a chunk a helper has already started.
+the tail of a chunk a helper has already started.  The LSTM loops go further: a thread out of chunks takes over half
+of the rows another is still running, from the step it has reached (:mod:`._steal`).
 
 Why not Numba's ``prange``: its parallel region is a fork/join, so every call waits until *every* thread has been
 scheduled.  On this 2-core machine shared with other jobs (load average 6–10) that made a 1.2 ms forward pass take
@@ -109,14 +110,30 @@ def claim(ctl, gen, n):
     On the caller's ``ctl`` (the one with the helper state words) −1 comes only after the call has settled, or
     after ``SETTLE_SPINS`` polls: the caller waits here, still inside its compiled worker and so without the GIL,
     until every helper is back to polling; see :func:`_wait_done`."""
+    c = claim_next(ctl, gen, n)
+    if c < 0:
+        settle(ctl, n)
+    return c
+
+
+@njit(cache=True, nogil=True)
+def claim_next(ctl, gen, n):
+    """:func:`claim` without the caller's wait at the end (a worker with more to do after its chunks — rows to
+    take over, see :mod:`._steal` — calls :func:`settle` itself when it is done)."""
     while True:
         v = _atomic_load(ctl, NEXT)
         if (v >> 32) != gen or (v & 0xFFFFFFFF) >= n:
-            if ctl.shape[0] > CHUNKS + 1:
-                _wait_done(ctl, n, SETTLE_SPINS)
             return -1
         if _cas(ctl, NEXT, v, v + 1):
             return v & 0xFFFFFFFF
+
+
+@njit(cache=True, nogil=True)
+def settle(ctl, n):
+    """On the caller's ``ctl``: wait (≤ ``SETTLE_SPINS`` polls) until the call's n chunks are done and every helper
+    is back to polling; on a helper's, nothing."""
+    if ctl.shape[0] > CHUNKS + 1:
+        _wait_done(ctl, n, SETTLE_SPINS)
 
 
 @njit(cache=True, nogil=True)

@@ -49,6 +49,7 @@ from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backwar
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights_worker
 from ._microkernel import pack_panels_worker, panel_width
 from ._pool import Pool
+from ._steal import new_steal
 from ._reductions import softmax_cross_entropy_rows, sum_squares as _sum_squares
 from ._shared import matmul_rows_worker, sum_rows
 
@@ -393,7 +394,8 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None,
     peep = _empty(dt, 1) if p.peephole is None else _c(p.peephole, dt)
     args = (x, _no_ids() if ids is None else ids, tab, Wp, bias, Wrp, peep, zflat, _mask2(mask, T, B, dt),
             bool(p.coupled), act, xh, cs, tc, y, bool(batch_major), m, _scratch(B, P, dt) if proj else _empty(dt, 2))
-    _pool().run(lstm_forward_worker, _chunks(B, T * B * G * (I + P), Wp.nbytes), *args)
+    chunks = _chunks(B, T * B * G * (I + P), Wp.nbytes)
+    _pool().run(lstm_forward_worker, chunks, *args, new_steal(chunks))
     h_T, c_T = xh[T % (n + 1), :, I:].copy(), cs[T % (n + 1)].copy()     # step T's row, as the loop indexes it
     if not keep_cache:
         return y, h_T, c_T, None
@@ -487,7 +489,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
             bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4,
             _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
-    _pool().run(lstm_backward_worker, chunks, *args)
+    _pool().run(lstm_backward_worker, chunks, *args, new_steal(chunks))
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     o_ih, o_hh = _weight_targets(out, W_ih, W_hh)
     xh2 = xh[:T].reshape(T * B, I + P)
