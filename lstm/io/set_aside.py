@@ -38,16 +38,9 @@ class SetAside:
 
     def put_back(self) -> bool:
         """Restore the files set aside (the new files of the set's names are removed); True if any were."""
-        if not self.held:
-            return False
-        for name in self.names:
-            if name not in self.held:                      # the new run wrote it; the earlier one had none
-                (self.folder / name).unlink(missing_ok=True)
-        for name in self.held:
-            os.replace(self.hold / name, self.folder / name)
+        restored = _restore(self.folder, self.names, self.hold, self.held)
         self.held = []
-        _remove_empty(self.hold)
-        return True
+        return restored
 
     def drop(self) -> None:
         """Delete the files set aside: what replaces them has been written."""
@@ -59,19 +52,21 @@ class SetAside:
 def put_back_leftover(folder: str | os.PathLike, names, hold: str = HOLD) -> bool:
     """Restore files a killed process had set aside in ``folder`` (see the module docstring); True if any."""
     hold_dir = Path(folder) / hold
-    if not hold_dir.is_dir():
-        return False
-    left = SetAside.__new__(SetAside)
-    left.folder, left.names, left.hold = Path(folder), tuple(names), hold_dir
-    left.held = [name for name in left.names if (hold_dir / name).is_file()]
-    if not left.put_back():
-        _remove_empty(hold_dir)
-        return False
-    return True
+    return hold_dir.is_dir() and _restore(Path(folder), tuple(names), hold_dir,
+                                          [name for name in names if (hold_dir / name).is_file()])
 
 
-def _remove_empty(folder: Path) -> None:
+def _restore(folder: Path, names: tuple, hold: Path, held: list) -> bool:
+    """Move the files ``held`` back from ``hold`` into ``folder``, first removing the files of ``names`` that the
+    earlier files did not include (written since); True if there were any."""
+    if held:
+        for name in names:
+            if name not in held:
+                (folder / name).unlink(missing_ok=True)
+        for name in held:
+            os.replace(hold / name, folder / name)
     try:
-        folder.rmdir()
+        hold.rmdir()                                   # only while empty
     except OSError:
         pass
+    return bool(held)

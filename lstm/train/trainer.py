@@ -226,21 +226,21 @@ class Trainer:
         if resume:
             if self.last_path.exists():
                 self.load_checkpoint()
-        previous = None
+        self._previous = None
         if self.out_dir is not None and self.step == 0:   # a fresh run: another run's files would mislead a resume,
-            previous = SetAside(self.out_dir, _RUN_FILES)  # but stay until this run has written a checkpoint
-        self._previous = previous
+            self._previous = SetAside(self.out_dir, _RUN_FILES)   # but stay until it has written a checkpoint
         try:
-            return self._fit(previous)
+            return self._fit()
         except BaseException as err:
-            if previous is not None and not (isinstance(err, TrainingInterrupted) and err.restored):
-                previous.put_back()                        # ended before its first checkpoint: the old run stays
+            if self._previous is not None and not (isinstance(err, TrainingInterrupted) and err.restored):
+                self._previous.put_back()                  # ended before its first checkpoint: the old run stays
             raise
         finally:
-            if previous is not None:
-                previous.drop()
+            if self._previous is not None:
+                self._previous.drop()
+                self._previous = None
 
-    def _fit(self, previous) -> TrainResult:
+    def _fit(self) -> TrainResult:
         self.model.train()
         history: list[dict] = []
         start_time = time.perf_counter()
@@ -279,8 +279,8 @@ class Trainer:
                     bar.update(self.step, loss, record.get("val_loss"))
                 if self.out_dir is not None and self.step % self.checkpoint_every == 0:
                     self.save_checkpoint()
-                    if previous is not None:
-                        previous.drop()                    # replaced now: this run can be resumed
+                    if self._previous is not None:
+                        self._previous.drop()              # replaced now: this run can be resumed
                 if self._emit("step", record) is False:
                     stopped = "callback"
                 if stopped != "steps":
