@@ -266,7 +266,7 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
 
 @njit(**JIT)
 def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf, dm,
-                   dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t0, steal):
+                   dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t0, steal):
     """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o; dy (T, B, P), or (B, T, P)
     with ``dy_bt``.
 
@@ -275,9 +275,12 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     m_t = o ⊙ tanh(c_t) for δW_hr = Σ δh_tᵀ m_t.  Wp: W_hh packed (δa W_hh); Wrp: W_hr packed (δh W_hr); Wip: W_ih
     packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are
     scratch, and so is dg4 (4, B, H), where a layer without peepholes or projection gets its δa gate-major from
-    :func:`_cell_span_backward` before the copy into da; dpeep (3H,) (when ``has_peep``) and db (4H,)
-    accumulate.  After a forward by lookup, dtab (V, 4H) accumulates δa_t[b] into row ids[t, b]: the gradient of
-    the projected table (ids and dtab empty otherwise).  The loop runs from step t0 down (T − 1 for a whole chunk,
+    :func:`_cell_span_backward` before the copy into da; dpeep (pieces, 3H) (when ``has_peep``) and db (pieces,
+    4H) accumulate, row b into piece[b].  After a forward by lookup, dtab (pieces, V, 4H) accumulates δa_t[b] into
+    row ids[t, b] of piece[b]: the gradient of the projected table (ids and dtab empty otherwise).  A piece is a
+    run of rows that one thread at a time runs (a chunk's tiles: see ``compiled._row_pieces``), whichever thread
+    and from whichever step (:mod:`._steal`), so each partial sum adds the same terms in the same order and the
+    sums come out the same bits every time.  The loop runs from step t0 down (T − 1 for a whole chunk,
     less for rows taken over, see :mod:`._steal`)."""
     H = cs.shape[2]
     P = dh.shape[1]
@@ -290,7 +293,6 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     G = da.shape[2]
     one = one_like(act)
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:]
-    dp_i, dp_f, dp_o = dpeep[:H], dpeep[H:2 * H], dpeep[2 * H:]
     dht = dhp[0] if has_proj else dm
     for t in range(t0, -1, -1):
         r1 = give_rows(steal, r0, r1, t, MR)                          # the upper rows to a thread with none left
@@ -327,27 +329,28 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
                                     dg4[2, b], dg4[3, b], cs[t, b], tc[t, b], dm[b], dc[b], coupled, H)
         if plain:
             for b in range(r0, r1):                                    # gate-major δa into row b of da, and δb
-                dab = da[t, b]
+                dab, dbb = da[t, b], db[piece[b]]
                 for k in range(4):
                     src = dg4[k, b]
                     for j in range(H):
                         v = src[j]
                         dab[k * H + j] = v
-                        db[k * H + j] += v
+                        dbb[k * H + j] += v
         else:
             for b in range(r0, r1):
                 dmb = Sm[b] if has_proj else dm[b]
                 mb = mbuf[t, b] if has_proj else dmb
+                dpb = dpeep[piece[b]]
                 _cell_row_backward(act[t, 0, b], act[t, 1, b], act[t, 2, b], act[t, 3, b], da[t, b], cs[t, b],
-                                   cs[t + 1, b], tc[t, b], dmb, dc[b], mb, p_i, p_f, p_o, dp_i, dp_f, dp_o, db,
-                                   coupled, has_proj, has_peep, H)
+                                   cs[t + 1, b], tc[t, b], dmb, dc[b], mb, p_i, p_f, p_o, dpb[:H], dpb[H:2 * H],
+                                   dpb[2 * H:], db[piece[b]], coupled, has_proj, has_peep, H)
         matmul_packed(da[t], r0, r1, Wp, S)                            # δh_{t-1} = δa_t W_hh
         if need_dx:
             matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)            # δx_t = δa_t W_ih, while δa_t is hot
         if has_ids:
             it = ids[t]
             for b in range(r0, r1):                                    # δtab[ids_t] += δa_t, likewise
-                row, dab = dtab[it[b]], da[t, b]
+                row, dab = dtab[piece[b], it[b]], da[t, b]
                 for j in range(G):
                     row[j] += dab[j]
         for b in range(r0, r1):
@@ -365,25 +368,23 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 @njit(**JIT)
 def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
-                         da, dhp, mbuf, dm, dpeep, db, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, steal):
+                         da, dhp, mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, steal):
     """Claims row chunks (see :mod:`._pool`) and runs the backward for each, then takes over rows still running
-    elsewhere (:mod:`._steal`); dpeep (chunks, 3H), db (chunks, 4H) and dtab (chunks, V, 4H) get one partial sum per
-    chunk, and rows taken over add to the taker's last chunk's (a thread that ran no chunk takes none over)."""
+    elsewhere (:mod:`._steal`); dpeep, db and dtab hold one partial sum per piece of rows (see
+    :func:`_backward_rows`)."""
     B, T = act.shape[2], act.shape[0]
     c = claim_next(ctl, gen, chunks)
-    last = c
     while c >= 0:
         r0, r1 = row_bounds(B, chunks, c)
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep[c], db[c], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[c], r0, r1, T - 1, steal)
+                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, T - 1, steal)
         done_rows(steal)
         finish(ctl)
-        last = c
         c = claim_next(ctl, gen, chunks)
-    r0, r1, t = take_rows(steal) if last >= 0 else (-1, -1, -1)
+    r0, r1, t = take_rows(steal)
     while r0 >= 0:
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep[last], db[last], keep_h, keep_c, S, Sm, dx, dg4, ids, dtab[last], r0, r1, t, steal)
+                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t, steal)
         done_rows(steal)
         r0, r1, t = take_rows(steal)
     settle(ctl, chunks)

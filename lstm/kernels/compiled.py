@@ -47,8 +47,8 @@ from ._blas import numpy_blas, set_threads
 from ._head import linear_cross_entropy_worker
 from ._gru_rnn_loops import gru_backward_worker, gru_forward_worker, rnn_backward_worker, rnn_forward_worker
 from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_weights_worker
-from ._microkernel import pack_panels_worker, panel_width
-from ._pool import Pool
+from ._microkernel import MR, pack_panels_worker, panel_width
+from ._pool import Pool, row_bounds
 from ._steal import new_steal
 from ._reductions import softmax_cross_entropy_rows, sum_squares as _sum_squares
 from ._shared import matmul_rows_worker, sum_rows
@@ -155,6 +155,25 @@ def _chunks(B, macs, weight_bytes=0) -> int:
             rows = max(rows, (B + THREADS - 1) // THREADS)
         return (B + rows - 1) // rows
     return 1
+
+
+_PIECES: dict = {}
+
+
+def _row_pieces(B, chunks):
+    """(piece (B,) int64, count): the partial-sum slot of each batch row in a backward loop of ``chunks`` chunks —
+    each chunk's rows cut into runs of MR from its first row, the only places rows change hands (:mod:`._steal`),
+    so one thread at a time adds to a slot, always in the same order."""
+    key = (B, chunks)
+    if key not in _PIECES:
+        piece, k = np.empty(B, np.int64), 0
+        for c in range(chunks):
+            r0, r1 = row_bounds(B, chunks, c)
+            for r in range(r0, r1, MR):
+                piece[r:min(r + MR, r1)] = k
+                k += 1
+        _PIECES[key] = piece, k
+    return _PIECES[key]
 
 
 def _packed(W, transpose, dt):
@@ -481,13 +500,14 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     packed = (_packed(W_hh, False, dt), _packed(W_hr, False, dt) if proj else _empty(dt, 3),
               _packed(W_ih, False, dt) if input_grad and ids is None else _empty(dt, 3))
     chunks = _chunks(B, T * B * G * (I + P), sum(w.nbytes for w in packed))
-    dpeeps = workspace.zeros((chunks, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per chunk
-    dbs = workspace.zeros((chunks, _padded(G, dt)), dt)[:, :G]             # δb, likewise
+    piece, pieces = _row_pieces(B, chunks)               # partial sums: one per piece of rows (see _lstm_loops)
+    dpeeps = workspace.zeros((pieces, _padded(3 * H, dt)), dt)[:, :3 * H]   # one cache-line-aligned row per piece
+    dbs = workspace.zeros((pieces, _padded(G, dt)), dt)[:, :G]             # δb, likewise
     plain = not proj and p.peephole is None
     dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
-    dtabs = workspace.zeros((chunks,) + ((table.shape[0], G) if ids is not None else (0, 0)), dt)
+    dtabs = workspace.zeros((pieces,) + ((table.shape[0], G) if ids is not None else (0, 0)), dt)
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
-            bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, keep_h, keep_c, S, Sm, dxp, dg4,
+            bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, piece, keep_h, keep_c, S, Sm, dxp, dg4,
             _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
     _pool().run(lstm_backward_worker, chunks, *args, new_steal(chunks))
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
@@ -502,7 +522,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
         dW_ih, dW_hh = (o_ih, o_hh) if split else (dW[:, :I], dW[:, I:])
     if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
-        dtab = dtabs.sum(axis=0) if chunks > 1 else dtabs[0]
+        dtab = dtabs.sum(axis=0) if pieces > 1 else dtabs[0]
         dW_ih = workspace.empty((G, table.shape[1]), dt) if o_ih is None else o_ih
         _matmul_into(dtab, True, table, False, dW_ih)
         if input_grad:
@@ -510,7 +530,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
             _matmul_into(dtab, False, W_ih, False, dx)
     db = None
     if p.b_ih is not None or p.b_hh is not None:
-        db = dbs.sum(axis=0) if chunks > 1 else dbs[0]
+        db = dbs.sum(axis=0) if pieces > 1 else dbs[0]
     dW_hr = None
     if proj:
         dW_hr = workspace.empty((P, H), dt)
