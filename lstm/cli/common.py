@@ -169,6 +169,9 @@ def run_folder(out: Path | None, default: Path, *, resume: bool = False, overwri
     return out
 
 
+EARLIER_MODEL = ".previous-model"     # where a fresh run keeps the earlier run's model.safetensors until it checkpoints
+
+
 def train_in_folder(model, out: Path, fit, resume: bool = False) -> tuple[Path, float]:
     """Run ``fit()`` (which writes checkpoints into ``out``) and save the model as out/model.safetensors; returns
     that path and the seconds ``fit`` took.  ``out`` and any missing parents are created here.  Ctrl-C still saves
@@ -191,7 +194,7 @@ def train_in_folder(model, out: Path, fit, resume: bool = False) -> tuple[Path, 
         except OSError as err:
             raise UsageError(f"--out {out}: cannot create the folder ({err.strerror or err}); choose another --out"
                              ) from None
-        earlier_model = None if resume else SetAside(out, ["model.safetensors"], ".previous-model")
+        earlier_model = None if resume else SetAside(out, ["model.safetensors"], EARLIER_MODEL)
         last = _identity(out / "last.safetensors")
         fit()
     except BaseException as err:
@@ -212,7 +215,7 @@ def train_in_folder(model, out: Path, fit, resume: bool = False) -> tuple[Path, 
         raise
     seconds = time.perf_counter() - t0
     path = model.save(out / "model.safetensors")
-    shutil.rmtree(out / ".previous-model", ignore_errors=True)    # this run's, or left by one killed after a checkpoint
+    shutil.rmtree(out / EARLIER_MODEL, ignore_errors=True)    # this run's, or left by one killed after a checkpoint
     return path, seconds
 
 
