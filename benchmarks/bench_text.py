@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
+from bench_kernels import SETTLE_S, sgemm_peak  # noqa: E402
 from threadpoolctl import ThreadpoolController  # noqa: E402
 
 from lstm.data import StreamBatches  # noqa: E402
@@ -241,6 +242,8 @@ def speed(args):
         theirs.step(batches(s))
     for rep in range(args.repeats):
         for name, runner in (("lstm", ours), ("pytorch", theirs)):
+            time.sleep(SETTLE_S)                               # the other's threads stop spinning (bench_kernels)
+            runner.step(batches(rep * args.steps))              # untimed: wakes this one's threads again
             t0 = time.perf_counter()
             for s in range(args.steps):
                 runner.step(batches(rep * args.steps + s))
@@ -250,7 +253,6 @@ def speed(args):
     print(f"  lstm     {a:10,.0f} chars/s")
     print(f"  pytorch  {b:10,.0f} chars/s")
     print(f"  ratio    {a / b:10.2f} x")
-    from bench_kernels import sgemm_peak
     fl = step_flops(V, emb=64, hidden=256, layers=2, tokens=chars)
     ours = step_flops(V, emb=64, hidden=256, layers=2, tokens=chars, lookup=True)
     peak = sgemm_peak(np.float32, 2)
