@@ -266,7 +266,7 @@ def _cell_row_backward(ai, af, ag, ao, d, cp, cn, th_row, dmb, dcb, mb, p_i, p_f
 
 @njit(**JIT)
 def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf, dm,
-                   dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t0, steal):
+                   dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, t0, steal):
     """Reverse time loop for batch rows [r0, r1); act (T, 4, B, ≥H) holds i, f, g, o; dy (T, B, P), or (B, T, P)
     with ``dy_bt``.
 
@@ -276,8 +276,7 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are
     scratch, and so is dg4 (4, B, H), where a layer without peepholes or projection gets its δa gate-major from
     :func:`_cell_span_backward` before the copy into da; dpeep (pieces, 3H) (when ``has_peep``) and db (pieces,
-    4H) accumulate, row b into piece[b].  After a forward by lookup, dtab (pieces, V, 4H) accumulates δa_t[b] into
-    row ids[t, b] of piece[b]: the gradient of the projected table (ids and dtab empty otherwise).  A piece is a
+    4H) accumulate, row b into piece[b].  A piece is a
     run of rows that one thread at a time runs (a chunk's tiles: see ``compiled._row_pieces``), whichever thread
     and from whichever step (:mod:`._steal`), so each partial sum adds the same terms in the same order and the
     sums come out the same bits every time.  The loop runs from step t0 down (T − 1 for a whole chunk,
@@ -289,8 +288,6 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     plain = not has_proj and not has_peep
     flat = plain and act.shape[3] == H                                 # all rows' units in one gate loop
     need_dx = Wip.shape[0] > 0
-    has_ids = ids.shape[0] > 0
-    G = da.shape[2]
     one = one_like(act)
     p_i, p_f, p_o = peep[:H], peep[H:2 * H], peep[2 * H:]
     dht = dhp[0] if has_proj else dm
@@ -347,12 +344,6 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
         matmul_packed(da[t], r0, r1, Wp, S)                            # δh_{t-1} = δa_t W_hh
         if need_dx:
             matmul_packed(da[t], r0, r1, Wip, dx[t], STORE)            # δx_t = δa_t W_ih, while δa_t is hot
-        if has_ids:
-            it = ids[t]
-            for b in range(r0, r1):                                    # δtab[ids_t] += δa_t, likewise
-                row, dab = dtab[piece[b], it[b]], da[t, b]
-                for j in range(G):
-                    row[j] += dab[j]
         for b in range(r0, r1):
             dhb, sb = dh[b], S[b]
             if has_mask:
@@ -368,23 +359,22 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 @njit(**JIT)
 def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
-                         da, dhp, mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, steal):
+                         da, dhp, mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, steal):
     """Claims row chunks (see :mod:`._pool`) and runs the backward for each, then takes over rows still running
-    elsewhere (:mod:`._steal`); dpeep, db and dtab hold one partial sum per piece of rows (see
-    :func:`_backward_rows`)."""
+    elsewhere (:mod:`._steal`); dpeep and db hold one partial sum per piece of rows (see :func:`_backward_rows`)."""
     B, T = act.shape[2], act.shape[0]
     c = claim_next(ctl, gen, chunks)
     while c >= 0:
         r0, r1 = row_bounds(B, chunks, c)
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, T - 1, steal)
+                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, T - 1, steal)
         done_rows(steal)
         finish(ctl)
         c = claim_next(ctl, gen, chunks)
     r0, r1, t = take_rows(steal)
     while r0 >= 0:
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, ids, dtab, r0, r1, t, steal)
+                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, t, steal)
         done_rows(steal)
         r0, r1, t = take_rows(steal)
     settle(ctl, chunks)

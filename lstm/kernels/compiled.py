@@ -50,7 +50,7 @@ from ._lstm_loops import lstm_backward_worker, lstm_forward_worker, pack_gate_we
 from ._microkernel import MR, pack_panels_worker, panel_width
 from ._pool import Pool, row_bounds
 from ._steal import new_steal
-from ._reductions import softmax_cross_entropy_rows, sum_squares as _sum_squares
+from ._reductions import softmax_cross_entropy_rows, sum_rows_by_id_worker, sum_squares as _sum_squares
 from ._shared import matmul_rows_worker, sum_rows
 
 LSTMParams, GRUParams, RNNParams = ref.LSTMParams, ref.GRUParams, ref.RNNParams
@@ -188,6 +188,12 @@ def _packed(W, transpose, dt):
 
 def _pack_chunks(size: int) -> int:
     """Chunks for a weight pack of ``size`` values: 1 (the caller alone) below PARALLEL_PACK."""
+    return 2 * THREADS if THREADS > 1 and size >= PARALLEL_PACK else 1
+
+
+def _id_sum_chunks(size: int) -> int:
+    """Row blocks for a sum by id over ``size`` values: 2 per thread (the two cores' speeds drift apart within a
+    call), the caller alone below PARALLEL_PACK."""
     return 2 * THREADS if THREADS > 1 and size >= PARALLEL_PACK else 1
 
 
@@ -365,6 +371,20 @@ def sum_squares(x) -> float:
     return float(_sum_squares(np.ascontiguousarray(x).reshape(-1)))
 
 
+def _sum_by_id(src, ids, V):
+    """(V, G): row v = Σ src[n] over the rows n with ids[n] = v (src (N, G), ids (N,)) — the gradient of a table
+    whose rows were gathered by ids.  Blocks of rows on the pool's threads, each into its own partial table, the
+    partials added in block order: the same bits whichever thread took which block."""
+    N, G = src.shape
+    chunks = _id_sum_chunks(N * G)
+    parts = workspace.empty((chunks, V, G), src.dtype)
+    _pool().run(sum_rows_by_id_worker, chunks, src, ids, parts)
+    out = parts[0]
+    for k in range(1, chunks):
+        out += parts[k]
+    return out
+
+
 def _colsum(d, dt):
     out = workspace.empty(d.shape[-1], dt)
     sum_rows(d.reshape(-1, d.shape[-1]), out)
@@ -466,9 +486,9 @@ def _xh(cache, x, dt):
 
 def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=True, batch_major=False, out=None):
     """As :func:`lstm.kernels.reference.lstm_backward`; the loop reads a ``batch_major`` dy (B, T, P) in place.
-    After a forward by lookup the loop sums δa per table row (δtab, (V, 4H)), and δW_ih = δtabᵀ table,
-    δtable = δtab W_ih replace the products over all T·B inputs.  δW_ih and δW_hh go straight into ``out``'s
-    arrays when it has both (:func:`_weight_targets`)."""
+    After a forward by lookup, δa is summed per table row after the loop (δtab (V, 4H), :func:`_sum_by_id`), and
+    δW_ih = δtabᵀ table, δtable = δtab W_ih replace the products over all T·B inputs.  δW_ih and δW_hh go straight
+    into ``out``'s arrays when it has both (:func:`_weight_targets`)."""
     dt = _dtype(cache.x)
     x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
     table = x
@@ -505,10 +525,8 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     dbs = workspace.zeros((pieces, _padded(G, dt)), dt)[:, :G]             # δb, likewise
     plain = not proj and p.peephole is None
     dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
-    dtabs = workspace.zeros((pieces,) + ((table.shape[0], G) if ids is not None else (0, 0)), dt)
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
-            bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, piece, keep_h, keep_c, S, Sm, dxp, dg4,
-            _no_ids() if ids is None else np.ascontiguousarray(ids, np.int64), dtabs)
+            bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, piece, keep_h, keep_c, S, Sm, dxp, dg4)
     _pool().run(lstm_backward_worker, chunks, *args, new_steal(chunks))
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     o_ih, o_hh = _weight_targets(out, W_ih, W_hh)
@@ -522,7 +540,7 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
         dW_ih, dW_hh = (o_ih, o_hh) if split else (dW[:, :I], dW[:, I:])
     if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
-        dtab = dtabs.sum(axis=0) if pieces > 1 else dtabs[0]
+        dtab = _sum_by_id(da.reshape(T * B, G), np.ascontiguousarray(ids, np.int64).reshape(-1), table.shape[0])
         dW_ih = workspace.empty((G, table.shape[1]), dt) if o_ih is None else o_ih
         _matmul_into(dtab, True, table, False, dW_ih)
         if input_grad:
