@@ -332,6 +332,7 @@ def test_lstm_inputs_by_lookup_match_reference(batch, hidden, threads, option, d
     without a cache, δtable skipped, and the compiled backward on a reference cache."""
     monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
     monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_PACK", 0)                 # δa summed per table row in blocks on the pool
     monkeypatch.setattr(C, "THREADS", threads)
     rng = np.random.default_rng(batch + hidden)
     p = lstm_params(rng, dt, hidden=hidden, **LSTM_OPTIONS[option])
@@ -362,6 +363,25 @@ def test_lstm_inputs_by_lookup_match_reference(batch, hidden, threads, option, d
         cross = C.lstm_backward(p, ref[3], dy, dhT, dcT)
         close(cross[0], gref[0], dt, "dtable from a reference cache")
         same_grads(cross[3], gref[3], dt)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sum_by_id_is_the_scattered_sum_in_a_fixed_order(threads, monkeypatch):
+    """The sum of rows by id behind δtable (``compiled._sum_by_id``): blocks of rows on the pool, each into its
+    own table, the tables added in block order — np.add.at's sum, and the same bits at every call however the
+    threads took the blocks."""
+    monkeypatch.setattr(C, "THREADS", threads)
+    monkeypatch.setattr(C, "PARALLEL_PACK", 0)
+    rng = np.random.default_rng(3)
+    src = rng.standard_normal((203, 40)).astype(np.float32)     # 203 rows: blocks of 52, 52, 52, 47
+    ids = rng.integers(0, 7, 203)                               # id 7 of 8 never used
+    want = np.zeros((8, 40))
+    np.add.at(want, ids, src.astype(np.float64))
+    first = C._sum_by_id(src, ids, 8).copy()
+    np.testing.assert_allclose(first, want, rtol=1e-5, atol=1e-5)
+    assert not first[7].any() and first[:7].all()
+    for _ in range(5):
+        np.testing.assert_array_equal(C._sum_by_id(src, ids, 8), first)
 
 
 @pytest.mark.parametrize("dt", DTYPES)

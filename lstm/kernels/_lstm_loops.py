@@ -276,11 +276,10 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
     packed, for dx (T, B, ≥I) = δa W_ih (both empty: δx not wanted).  dm (B, H), S (B, ≥P), Sm (B, ≥H) are
     scratch, and so is dg4 (4, B, H), where a layer without peepholes or projection gets its δa gate-major from
     :func:`_cell_span_backward` before the copy into da; dpeep (pieces, 3H) (when ``has_peep``) and db (pieces,
-    4H) accumulate, row b into piece[b].  A piece is a
-    run of rows that one thread at a time runs (a chunk's tiles: see ``compiled._row_pieces``), whichever thread
-    and from whichever step (:mod:`._steal`), so each partial sum adds the same terms in the same order and the
-    sums come out the same bits every time.  The loop runs from step t0 down (T − 1 for a whole chunk,
-    less for rows taken over, see :mod:`._steal`)."""
+    4H) accumulate, row b into piece[b].  A piece is a run of rows that one thread at a time runs (a chunk's
+    tiles: see ``compiled._row_pieces``), whichever thread and from whichever step (:mod:`._steal`), so each
+    partial sum adds the same terms in the same order and the sums come out the same bits every time.  The loop
+    runs from step t0 down (T − 1 for a whole chunk, less for rows taken over, see :mod:`._steal`)."""
     H = cs.shape[2]
     P = dh.shape[1]
     has_proj = Wrp.shape[0] > 0

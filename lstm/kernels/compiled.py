@@ -182,18 +182,13 @@ def _packed(W, transpose, dt):
     K, N = (W.shape[1], W.shape[0]) if transpose else W.shape
     nr = panel_width(dt)
     Bp = workspace.empty(((N + nr - 1) // nr, K, nr), dt)
-    _pool().run(pack_panels_worker, _pack_chunks(Bp.size), Bp.shape[0], W, transpose, N, N, Bp)
+    _pool().run(pack_panels_worker, _pass_chunks(Bp.size), Bp.shape[0], W, transpose, N, N, Bp)
     return Bp
 
 
-def _pack_chunks(size: int) -> int:
-    """Chunks for a weight pack of ``size`` values: 1 (the caller alone) below PARALLEL_PACK."""
-    return 2 * THREADS if THREADS > 1 and size >= PARALLEL_PACK else 1
-
-
-def _id_sum_chunks(size: int) -> int:
-    """Row blocks for a sum by id over ``size`` values: 2 per thread (the two cores' speeds drift apart within a
-    call), the caller alone below PARALLEL_PACK."""
+def _pass_chunks(size: int) -> int:
+    """Chunks for a pass over ``size`` values (a weight pack, a sum by id): 2 per thread (the two cores' speeds
+    drift apart within a call), 1 (the caller alone) below PARALLEL_PACK."""
     return 2 * THREADS if THREADS > 1 and size >= PARALLEL_PACK else 1
 
 
@@ -376,7 +371,7 @@ def _sum_by_id(src, ids, V):
     whose rows were gathered by ids.  Blocks of rows on the pool's threads, each into its own partial table, the
     partials added in block order: the same bits whichever thread took which block."""
     N, G = src.shape
-    chunks = _id_sum_chunks(N * G)
+    chunks = _pass_chunks(N * G)
     parts = workspace.empty((chunks, V, G), src.dtype)
     _pool().run(sum_rows_by_id_worker, chunks, src, ids, parts)
     out = parts[0]
@@ -424,7 +419,7 @@ def lstm_forward(x, h0, c0, p: LSTMParams, mask=None, keep_cache=True, ids=None,
     tc = workspace.empty((n, B, H), dt)
     Wp = workspace.empty((4 * Hp // nr, I + P, nr), dt)   # [W_ih | W_hh]ᵀ packed gate-major
     bias = workspace.empty(4 * Hp, dt)                    # b_ih + b_hh gate-major (padded like act)
-    _pool().run(pack_gate_weights_worker, _pack_chunks(Wp.size), Wp.shape[0], W_ih, _c(p.W_hh, dt), b, Wp,
+    _pool().run(pack_gate_weights_worker, _pass_chunks(Wp.size), Wp.shape[0], W_ih, _c(p.W_hh, dt), b, Wp,
                 bias)
     zflat = workspace.zeros(max(B * H, 3 * H), dt)        # zeros standing in for absent peepholes
     m = workspace.empty((B, H), dt)                       # o ⊙ tanh(c_t)
