@@ -253,6 +253,8 @@ def speed(args):
     print(f"  lstm     {a:10,.0f} chars/s")
     print(f"  pytorch  {b:10,.0f} chars/s")
     print(f"  ratio    {a / b:10.2f} x")
+    paired = np.array(results["lstm"]) / np.array(results["pytorch"])   # each block against its neighbour in time
+    print(f"  per repeat {paired.min():.2f} .. {paired.max():.2f} x (median {np.median(paired):.2f})")
     fl = step_flops(V, emb=64, hidden=256, layers=2, tokens=chars)
     ours = step_flops(V, emb=64, hidden=256, layers=2, tokens=chars, lookup=True)
     peak = sgemm_peak(np.float32, 2)
