@@ -136,7 +136,10 @@ def ort_session(ours, I, H, L, dt, threads):
     except ImportError:
         return None
     sd = ours.state_dict()
-    order = lambda w: np.concatenate([w[:H], w[3 * H:], w[H:2 * H], w[2 * H:3 * H]])   # ifgo -> iofc
+
+    def order(w):                                              # ifgo -> iofc
+        return np.concatenate([w[:H], w[3 * H:], w[H:2 * H], w[2 * H:3 * H]])
+
     elem = TensorProto.FLOAT if dt == np.float32 else TensorProto.DOUBLE
     nodes, inits, inp = [], [], "X"
     for k in range(L):

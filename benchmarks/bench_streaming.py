@@ -287,7 +287,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="float32 only, fewer rounds")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration")
-    ap.add_argument("--threads", type=int, default=2, help="torch / onnxruntime threads (default 2, as the reference figures)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch / onnxruntime threads (default 2, as the reference figures)")
     args = ap.parse_args(argv)
     rounds = args.rounds or (9 if args.quick else 25)
     try:

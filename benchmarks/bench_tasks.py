@@ -6,8 +6,8 @@
 
 Each run is one command line (`lstm tasks run ... --json --quiet`); its last output line (JSON) is appended to
 benchmarks/results/tasks.jsonl with the command, the wall time and the run's own CPU time (user + system; the
-runs are single-threaded, so on a quiet machine the wall time is about the CPU time).  `--table` turns that file into the table of
-benchmarks/TASKS.md: per experiment, the seeds that met the criterion and each seed's test metric.
+runs are single-threaded, so on a quiet machine the wall time is about the CPU time).  `--table` turns that file into
+the table of benchmarks/TASKS.md: per experiment, the seeds that met the criterion and each seed's test metric.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ def equivalence(args):
             a, b = ours.val_loss(val, 20, 100), theirs.val_loss(val, 20, 100)
             worst = max(worst, abs(a - b) / b)
             print(f"{step:6d} {a:10.5f} {b:10.5f} {abs(a - b) / b:9.2e}", flush=True)
-    print(f"worst relative difference over {args.steps} steps: {worst:.2e} ({'within' if worst <= 0.01 else 'OUTSIDE'} 1%)")
+    verdict = "within" if worst <= 0.01 else "OUTSIDE"
+    print(f"worst relative difference over {args.steps} steps: {worst:.2e} ({verdict} 1%)")
 
 
 class _Uniforms:
@@ -413,8 +414,8 @@ def spread(args):
             for step in range(args.steps):
                 runner.step(batches(step))
             vals.append(runner.val_loss(val, 20, 100))
-        print(f"{name:8s} " + " ".join(f"{v:.4f}" for v in vals) + f"   mean {np.mean(vals):.4f}  sd {np.std(vals, ddof=1):.4f}",
-              flush=True)
+        spread = f"   mean {np.mean(vals):.4f}  sd {np.std(vals, ddof=1):.4f}"
+        print(f"{name:8s} " + " ".join(f"{v:.4f}" for v in vals) + spread, flush=True)
 
 
 def main():
