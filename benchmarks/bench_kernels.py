@@ -70,6 +70,34 @@ CLOCK = time.perf_counter   # --cpu-time: time.thread_time (1 thread: CPU time o
 SETTLE_S = 0.1
 
 
+# glibc's malloc told to keep what it frees for reuse (no fresh mmap per large block, no trimming).  torch allocates
+# its large per-step tensors afresh and, by default, glibc serves each from new pages and hands them back at free:
+# thousands of page faults per training step (bench_text.py).  jemalloc and TCMalloc, which PyTorch's CPU
+# performance guide recommends, avoid that too.  Our kernels reuse their buffers, so this changes only the peers.
+KEEP_HEAP = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
+
+
+def keeping_heap() -> bool:
+    return os.environ.get("GLIBC_TUNABLES") == KEEP_HEAP
+
+
+def add_keep_heap(parser):
+    """``--keep-heap`` on ``parser``; :func:`rerun_keeping_heap` acts on it."""
+    parser.add_argument("--keep-heap", action="store_true",
+                        help="glibc keeps freed memory for reuse, so no library page-faults per step (Linux); the "
+                             "script runs itself again with GLIBC_TUNABLES set")
+
+
+def rerun_keeping_heap(args, error):
+    """With ``args.keep_heap``: run this script again with KEEP_HEAP in the environment (glibc reads its tunables
+    only at start-up); nothing when it is already set."""
+    if not args.keep_heap or keeping_heap():
+        return
+    if not sys.platform.startswith("linux"):
+        error("--keep-heap sets glibc's malloc tunables, so it needs Linux")
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": KEEP_HEAP})
+
+
 def race(fns: dict, rounds: int, block_s: float) -> dict:
     """Median per-call seconds of each function; every round runs each function back to back, each block of
     calls after a ``SETTLE_S`` pause and two untimed calls (which wake the contender's threads and caches again)."""
@@ -312,7 +340,9 @@ def main(argv=None):
     ap.add_argument("--cpu-time", action="store_true",
                     help="1 thread each, timed by the CPU time of the calling thread: comparable numbers on a "
                          "loaded machine (no time lost to preemption), but no multi-threading")
+    add_keep_heap(ap)
     args = ap.parse_args(argv)
+    rerun_keeping_heap(args, ap.error)
     global CLOCK
     if args.cpu_time:
         CLOCK, args.threads = time.thread_time, 1
@@ -350,7 +380,8 @@ def main(argv=None):
         pass
     out(f"Machine: {cpu}, {os.cpu_count()} CPUs, load average {load:.1f} at "
         f"start; torch {torch.__version__}, onnxruntime {ort_v}; {args.threads} threads each; "
-        f"medians of {rounds} rounds" + ("; CPU time of the calling thread" if args.cpu_time else "; wall time"))
+        f"medians of {rounds} rounds" + ("; CPU time of the calling thread" if args.cpu_time else "; wall time")
+        + ("; glibc keeping freed memory (--keep-heap)" if keeping_heap() else ""))
     if not args.no_startup:
         s = startup_times()
         out(f"Start-up: import lstm {s['import']:.3f} s; first-ever compile (LSTM fwd+bwd, float32+float64) "
