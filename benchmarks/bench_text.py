@@ -427,8 +427,8 @@ def spread(args):
             for step in range(args.steps):
                 runner.step(batches(step))
             vals.append(runner.val_loss(val, 20, 100))
-        spread = f"   mean {np.mean(vals):.4f}  sd {np.std(vals, ddof=1):.4f}"
-        print(f"{name:8s} " + " ".join(f"{v:.4f}" for v in vals) + spread, flush=True)
+        summary = f"   mean {np.mean(vals):.4f}  sd {np.std(vals, ddof=1):.4f}"
+        print(f"{name:8s} " + " ".join(f"{v:.4f}" for v in vals) + summary, flush=True)
 
 
 def main():
