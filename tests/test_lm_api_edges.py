@@ -2,6 +2,7 @@
 (each refused with one line saying what was expected and what was given)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -154,3 +155,15 @@ def test_the_validation_loss_weighs_every_prediction_once_with_a_short_last_chun
         chars.net_.train()
     whole = cross_entropy(logits, rows[1])[0]
     assert chars._mean_loss(ids) == pytest.approx(whole, rel=1e-5)
+
+
+def test_saving_non_finite_weights_warns_and_still_writes(chars, tmp_path):
+    broken = clone(chars).fit(TEXT, progress=False)
+    name = next(iter(broken.net_.parameters()))
+    broken.net_.parameters()[name][...] = np.nan
+    with pytest.warns(RuntimeWarning, match=f"{name} hold NaN or infinite values"):
+        path = lstm.save(broken, tmp_path / "nan.lstm")
+    assert np.isnan(next(iter(lstm.load(path).net_.parameters().values()))).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # a finite model saves without a word
+        lstm.save(chars, tmp_path / "fine.lstm")

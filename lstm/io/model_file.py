@@ -8,7 +8,10 @@ estimator from that alone; nothing in the file is ever executed.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from . import safefile
 
@@ -32,8 +35,21 @@ def save(model, path: str | os.PathLike) -> Path:
     model._check_fitted()
     path = Path(path)
     meta = {"class": type(model).__name__, "params": model.fitted_params(), "extra": model._extra_config()}
-    safefile.save(path, model._module().state_dict(), meta, kind=KIND, version=VERSION)
+    state = model._module().state_dict()
+    _warn_if_not_finite(state, path)
+    safefile.save(path, state, meta, kind=KIND, version=VERSION)
     return path
+
+
+def _warn_if_not_finite(state: dict, path) -> None:
+    """Saving goes ahead (the file is what was asked for), but weights holding NaN or ±inf make every prediction
+    NaN, and finding that out at load time, far from its cause, is worse than a word now."""
+    bad = [name for name, value in state.items() if not np.all(np.isfinite(value))]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        warnings.warn(f"saving {path}: {', '.join(bad[:3])}{more} hold NaN or infinite values, so the saved model "
+                      "will predict NaN; save the model from before training diverged (e.g. a lower learning rate)",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _check_expected(path, expected, arrays: dict) -> None:
