@@ -44,6 +44,25 @@ def test_sampling_is_a_function_of_its_seed_and_limits(chars, words):
         assert m.sample(25, prime="the ", seed=4) == first
         assert m.sample(25, top_k=1, seed=1) == m.sample(25, temperature=0) == m.sample(25, temperature=0, seed=7)
         assert m.sample(25, top_k=len(m.vocab_) + 50, seed=3) == m.sample(25, seed=3)     # k beyond V: no limit
+        assert m.sample(25, top_p=1, seed=3) == m.sample(25, seed=3)                        # all the mass: no limit
+        assert m.sample(25, top_p=1e-9, seed=2) == m.sample(25, temperature=0)              # one token holds it
+
+
+def test_top_p_samples_the_smallest_set_holding_that_mass_in_proportion():
+    p = np.array([0.0, 0.5, 0.3, 0.15, 0.05])           # id 0 is <unk>, never emitted
+    logits = np.log(np.maximum(p, 1e-300))
+    rng = np.random.default_rng(0)
+
+    def counts(top_p, top_k=None, temperature=1.0):
+        picks = [LanguageModel._pick(logits, temperature, top_k, top_p, rng) for _ in range(4000)]
+        return np.bincount(picks, minlength=len(p))
+
+    c = counts(0.79)                                      # 0.5 + 0.3 holds 0.79: ids 1 and 2 only
+    assert c[0] == c[3] == c[4] == 0 and abs(c[1] / c.sum() - 0.625) < 0.03
+    assert set(np.flatnonzero(counts(0.81))) == {1, 2, 3}  # past 0.8: the third joins
+    assert set(np.flatnonzero(counts(0.5))) == {1}        # the first token alone holds 0.5
+    assert set(np.flatnonzero(counts(0.99, top_k=2))) == {1, 2}                   # top_k first, then the nucleus
+    assert set(np.flatnonzero(counts(0.9, temperature=0.1))) == {1}   # after temperature: 0.5 vs 0.3 sharpened
 
 
 def test_scores_are_nats_with_exact_bits_per_char_and_perplexity(chars, words):
@@ -155,6 +174,12 @@ def test_the_validation_loss_weighs_every_prediction_once_with_a_short_last_chun
         chars.net_.train()
     whole = cross_entropy(logits, rows[1])[0]
     assert chars._mean_loss(ids) == pytest.approx(whole, rel=1e-5)
+
+
+@pytest.mark.parametrize("top_p", [0, 1.5, -0.1, float("nan"), "0.9", True])
+def test_top_p_outside_zero_to_one_is_refused_when_called(chars, top_p):
+    with pytest.raises(ValueError, match=r"top_p must be a number in \(0, 1\] \(1 = no limit\), got"):
+        chars.stream(5, top_p=top_p)
 
 
 def test_saving_non_finite_weights_warns_and_still_writes(chars, tmp_path):

@@ -316,6 +316,10 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     first = capsys.readouterr().out
     assert main(["generate", model, "--prime", "The ", "--length", "30", "--seed", "5"]) == 0
     assert capsys.readouterr().out == first and first.startswith("The ") and len(first) == 4 + 30 + 1
+    assert main(["generate", model, "--prime", "The ", "--length", "30", "--top-p", "1e-9"]) == 0     # the nucleus:
+    greedy = capsys.readouterr().out                                                               # one token
+    assert main(["generate", model, "--prime", "The ", "--length", "30", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out == greedy
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -325,6 +329,7 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     (["generate", "{dir}/corpus.txt"], "truncated|not an lstm.model"),
     (["generate", "{model}", "--temperature", "-1"], "expected a number >= 0"),
     (["generate", "{model}", "--length", "0"], "expected a positive integer"),
+    (["generate", "{model}", "--top-p", "0"], "expected a fraction in \\(0, 1\\], got 0"),
     (["train-text", "{dir}/nothing.txt"], "no such file"),
     (["train-text", "{dir}/tiny.txt", "--quiet", "--out", "{dir}/tiny"], "fewer than one batch needs"),
     (["train-text", "{dir}/blob.bin", "--quiet"], "looks binary"),

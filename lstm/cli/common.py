@@ -74,12 +74,21 @@ def probability(text: str) -> float:
     return value
 
 
-def factor(text: str) -> float:
-    """A multiplier in (0, 1]."""
+def _up_to_one(text: str, noun: str) -> float:
     value = _number(text)
     if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a factor in (0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"expected {noun} in (0, 1], got {text}")
     return value
+
+
+def factor(text: str) -> float:
+    """A multiplier in (0, 1]."""
+    return _up_to_one(text, "a factor")
+
+
+def fraction(text: str) -> float:
+    """A share of a whole in (0, 1], e.g. of the probability mass."""
+    return _up_to_one(text, "a fraction")
 
 
 def path_arg(text: str) -> Path:

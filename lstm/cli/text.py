@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .._english import article
-from .common import (UsageError, factor, non_negative_float, non_negative_int, path_arg, positive_float,
+from .common import (UsageError, factor, fraction, non_negative_float, non_negative_int, path_arg, positive_float,
                      positive_int, probability, refuse_repeats, run_folder, shell_quote, train_in_folder)
 
 DEMO_OUT = Path("runs") / "demo"
@@ -86,6 +86,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--temperature", type=non_negative_float, default=0.8,
                    help="sampling temperature, 0 = argmax (default 0.8)")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample only among the k most likely tokens")
+    p.add_argument("--top-p", type=fraction, default=None, metavar="P",
+                   help="nucleus sampling: only among the fewest most likely tokens holding probability P "
+                        "(e.g. 0.9; default: no limit)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=run_generate)
 
@@ -180,7 +183,7 @@ def run_generate(args) -> int:
               file=sys.stderr)
     sys.stdout.write(args.prime)
     for piece in model.stream(args.length, prime=args.prime, temperature=args.temperature, top_k=args.top_k,
-                              seed=args.seed):
+                              seed=args.seed, top_p=args.top_p):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

@@ -244,10 +244,12 @@ class LanguageModel(Estimator):
         return out
 
     def stream(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
-               seed: int | None = None):
+               seed: int | None = None, *, top_p: float | None = None):
         """Yield generated tokens one at a time (the state is kept between steps).
 
-        temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling.  A prime
+        temperature 0 = always the most likely token; top_k keeps only the k most likely before sampling; top_p
+        (nucleus sampling, Holtzman et al. 2020) keeps the fewest most likely tokens whose probabilities, after
+        temperature and top_k, add up to at least top_p, and samples among them in proportion.  A prime
         with characters the model never saw is refused; words it never saw are read as ``<unk>``.  After a word
         prime that ends in white space the first word comes without a space of its own (``prime + text`` reads).
         The arguments are checked when ``stream`` is called, not when the first token is asked for.
@@ -262,10 +264,13 @@ class LanguageModel(Estimator):
             raise ValueError(f"temperature must be >= 0 (0 = most likely token), got {temperature!r}")
         if top_k is not None and not whole(top_k):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        if top_p is not None and not (real(top_p) and 0 < top_p <= 1):
+            raise ValueError(f"top_p must be a number in (0, 1] (1 = no limit), got {top_p!r}")
         if seed is not None and not isinstance(seed, np.random.Generator) and not whole(seed, 0):
             raise ValueError(f"seed must be a whole number >= 0 (or None for a fresh one each call), got {seed!r}")
         ids = self._encode(prime, "prime")
-        return self._generate(length, prime, ids, float(temperature), top_k, np.random.default_rng(seed))
+        top_p = None if top_p is None else float(top_p)
+        return self._generate(length, prime, ids, float(temperature), top_k, top_p, np.random.default_rng(seed))
 
     def _encode(self, text, what: str) -> np.ndarray:
         """Ids of ``text`` at the fitted level: characters the model never saw are refused (naming them, and
@@ -282,7 +287,7 @@ class LanguageModel(Estimator):
                                  f"{them}, or fit on text that has {them}")
         return self.vocab_.encode(text)                        # words: <unk>
 
-    def _generate(self, length, prime, ids, temperature, top_k, rng):
+    def _generate(self, length, prime, ids, temperature, top_k, top_p, rng):
         stepper = self.stepper()
         primed = len(ids) > 0                                 # a word-level prime of only spaces has no tokens
         if not primed:
@@ -293,7 +298,7 @@ class LanguageModel(Estimator):
         join.feed(ids if primed else [])                      # spacing and open quotes continue the prime
         spaced = self.vocab_.level == "word" and prime[-1:].isspace()    # words: the prime's space is the next's
         for _ in range(length):
-            token = self._pick(logits.astype(np.float64), temperature, top_k, rng)
+            token = self._pick(logits.astype(np.float64), temperature, top_k, top_p, rng)
             piece = join.piece(token)
             yield piece.removeprefix(" ") if spaced else piece
             spaced = False
@@ -320,7 +325,7 @@ class LanguageModel(Estimator):
         return Stepper(net.rnn, batch_size, embedding=net.emb, head=head)
 
     @staticmethod
-    def _pick(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> int:
+    def _pick(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float | None, rng) -> int:
         logits = logits.copy()
         logits[0] = -np.inf                                   # never emit <unk>
         if temperature == 0:
@@ -331,12 +336,17 @@ class LanguageModel(Estimator):
             z = (logits - logits.max()) / temperature         # shifted first, so never inf − inf
         p = np.exp(z)
         p /= p.sum()
+        if top_p is not None and top_p < 1:
+            order = np.argsort(-p, kind="stable")             # most likely first
+            above = np.concatenate(([0.0], np.cumsum(p[order])[:-1]))     # the mass ranked above each token
+            p[order[above >= top_p]] = 0                      # the nucleus: the fewest tokens holding ≥ top_p
+            p /= p.sum()
         return int(rng.choice(len(p), p=p))
 
     def sample(self, length: int = 200, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
-               seed: int | None = None) -> str:
+               seed: int | None = None, *, top_p: float | None = None) -> str:
         """Generated text (without the prime)."""
-        return "".join(self.stream(length, prime, temperature, top_k, seed))
+        return "".join(self.stream(length, prime, temperature, top_k, seed, top_p=top_p))
 
     # -- persistence -------------------------------------------------------------------------------------------
     @classmethod
