@@ -247,6 +247,19 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
     assert code == 0 and "already at step 18, so nothing was trained" in capsys.readouterr().out
 
 
+def test_clip_norm_reaches_the_model_and_zero_turns_clipping_off(trained_dir, tmp_path):
+    small = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--steps", "3", "--quiet"]
+    runs = {}
+    for clip in ("0.5", "0", "1e-9"):
+        out = tmp_path / f"clip{clip}"
+        argv = ["train-text", str(trained_dir / "corpus.txt"), "--clip-norm", clip, "--out", str(out)]
+        assert main(argv + small) == 0
+        runs[clip] = lstm.load(out / "model.safetensors")
+    assert runs["0.5"].clip_norm == 0.5 and runs["0"].clip_norm == 0
+    w = {clip: m.net_.state_dict()["rnn.weight_hh_l0"] for clip, m in runs.items()}
+    assert not np.array_equal(w["0"], w["1e-9"])     # gradients ~1e-10 a weight: Adam's eps damps the steps
+
+
 @pytest.mark.parametrize("change, message", [
     ("text", r"belongs to another run \(vocabulary: \d+ chars #\w+ there, \d+ chars #\w+ here\)"),
     ("hidden", r"network does not fit this one \(shape mismatch"),
@@ -322,7 +335,38 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     assert capsys.readouterr().out == greedy
 
 
+def test_score_reports_what_the_api_computes_for_held_out_files(trained_dir, tmp_path, capsys):
+    import json
+
+    model = trained_dir / "run" / "model.safetensors"
+    parts = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    parts[0].write_text(TEXT[:700])
+    parts[1].write_text(TEXT[700:1500])
+    want = lstm.load(model).score(read_text(parts))        # the files are read as one text
+    assert main(["score", str(model)] + [str(p) for p in parts]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == (f"{want['tokens']:,} chars predicted: {want['nats']:.4f} nats per char, "
+                    f"{want['bits_per_char']:.3f} bits/char")
+    assert main(["score", str(model)] + [str(p) for p in parts] + ["--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got == {**want, "files": [str(p) for p in parts]} and got["tokens"] == len(read_text(parts)) - 1
+
+
+def test_score_says_how_many_words_were_unknown(tmp_path, capsys):
+    model = small_model(level="word", steps=3, seq_len=8).fit(TEXT, progress=False)
+    path = lstm.save(model, tmp_path / "words.lstm")
+    held = tmp_path / "held.txt"
+    held.write_text("the zqxj of the")                    # one word of four never seen; three are predicted
+    assert main(["score", str(path), str(held)]) == 0
+    assert "3 words predicted" in (out := capsys.readouterr().out) and "33.3% of them were <unk>" in out
+    assert main(["score", str(path), str(held), "--json"]) == 0
+    assert '"unknown": 0.3333333333333333' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["score", "{model}", "{dir}/tiny.txt", "{dir}/jp.txt"], "the text holds 2 char\\(s\\) the model never saw"),
+    (["score", "{model}", "{dir}/missing.txt"], "no such file"),
+    (["score", "{dir}/corpus.txt", "{dir}/tiny.txt"], "truncated|not an lstm.model"),
     (["generate", "{model}", "--prime", "日本"], "never saw: '日', '本'"),
     (["generate", "{dir}/missing.safetensors"], "no such file"),
     (["generate", "{dir}"], "is a directory; give the lstm.model file in it"),
@@ -330,6 +374,7 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     (["generate", "{model}", "--temperature", "-1"], "expected a number >= 0"),
     (["generate", "{model}", "--length", "0"], "expected a positive integer"),
     (["generate", "{model}", "--top-p", "0"], "expected a fraction in \\(0, 1\\], got 0"),
+    (["train-text", "{dir}/corpus.txt", "--clip-norm", "-1"], "expected a number >= 0, got -1"),
     (["train-text", "{dir}/nothing.txt"], "no such file"),
     (["train-text", "{dir}/tiny.txt", "--quiet", "--out", "{dir}/tiny"], "fewer than one batch needs"),
     (["train-text", "{dir}/blob.bin", "--quiet"], "looks binary"),
@@ -338,6 +383,7 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
 def test_bad_input_exits_2_with_one_line(trained_dir, capsys, argv, message):
     (trained_dir / "tiny.txt").write_text("a little text")
     (trained_dir / "blob.bin").write_bytes(b"\x00\x00binary")
+    (trained_dir / "jp.txt").write_text("日本")
     subs = {"model": str(trained_dir / "run" / "model.safetensors"), "dir": str(trained_dir)}
     argv = [a.format(**subs) for a in argv]
     try:

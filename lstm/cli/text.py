@@ -1,10 +1,13 @@
-"""Language-model commands: ``lstm demo``, ``lstm train-text``, ``lstm generate``."""
+"""Language-model commands: ``lstm demo``, ``lstm train-text``, ``lstm generate``, ``lstm score``."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from .._english import article
 from .common import (UsageError, factor, fraction, non_negative_float, non_negative_int, path_arg, positive_float,
@@ -56,6 +59,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--lr-factor", type=factor, default=0.5,
                    help="multiply the learning rate by this when validation did not improve at two evaluations "
                         "in a row (default 0.5; 1 = constant)")
+    p.add_argument("--clip-norm", type=non_negative_float, default=1.0,
+                   help="scale the gradients down to this global 2-norm at most (default 1; 0 = no clipping)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=positive_int, default=None,
                         help="training steps (default 2000; with --resume the total to reach, not steps to add)")
@@ -91,6 +96,19 @@ def add_parsers(sub) -> None:
                         "(e.g. 0.9; default: no limit)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=run_generate)
+
+    p = sub.add_parser(
+        "score", help="how well a trained language model predicts a text: bits/char or perplexity",
+        description="Score text the model did not train on. Every token after the first is predicted from all the "
+                    "text before it (one stream, from a zero state); the mean loss is given in nats per token, with "
+                    "bits/char for a character model or perplexity for a word model. A character model refuses "
+                    "characters it never saw; a word model reads words it never saw as <unk> and says how many.",
+        epilog="example: lstm score runs/book/model.safetensors held-out.txt")
+    p.add_argument("model", type=path_arg, metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("files", nargs="+", type=path_arg, metavar="FILE", help="text file(s), scored as one text")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the files (default utf-8)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run_score)
 
 
 def _per_token(level: str, nats: float) -> str:
@@ -152,7 +170,7 @@ def run_train_text(args) -> int:
                           seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
                           steps=args.steps if args.steps or args.minutes else 2000, minutes=args.minutes,
                           eval_every=args.eval_every, max_vocab=args.max_vocab, seed=args.seed,
-                          lr_factor=args.lr_factor)
+                          lr_factor=args.lr_factor, clip_norm=args.clip_norm)
     if args.tie and args.embedding and args.embedding != args.hidden:
         raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden}), got --embedding "
                          f"{args.embedding}; drop --embedding or give it the hidden size")
@@ -166,13 +184,18 @@ def run_train_text(args) -> int:
     return 0
 
 
-def run_generate(args) -> int:
+def _language_model(path: Path):
     from .. import load
 
-    model = load(args.model)
+    model = load(path)
     if not hasattr(model, "stream"):
         kind = type(model).__name__
-        raise UsageError(f"{args.model} holds {article(kind)} {kind}, not a language model")
+        raise UsageError(f"{path} holds {article(kind)} {kind}, not a language model")
+    return model
+
+
+def run_generate(args) -> int:
+    model = _language_model(args.model)
     missing = model.vocab_.unknown(args.prime)
     if missing:
         shown = ", ".join(repr(t) for t in missing[:10])
@@ -187,6 +210,23 @@ def run_generate(args) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    return 0
+
+
+def run_score(args) -> int:
+    from ..data.text import UNK, read_text
+
+    model = _language_model(args.model)
+    text = read_text(args.files, encoding=args.encoding)
+    result = model.score(text, progress=sys.stderr.isatty() and not args.json)
+    level = model.vocab_.level
+    result["files"] = [str(f) for f in args.files]
+    tokens = f"{result['tokens']:,} {level}" + ("s" if result["tokens"] != 1 else "")
+    line = f"{tokens} predicted: {result['nats']:.4f} nats per {level}, {_per_token(level, result['nats'])}"
+    if level == "word":
+        result["unknown"] = float(np.mean(model.vocab_.encode(text)[1:] == model.vocab_.index[UNK]))
+        line += f"; {100 * result['unknown']:.1f}% of them were <unk>"
+    print(json.dumps(result) if args.json else line)
     return 0
 
 

@@ -203,15 +203,21 @@ class LanguageModel(Estimator):
             net.train(was_training)
 
     @no_grad()
-    def _sequence_loss(self, ids: np.ndarray, window: int = 4096) -> float:
+    def _sequence_loss(self, ids: np.ndarray, window: int = 4096, progress: bool = False) -> float:
         """Mean nats per token of ids[1:], each predicted from everything before it: the text read as one
-        sequence from a zero state, in windows of ``window`` steps with the state carried, in eval mode."""
+        sequence from a zero state, in windows of ``window`` steps with the state carried, in eval mode; with
+        ``progress``, a bar on stderr over the windows."""
         net = self.net_
         was_training = net.training
         net.eval()
+        starts = range(0, len(ids) - 1, window)
+        if progress and len(starts) > 1:
+            from rich.console import Console
+            from rich.progress import track
+            starts = track(starts, description="scoring", console=Console(stderr=True), transient=True)
         try:
             total, state = 0.0, None
-            for start in range(0, len(ids) - 1, window):
+            for start in starts:
                 chunk = ids[start:start + window + 1]
                 logits, state = net.forward(chunk[None, :-1], state)             # (1, n, V)
                 total += cross_entropy(logits, chunk[None, 1:], reduction="sum")[0]
@@ -220,11 +226,12 @@ class LanguageModel(Estimator):
             net.train(was_training)
 
     # -- using -------------------------------------------------------------------------------------------------
-    def score(self, text: str) -> dict:
-        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level): every token after
-        the first predicted from all the text before it (one sequence, from a zero state).  The validation loss
-        during training reads its text as ``batch_size`` parallel streams instead (faster; each stream starts
-        from a zero state), so it comes out slightly higher on short texts.
+    def score(self, text: str, *, progress: bool = False) -> dict:
+        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level), and ``tokens``, how
+        many were predicted: every token after the first, from all the text before it (one sequence, from a zero
+        state; ``progress``: a bar on stderr while a long text is read).  The validation loss during training
+        reads its text as ``batch_size`` parallel streams instead (faster; each stream starts from a zero state),
+        so it comes out slightly higher on short texts.
 
         Words outside the vocabulary count as ``<unk>`` (the usual word-level convention); characters the model
         never saw are refused, since it cannot assign them a probability.
@@ -235,8 +242,8 @@ class LanguageModel(Estimator):
         if len(ids) < 2:
             raise ValueError(f"score needs at least two {self.vocab_.level} tokens of text (the first is only "
                              f"context), got {len(ids)}; give a longer text")
-        nats = self._sequence_loss(ids)
-        out = {"nats": nats}
+        nats = self._sequence_loss(ids, progress=progress)
+        out = {"nats": nats, "tokens": len(ids) - 1}
         if char:
             out["bits_per_char"] = nats / math.log(2)
         else:
