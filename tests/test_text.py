@@ -266,6 +266,7 @@ def test_clip_norm_reaches_the_model_and_zero_turns_clipping_off(trained_dir, tm
     ("seq-len", r"belongs to another run \(seq_len: 16 there, 8 here\)"),
     ("batch", r"belongs to another run \(batch_size: 4 there, 2 here\)"),
     ("lr", r"belongs to another run \(lr: 0.002 there, 0.05 here\)"),
+    ("val", r"belongs to another run \(validation: last 10% there, 500 chars #\w+ here\)"),
 ])
 def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained_dir, tmp_path, capsys, change,
                                                                           message):
@@ -283,6 +284,9 @@ def test_resuming_another_runs_checkpoint_is_refused_and_changes_nothing(trained
     hidden = "24" if change == "hidden" else "16"
     seq_len, batch = ("8" if change == "seq-len" else "16"), ("2" if change == "batch" else "4")
     lr = ["--lr", "0.05"] if change == "lr" else []
+    if change == "val":
+        (tmp_path / "held.txt").write_text(TEXT[:500])
+        lr = ["--val", str(tmp_path / "held.txt")]
     code = main(["train-text", str(src), "--hidden", hidden, "--layers", "1", "--seq-len", seq_len, "--batch", batch,
                  "--steps", "18", "--out", str(run), "--quiet", "--resume"] + lr)
     err = capsys.readouterr().err
@@ -335,6 +339,20 @@ def test_generate_streams_deterministic_text(trained_dir, capsys):
     assert capsys.readouterr().out == greedy
 
 
+def test_a_separate_validation_text_is_validated_on_and_all_of_the_text_trains():
+    held = "Zebras quietly jumped. " * 20                   # 'Z' and 'q' appear only here
+    model = small_model(steps=6, eval_every=3).fit(TEXT, val_text=held, progress=False)
+    ids = model.vocab_.encode(held)
+    assert model.n_train_tokens_ == len(model.vocab_.encode(TEXT)) and model.n_val_tokens_ == len(ids)
+    assert "Z" in model.vocab_.index and model.score(held)["tokens"] == len(held) - 1
+    best = model.train_result_.best_val                 # the best weights are restored: validated again, the same
+    assert best == model._mean_loss(ids) and best == min(r["val_loss"] for r in model.history_ if "val_loss" in r)
+    with pytest.raises(ValueError, match="val_text needs at least two char tokens .* got 1"):
+        small_model(steps=2).fit(TEXT, val_text="Z", progress=False)
+    with pytest.raises(TypeError, match="val_text must be one str, got list"):
+        small_model(steps=2).fit(TEXT, val_text=[held], progress=False)
+
+
 def test_score_reports_what_the_api_computes_for_held_out_files(trained_dir, tmp_path, capsys):
     import json
 
@@ -366,6 +384,8 @@ def test_score_says_how_many_words_were_unknown(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["score", "{model}", "{dir}/tiny.txt", "{dir}/jp.txt"], "the text holds 2 char\\(s\\) the model never saw"),
     (["score", "{model}", "{dir}/missing.txt"], "no such file"),
+    (["train-text", "{dir}/corpus.txt", "--val", "{dir}/corpus.txt"], "is also a training FILE"),
+    (["train-text", "{dir}/corpus.txt", "--val", "{dir}/missing.txt"], "no such file"),
     (["score", "{dir}/corpus.txt", "{dir}/tiny.txt"], "truncated|not an lstm.model"),
     (["generate", "{model}", "--prime", "日本"], "never saw: '日', '本'"),
     (["generate", "{dir}/missing.safetensors"], "no such file"),

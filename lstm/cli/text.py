@@ -38,12 +38,15 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "train-text", help="train a character or word language model on text files",
         description="Train an Embedding → LSTM → Linear language model with truncated BPTT. The last 10% of the "
-                    "text is held out for validation (reported in nats and bits/char, or perplexity for words). "
+                    "text is held out for validation, or all of it trains and --val FILE validates (reported in "
+                    "nats and bits/char, or perplexity for words). "
                     "Writes OUT/model.safetensors (best weights, also on Ctrl-C), OUT/last.safetensors (resumable "
                     "checkpoint) and OUT/metrics.jsonl.",
         epilog="example: lstm train-text book.txt --hidden 256 --layers 2 --minutes 10 --out runs/book")
     p.add_argument("files", nargs="+", type=path_arg, metavar="FILE", help="UTF-8 text file(s) (see --encoding)")
     p.add_argument("--level", choices=("char", "word"), default="char", help="tokens: characters or words")
+    p.add_argument("--val", type=path_arg, default=None, metavar="FILE",
+                   help="validate on this file and train on all of FILE... (default: hold out their last 10%%)")
     p.add_argument("--hidden", type=positive_int, default=256, help="LSTM hidden size (default 256)")
     p.add_argument("--layers", type=positive_int, default=2, help="stacked LSTM layers (default 2)")
     p.add_argument("--embedding", type=positive_int, default=None,
@@ -127,13 +130,17 @@ def _sampler(model, every: int, prime: str, out=None):
     return callback
 
 
-def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_every: int | None, prime: str):
+def _train(model, text: str, out: Path, *, resume: bool, quiet: bool, sample_every: int | None, prime: str,
+           val_text: str | None = None):
     callbacks = []
     every = model.eval_every if sample_every is None else sample_every
     if not quiet and every:
         callbacks.append(_sampler(model, every, prime))
-    return train_in_folder(model, out, lambda: model.fit(text, out_dir=out, resume=resume, callbacks=callbacks,
-                                                         progress=not quiet), resume=resume)
+
+    def fit():
+        return model.fit(text, val_text=val_text, out_dir=out, resume=resume, callbacks=callbacks,
+                         progress=not quiet)
+    return train_in_folder(model, out, fit, resume=resume)
 
 
 def _report(model, path: Path, seconds: float) -> dict:
@@ -161,8 +168,11 @@ def run_train_text(args) -> int:
     resolved = [f.resolve() for f in args.files]         # a file twice: trained on twice, validated on a copy of it
     named = dict(zip(resolved, args.files))
     refuse_repeats(resolved, "FILE", "file", show=lambda f: str(named[f]))
+    if args.val is not None and args.val.resolve() in named:
+        raise UsageError(f"--val {args.val} is also a training FILE; validate on text the model does not train on")
     out = run_folder(args.out, Path("runs") / args.files[0].stem, resume=args.resume, overwrite=args.overwrite)
     text = read_text(args.files, encoding=args.encoding)
+    val_text = None if args.val is None else read_text([args.val], encoding=args.encoding)
     if args.resume and not (out / "last.safetensors").exists():
         raise UsageError(f"--resume: no checkpoint at {out / 'last.safetensors'}; drop --resume to start afresh")
     model = LanguageModel(level=args.level, hidden_size=args.hidden, num_layers=args.layers,
@@ -175,7 +185,7 @@ def run_train_text(args) -> int:
         raise UsageError(f"--tie needs --embedding equal to --hidden ({args.hidden}), got --embedding "
                          f"{args.embedding}; drop --embedding or give it the hidden size")
     path, seconds = _train(model, text, out, resume=args.resume, quiet=args.quiet, sample_every=args.sample_every,
-                           prime="")
+                           prime="", val_text=val_text)
     if args.resume and not model.train_result_.history:
         print(f"note: the checkpoint was already at step {model.train_result_.steps}, so nothing was trained; give "
               "a larger --steps (a total, not a number to add) to continue")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -101,9 +102,11 @@ class LanguageModel(Estimator):
     """Character- or word-level LSTM language model.
 
     ``fit(text)`` builds the vocabulary from the whole text, keeps the last ``val_fraction`` of it for validation,
-    and trains with Adam and truncated BPTT (``seq_len`` steps per chunk, ``batch_size`` parallel streams).  When
-    validation has not improved for more than ``lr_patience`` evaluations the learning rate is multiplied by
-    ``lr_factor`` (torch's ``ReduceLROnPlateau``; ``lr_factor=None`` or 1 keeps it constant).
+    and trains with Adam and truncated BPTT (``seq_len`` steps per chunk, ``batch_size`` parallel streams).
+    ``fit(text, val_text=held_out)`` trains on all of ``text`` and validates on ``held_out``, the vocabulary built
+    from both (as PyTorch's word-language-model example builds its dictionary).  When validation has not improved
+    for more than ``lr_patience`` evaluations the learning rate is multiplied by ``lr_factor`` (torch's
+    ``ReduceLROnPlateau``; ``lr_factor=None`` or 1 keeps it constant).
     ``sample`` generates text; ``score`` reports nats per token, bits per character (char) or perplexity (word).
     """
 
@@ -128,8 +131,10 @@ class LanguageModel(Estimator):
         self.net_ = LanguageModelNet(len(vocab), self._emb_dim(), self.hidden_size, self.num_layers, self.dropout,
                                      self.tie_weights, seed=self.seed)
 
-    def _split(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n_val = int(len(ids) * self.val_fraction)
+    def _split(self, ids: np.ndarray, val_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(training ids, validation ids): the last ``val_fraction`` of ``ids`` held out, or all of them trained on
+        when a separate text's ``val_ids`` are given."""
+        n_val = 0 if val_ids is not None else int(len(ids) * self.val_fraction)
         need = self.seq_len + 1
         if n_val and n_val < need:
             n_val = need
@@ -141,24 +146,31 @@ class LanguageModel(Estimator):
                 f"batch needs ({self.batch_size} × {self.seq_len} + 1); use more text or a smaller batch_size / "
                 "seq_len (--batch / --seq-len)"
             )
-        return train, val
+        return train, (val if val_ids is None else val_ids)
 
     # -- fitting -----------------------------------------------------------------------------------------------
-    def fit(self, text: str, *, out_dir=None, resume: bool = False, callbacks=(), progress: bool = True):
+    def fit(self, text: str, *, val_text: str | None = None, out_dir=None, resume: bool = False, callbacks=(),
+            progress: bool = True):
         from ..optim import Adam, ReduceLROnPlateau
         from ..train import Trainer
 
         self._check_params()
-        if not isinstance(text, str):
-            raise TypeError(f"text must be one str, got {type(text).__name__}; join several documents first, e.g. "
-                            "'\\n\\n'.join(docs)")
-        vocab = Vocabulary.build(text, self.level, max_size=self.max_vocab)
+        for name, value in (("text", text), ("val_text", val_text)):
+            if not isinstance(value, str) and (name == "text" or value is not None):
+                raise TypeError(f"{name} must be one str, got {type(value).__name__}; join several documents first, "
+                                "e.g. '\\n\\n'.join(docs)")
+        seen = text if val_text is None else text + "\n" + val_text
+        vocab = Vocabulary.build(seen, self.level, max_size=self.max_vocab)
         self._build(vocab)
         if len(vocab) < 2:
             raise ValueError(f"the vocabulary holds only {UNK}: the text has no {self.level} tokens to learn"
                              + (" (max_vocab must be at least 2)" if self.level == "word" else ""))
         ids = vocab.encode(text)
-        train_ids, val_ids = self._split(ids)
+        held = None if val_text is None else vocab.encode(val_text)
+        if held is not None and len(held) < 2:
+            raise ValueError(f"val_text needs at least two {self.level} tokens (the first is only context), got "
+                             f"{len(held)}; give a longer validation text")
+        train_ids, val_ids = self._split(ids, held)
         self.n_train_tokens_, self.n_val_tokens_ = len(train_ids), len(val_ids)
         net = self.net_
 
@@ -175,11 +187,18 @@ class LanguageModel(Estimator):
                           progress=progress, items_per_step=self.batch_size * self.seq_len,
                           val_format="val {:.4f} nats",
                           run_key={"vocabulary": vocab.describe(), "seq_len": self.seq_len,
-                                   "batch_size": self.batch_size, "dropout": self.dropout, "lr": self.lr})
+                                   "batch_size": self.batch_size, "dropout": self.dropout, "lr": self.lr,
+                                   "validation": self._describe_validation(val_ids, held is not None)})
         result = trainer.fit(resume=resume)
         self.history_ = result.history
         self.train_result_ = result
         return self
+
+    def _describe_validation(self, val_ids: np.ndarray, separate: bool) -> str:
+        """What a run validates on, for resuming: "last 10%" of its text, or a separate text's size and digest."""
+        if not separate:
+            return f"last {100 * self.val_fraction:g}%"
+        return f"{len(val_ids)} {self.level}s #{hashlib.sha256(val_ids.tobytes()).hexdigest()[:8]}"
 
     @no_grad()
     def _mean_loss(self, ids: np.ndarray) -> float:
