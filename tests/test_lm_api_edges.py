@@ -186,7 +186,7 @@ def test_saving_non_finite_weights_warns_and_still_writes(chars, tmp_path):
     broken = clone(chars).fit(TEXT, progress=False)
     name = next(iter(broken.net_.parameters()))
     broken.net_.parameters()[name][...] = np.nan
-    with pytest.warns(RuntimeWarning, match=f"{name} hold NaN or infinite values"):
+    with pytest.warns(RuntimeWarning, match=f"{name} holds NaN or infinite values"):
         path = lstm.save(broken, tmp_path / "nan.lstm")
     assert np.isnan(next(iter(lstm.load(path).net_.parameters().values()))).all()
     with warnings.catch_warnings():

@@ -46,8 +46,9 @@ def _warn_if_not_finite(state: dict, path) -> None:
     NaN, and finding that out at load time, far from its cause, is worse than a word now."""
     bad = [name for name, value in state.items() if not np.all(np.isfinite(value))]
     if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        warnings.warn(f"saving {path}: {', '.join(bad[:3])}{more} hold NaN or infinite values, so the saved model "
+        named = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        verb = "holds" if len(bad) == 1 else "hold"
+        warnings.warn(f"saving {path}: {named} {verb} NaN or infinite values, so the saved model "
                       "will predict NaN; save the model from before training diverged (e.g. a lower learning rate)",
                       RuntimeWarning, stacklevel=3)
 

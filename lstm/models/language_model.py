@@ -155,8 +155,8 @@ class LanguageModel(Estimator):
         from ..train import Trainer
 
         self._check_params()
-        for name, value in (("text", text), ("val_text", val_text)):
-            if not isinstance(value, str) and (name == "text" or value is not None):
+        for name, value in (("text", text), ("val_text", "" if val_text is None else val_text)):
+            if not isinstance(value, str):
                 raise TypeError(f"{name} must be one str, got {type(value).__name__}; join several documents first, "
                                 "e.g. '\\n\\n'.join(docs)")
         seen = text if val_text is None else text + "\n" + val_text
