@@ -70,6 +70,7 @@ def test_scores_are_nats_with_exact_bits_per_char_and_perplexity(chars, words):
     assert c["bits_per_char"] == c["nats"] / math.log(2) and "perplexity" not in c
     w = words.score("the lazy dog jumps")
     assert w["perplexity"] == math.exp(w["nats"]) and "bits_per_char" not in w
+    assert w["unknown"] == 0 and words.score("the zqxj dog")["unknown"] == 0.5 and "unknown" not in c
     assert chars.score("th")["nats"] > 0                              # two tokens: the least it can score
 
 

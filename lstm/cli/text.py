@@ -7,8 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .._english import article
 from .common import (UsageError, factor, fraction, non_negative_float, non_negative_int, path_arg, positive_float,
                      positive_int, probability, refuse_repeats, run_folder, shell_quote, train_in_folder)
@@ -224,7 +222,7 @@ def run_generate(args) -> int:
 
 
 def run_score(args) -> int:
-    from ..data.text import UNK, read_text
+    from ..data.text import read_text
 
     model = _language_model(args.model)
     text = read_text(args.files, encoding=args.encoding)
@@ -234,7 +232,6 @@ def run_score(args) -> int:
     tokens = f"{result['tokens']:,} {level}" + ("s" if result["tokens"] != 1 else "")
     line = f"{tokens} predicted: {result['nats']:.4f} nats per {level}, {_per_token(level, result['nats'])}"
     if level == "word":
-        result["unknown"] = float(np.mean(model.vocab_.encode(text)[1:] == model.vocab_.index[UNK]))
         line += f"; {100 * result['unknown']:.1f}% of them were <unk>"
     print(json.dumps(result) if args.json else line)
     return 0

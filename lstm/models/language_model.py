@@ -246,11 +246,11 @@ class LanguageModel(Estimator):
 
     # -- using -------------------------------------------------------------------------------------------------
     def score(self, text: str, *, progress: bool = False) -> dict:
-        """Nats per token on ``text``, with bits/char (char level) or perplexity (word level), and ``tokens``, how
-        many were predicted: every token after the first, from all the text before it (one sequence, from a zero
-        state; ``progress``: a bar on stderr while a long text is read).  The validation loss during training
-        reads its text as ``batch_size`` parallel streams instead (faster; each stream starts from a zero state),
-        so it comes out slightly higher on short texts.
+        """Nats per token on ``text``, with bits/char (char level) or perplexity and the share of ``unknown`` words
+        (word level), and ``tokens``, how many were predicted: every token after the first, from all the text
+        before it (one sequence, from a zero state; ``progress``: a bar on stderr while a long text is read).
+        The validation loss during training reads its text as ``batch_size`` parallel streams instead (faster;
+        each stream starts from a zero state), so it comes out slightly higher on short texts.
 
         Words outside the vocabulary count as ``<unk>`` (the usual word-level convention); characters the model
         never saw are refused, since it cannot assign them a probability.
@@ -267,6 +267,7 @@ class LanguageModel(Estimator):
             out["bits_per_char"] = nats / math.log(2)
         else:
             out["perplexity"] = math.exp(nats)
+            out["unknown"] = float(np.mean(ids[1:] == self.vocab_.index[UNK]))     # the share predicted as <unk>
         return out
 
     def stream(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
