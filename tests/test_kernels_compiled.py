@@ -519,6 +519,73 @@ def test_lstm_backward_writes_the_weight_gradients_into_out(threads, lookup, opt
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("lookup", [False, True], ids=["x", "ids"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_weight_gradient_handed_on_runs_beside_the_next_loop_to_the_same_bits(threads, lookup, dt, monkeypatch):
+    """``out["defer"]``: the backward leaves its δ[W_ih | W_hh] product undone and returns it as
+    ``grads["pending"]``; ``out["then"]`` runs it in the next backward's call, its row blocks claimed before that
+    loop's chunks.  Both layers' gradients are then exactly those of the two backwards run one after the other."""
+    monkeypatch.setattr(C, "PARALLEL_LOOP_MACS", 0)
+    monkeypatch.setattr(C, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(C, "THREADS", threads)
+    rng = np.random.default_rng(40 + threads + 2 * lookup)
+    upper, lower = lstm_params(rng, dt), lstm_params(rng, dt)
+    x, ids = (rnd(rng, dt, 6, I), rng.integers(0, 6, size=(T, B))) if lookup else (rnd(rng, dt, T, B, I), None)
+    lower_cache = C.lstm_forward(x, rnd(rng, dt, B, H), rnd(rng, dt, B, H), lower, ids=ids)[3]
+    upper_cache = C.lstm_forward(rnd(rng, dt, T, B, I), rnd(rng, dt, B, H), rnd(rng, dt, B, H), upper)[3]
+    dy_up, dy_low = rnd(rng, dt, T, B, H), rnd(rng, dt, T, B, H)
+
+    def arrays(p):
+        return {"W_ih": np.full_like(p.W_ih, np.nan), "W_hh": np.full_like(p.W_hh, np.nan)}
+
+    one_by_one = (C.lstm_backward(upper, upper_cache, dy_up), C.lstm_backward(lower, lower_cache, dy_low))
+    up_out, low_out = arrays(upper), arrays(lower)
+    up = C.lstm_backward(upper, upper_cache, dy_up, out={**up_out, "defer": True})
+    pending = up[3].pop("pending")
+    assert np.isnan(up_out["W_hh"]).all()                    # not run yet
+    low = C.lstm_backward(lower, lower_cache, dy_low, out={**low_out, "then": pending})
+    assert "pending" not in low[3]
+    for got, want in zip((up, low), one_by_one):
+        for k, v in want[3].items():
+            if v is not None:
+                np.testing.assert_array_equal(got[3][k], v, err_msg=k)
+        for a, b in zip(got[:3], want[:3]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_a_stack_hands_each_weight_gradient_to_the_layer_below_and_gets_the_bits_of_separate_layers(dt, monkeypatch):
+    """A 2-layer LSTM runs layer 1's weight-gradient product beside layer 0's backward loop: its gradients are
+    exactly those of two 1-layer LSTMs chained by hand."""
+    calls = []
+    backward = C.lstm_backward
+
+    def spy(*args):
+        out = args[7] if len(args) > 7 else None                 # as the layer calls it: every argument in place
+        calls.append(sorted(k for k, v in (out or {}).items() if v is not None and v is not False))
+        return backward(*args)
+
+    monkeypatch.setattr(C, "lstm_backward", spy)
+    stack = LSTM(5, 32, num_layers=2, dtype=dt, seed=0, backend="numba")
+    first, second = LSTM(5, 32, dtype=dt, seed=1, backend="numba"), LSTM(32, 32, dtype=dt, seed=2, backend="numba")
+    state = stack.state_dict()
+    first.load_state_dict({k: v for k, v in state.items() if k.endswith("_l0")})
+    second.load_state_dict({k.replace("_l1", "_l0"): v for k, v in state.items() if k.endswith("_l1")})
+    rng = np.random.default_rng(0)
+    x, dy = rnd(rng, dt, 60, 16, 5), rnd(rng, dt, 60, 16, 32)
+    y, _ = stack(x)
+    dx, _ = stack.backward(dy)
+    assert calls == [["W_hh", "W_ih", "defer"], ["W_hh", "W_ih", "then"]]
+    h, _ = first(x)
+    np.testing.assert_array_equal(second(h)[0], y)
+    dh, _ = second.backward(dy)
+    np.testing.assert_array_equal(first.backward(dh)[0], dx)
+    for name, g in stack.grads.items():
+        layer, own = (first, name) if name.endswith("_l0") else (second, name.replace("_l1", "_l0"))
+        np.testing.assert_array_equal(g, layer.grads[own], err_msg=name)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (9, 5, 3), (3, 17, 10), (0, 4, 3), (4, 0, 3)])
 @pytest.mark.parametrize("blas", ["numpy", "scipy"])

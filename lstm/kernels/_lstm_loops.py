@@ -24,7 +24,7 @@ from ._gates import lstm_unit
 from ._microkernel import BIAS, MR, STORE, matmul_packed, matmul_packed_blocks, pack_panels
 from ._pool import claim_next, claim_rows, finish, row_bounds, settle
 from ._steal import done_rows, give_rows, take_rows
-from ._shared import JIT
+from ._shared import JIT, product_rows
 from ._vmath import one_like
 
 
@@ -357,23 +357,34 @@ def _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy,
 
 
 @njit(**JIT)
-def lstm_backward_worker(ctl, gen, chunks, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
-                         da, dhp, mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, steal):
-    """Claims row chunks (see :mod:`._pool`) and runs the backward for each, then takes over rows still running
-    elsewhere (:mod:`._steal`); dpeep and db hold one partial sum per piece of rows (see :func:`_backward_rows`)."""
+def lstm_backward_worker(ctl, gen, n, Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc,
+                         da, dhp, mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, steal,
+                         products, pA, pB, pC, fn, pbias, pleft, pright):
+    """Claims chunks (see :mod:`._pool`) and runs the backward for each, then takes over rows still running
+    elsewhere (:mod:`._steal`); dpeep and db hold one partial sum per piece of rows (see :func:`_backward_rows`).
+
+    The first ``products`` of the n chunks are row blocks of a product handed on from the layer above, its
+    weight gradient pC = pAᵀ pB (:func:`._shared.product_rows`, split on into pleft / pright), which needs
+    nothing from this loop: a thread done with its block starts on the loop's rows, and the hand-over of rows at
+    the end evens out what the blocks left uneven."""
     B, T = act.shape[2], act.shape[0]
-    c = claim_next(ctl, gen, chunks)
+    chunks = n - products
+    c = claim_next(ctl, gen, n)
     while c >= 0:
-        r0, r1 = row_bounds(B, chunks, c)
-        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, T - 1, steal)
-        done_rows(steal)
+        if c < products:
+            r0, r1 = row_bounds(pC.shape[0], products, c)
+            product_rows(True, False, pA, pB, pC, fn, pbias, pleft, pright, r0, r1)
+        else:
+            r0, r1 = row_bounds(B, chunks, c - products)
+            _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp,
+                           mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, T - 1, steal)
+            done_rows(steal)
         finish(ctl)
-        c = claim_next(ctl, gen, chunks)
+        c = claim_next(ctl, gen, n)
     r0, r1, t = take_rows(steal)
     while r0 >= 0:
         _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
                        dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, t, steal)
         done_rows(steal)
         r0, r1, t = take_rows(steal)
-    settle(ctl, chunks)
+    settle(ctl, n)

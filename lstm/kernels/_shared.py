@@ -45,27 +45,34 @@ def matmul_rows_worker(ctl, gen, chunks, ta, tb, A, B, C, fn, bias, left, right)
     The LSTM's weight gradients δ[W_ih | W_hh] = δaᵀ [x | h_{t-1}] are one such product over all T·B rows
     (``ta``): the two right-hand sides side by side in one (T·B, I+P) buffer make one product of width I+P, which
     ran 10–20% faster than two of widths I and P (OpenBLAS packs δaᵀ once)."""
-    m, n = C.shape
+    r0, r1 = claim_rows(ctl, gen, chunks, C.shape[0], False)
+    while r0 >= 0:
+        product_rows(ta, tb, A, B, C, fn, bias, left, right, r0, r1)
+        r0, r1 = claim_rows(ctl, gen, chunks, C.shape[0], True)
+
+
+@njit(**JIT)
+def product_rows(ta, tb, A, B, C, fn, bias, left, right, r0, r1):
+    """Rows [r0, r1) of :func:`matmul_rows_worker`'s product: one single-threaded BLAS call, then the bias and
+    the column split while those rows are in cache."""
+    n = C.shape[1]
     k = A.shape[0] if ta else A.shape[1]
     lda, ldb = A.shape[1], B.shape[1]
-    r0, r1 = claim_rows(ctl, gen, chunks, m, False)
-    while r0 >= 0:
-        a0 = r0 if ta else r0 * lda
-        if fn != 0:
-            cblas_gemm(fn, ta, tb, r1 - r0, n, k, A, a0, lda, B, ldb, C, r0 * n, n)
-        else:
-            gemm_raw(ta, tb, r1 - r0, n, k, A.reshape(-1)[a0:], lda, B.reshape(-1), ldb, C.reshape(-1)[r0 * n:], n)
-        if bias.shape[0] > 0:                                       # + bias on every row, while they are in cache
-            for r in range(r0, r1):
-                row = C[r]
-                for j in range(n):
-                    row[j] += bias[j]
-        if left.shape[0] > 0:                                       # the column split, likewise
-            n1 = left.shape[1]
-            for r in range(r0, r1):
-                row, lr, rr = C[r], left[r], right[r]
-                for j in range(n1):
-                    lr[j] = row[j]
-                for j in range(n - n1):
-                    rr[j] = row[n1 + j]
-        r0, r1 = claim_rows(ctl, gen, chunks, m, True)
+    a0 = r0 if ta else r0 * lda
+    if fn != 0:
+        cblas_gemm(fn, ta, tb, r1 - r0, n, k, A, a0, lda, B, ldb, C, r0 * n, n)
+    else:
+        gemm_raw(ta, tb, r1 - r0, n, k, A.reshape(-1)[a0:], lda, B.reshape(-1), ldb, C.reshape(-1)[r0 * n:], n)
+    if bias.shape[0] > 0:                                           # + bias on every row
+        for r in range(r0, r1):
+            row = C[r]
+            for j in range(n):
+                row[j] += bias[j]
+    if left.shape[0] > 0:                                           # the column split
+        n1 = left.shape[1]
+        for r in range(r0, r1):
+            row, lr, rr = C[r], left[r], right[r]
+            for j in range(n1):
+                lr[j] = row[j]
+            for j in range(n - n1):
+                rr[j] = row[n1 + j]

@@ -36,7 +36,7 @@ compile in functions of their sibling modules.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,13 +270,17 @@ def _blas_on_pool(dt):
             nb[2](before)
 
 
+def _product_chunks(C, k) -> int:
+    """Row blocks for a product into C (m, n) over k: one per thread when it is worth sharing, else one."""
+    m, n = C.shape
+    return THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
+
+
 def _matmul_into(A, ta, B, tb, C, bias=None, split=None):
     """C = op(A) @ op(B) (+ bias on every row) on the pool's threads (:func:`._shared.matmul_rows_worker`),
     products below PARALLEL_MACS on the caller alone.  ``split`` (left, right): C's columns also copied into these
     two C-contiguous arrays, side by side."""
-    m, n = C.shape
-    k = A.shape[0] if ta else A.shape[1]
-    chunks = THREADS if m * n * k >= PARALLEL_MACS and m >= 2 * THREADS else 1
+    chunks = _product_chunks(C, A.shape[0] if ta else A.shape[1])
     bias = _empty(C.dtype, 1) if bias is None or bias.shape[0] == 0 else bias
     left, right = (_empty(C.dtype, 2),) * 2 if split is None else split
     with _blas_on_pool(C.dtype) as fn:
@@ -483,7 +487,12 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     """As :func:`lstm.kernels.reference.lstm_backward`; the loop reads a ``batch_major`` dy (B, T, P) in place.
     After a forward by lookup, δa is summed per table row after the loop (δtab (V, 4H), :func:`_sum_by_id`), and
     δW_ih = δtabᵀ table, δtable = δtab W_ih replace the products over all T·B inputs.  δW_ih and δW_hh go straight
-    into ``out``'s arrays when it has both (:func:`_weight_targets`)."""
+    into ``out``'s arrays when it has both (:func:`_weight_targets`).
+
+    Two more keys of ``out`` let a stack of layers run one layer's weight-gradient product beside the next
+    layer's loop, so that the threads' uneven ends of that product are evened out by the loop's hand-over of rows
+    (``nn.recurrent``): with ``"defer": True`` the product into ``out``'s arrays is not run but returned as
+    ``grads["pending"]``, and ``"then": pending`` runs such a product in this call, alongside the loop."""
     dt = _dtype(cache.x)
     x, cs, ids = _c(cache.x, dt), _c(cache.c, dt), cache.ids
     table = x
@@ -522,17 +531,26 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
     dg4 = workspace.empty((4, B, H), dt) if plain else _empty(dt, 3)       # gate-major δa of one step
     args = (*packed, peep, p.peephole is not None, _mask2(mask, T, B, dt), bool(p.coupled), act, cs, tc, _c(dy, dt),
             bool(batch_major), dh, dc, da, dhp, mbuf, dm, dpeeps, dbs, piece, keep_h, keep_c, S, Sm, dxp, dg4)
-    _pool().run(lstm_backward_worker, chunks, *args, new_steal(chunks))
+    then = (out or {}).get("then")                        # a product handed on by the layer above, run alongside
+    products = 0 if then is None else _product_chunks(then[2], then[0].shape[0])
+    with _blas_on_pool(dt) if products else nullcontext(0) as fn:
+        A, Bm, C, left, right = then or (_empty(dt, 2),) * 5
+        _pool().run(lstm_backward_worker, products + chunks, *args, new_steal(chunks), products, A, Bm, C, fn,
+                    _empty(dt, 1), left, right)
     dx = None if not input_grad else dxp if dxp.shape[2] == I else np.ascontiguousarray(dxp[:, :, :I])
     o_ih, o_hh = _weight_targets(out, W_ih, W_hh)
     xh2 = xh[:T].reshape(T * B, I + P)
+    pending = None
     if I == 0 and o_hh is not None:                       # δW_hh = δaᵀ h_{t-1}, straight into the layer's array
         _matmul_into(da.reshape(T * B, G), True, xh2, False, o_hh)
         dW_ih, dW_hh = None, o_hh
     else:                                                 # δ[W_ih | W_hh] in one product (its columns copied on)
         dW = workspace.empty((G, I + P), dt)
         split = None if o_hh is None else (o_ih, o_hh)
-        _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
+        if split and out.get("defer"):                    # handed on, to run beside the next layer's loop
+            pending = (da.reshape(T * B, G), xh2, dW, o_ih, o_hh)
+        else:
+            _matmul_into(da.reshape(T * B, G), True, xh2, False, dW, split=split)
         dW_ih, dW_hh = (o_ih, o_hh) if split else (dW[:, :I], dW[:, I:])
     if ids is not None:                                   # δtab (V, 4H) → δW_ih = δtabᵀ table, δtable = δtab W_ih
         dtab = _sum_by_id(da.reshape(T * B, G), np.ascontiguousarray(ids, np.int64).reshape(-1), table.shape[0])
@@ -554,6 +572,8 @@ def lstm_backward(p: LSTMParams, cache, dy, dh_T=None, dc_T=None, input_grad=Tru
         "b_hh": None if p.b_hh is None else (db.copy() if p.b_ih is not None else db),
         "W_hr": dW_hr, "peephole": None if p.peephole is None else dpeeps.sum(axis=0),
     }
+    if pending is not None:
+        grads["pending"] = pending
     return dx, dh, dc, grads
 
 

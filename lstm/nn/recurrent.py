@@ -388,6 +388,7 @@ class _Recurrent(Module):
         W = self.output_size
         grads = self._grads
         d_inp = dy
+        pending = None                          # the layer above's weight-gradient product, handed on (one direction)
         for k in reversed(range(self.num_layers)):
             if run.drop_masks[k] is not None:
                 d_inp = d_inp * run.drop_masks[k]
@@ -399,11 +400,15 @@ class _Recurrent(Module):
                 if d == 1:
                     dyd = dyd[run.rev]
                 out = None                                         # the kernel may write δW_ih, δW_hh here
-                if not accumulate and run.hh_masks[k][d] is None:
+                if self._writes_in_place(k, d, accumulate, run):
                     out = {key: grads[_PARAM_STEMS[key] + suffix] for key in ("W_ih", "W_hh")}
+                    if self.num_directions == 1:
+                        out["then"] = pending
+                        out["defer"] = k > 0 and self._writes_in_place(k - 1, d, accumulate, run)
                 dx, ds0, g = self._backward_kernel(run.params[k][d], run.caches[k][d], dyd,
                                                    tuple(s[idx] for s in dfinal), input_grad or k > 0,
                                                    run.batch_major and k == self.num_layers - 1, out)
+                pending = g.pop("pending", None)
                 if dx is not None:
                     table_grad = k == 0 and run.ids is not None and self.lookup_kernel
                     dx = dx if d == 0 or table_grad else dx[run.rev]
@@ -446,6 +451,12 @@ class _Recurrent(Module):
     def _forward_kernel(self, x, state, p, mask, keep_cache, ids=None, batch_major=False):
         """y (T, B, ·), or (B, T, ·) when ``batch_major`` (asked only of a ``batch_major_kernel``); state; cache."""
         raise NotImplementedError
+
+    @staticmethod
+    def _writes_in_place(k, d, accumulate, run) -> bool:
+        """Layer k's kernel may write its δW_ih, δW_hh straight into the gradient arrays: nothing to add them to
+        and no DropConnect mask to apply to them afterwards."""
+        return not accumulate and run.hh_masks[k][d] is None
 
     def _backward_kernel(self, p, cache, dy, dstate, input_grad, batch_major=False, out=None):
         """dx, dstate0, grads from dy (T, B, ·), or (B, T, ·) when ``batch_major``; ``out``: the layer's δW_ih,
