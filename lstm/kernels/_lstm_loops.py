@@ -22,8 +22,8 @@ from numba.extending import register_jitable
 
 from ._gates import lstm_unit
 from ._microkernel import BIAS, MR, STORE, matmul_packed, matmul_packed_blocks, pack_panels
-from ._pool import claim_next, claim_rows, finish, row_bounds, settle
-from ._steal import done_rows, give_rows, take_rows
+from ._pool import claim_rows, row_bounds
+from ._steal import NONE, OTHER, give_rows, next_rows
 from ._shared import JIT, product_rows
 from ._vmath import one_like
 
@@ -177,21 +177,11 @@ def lstm_forward_worker(ctl, gen, chunks, x, ids, tab, Wp, bias, Wrp, peep, zfla
     """Claims row chunks (see :mod:`._pool`) and runs the forward for each, then takes over rows still running
     elsewhere (:mod:`._steal`)."""
     B = xh.shape[1]
-    c = claim_next(ctl, gen, chunks)
-    while c >= 0:
-        r0, r1 = row_bounds(B, chunks, c)
-        _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0,
-                      r1, 0, steal)
-        done_rows(steal)
-        finish(ctl)
-        c = claim_next(ctl, gen, chunks)
-    r0, r1, t = take_rows(steal)
-    while r0 >= 0:
+    r0, r1, t, kind = next_rows(ctl, gen, chunks, 0, B, 0, steal, NONE)
+    while kind != NONE:
         _forward_rows(x, ids, tab, Wp, bias, Wrp, peep, zflat, mask, coupled, act, xh, cs, tc, y, y_bt, m, S2, r0,
                       r1, t, steal)
-        done_rows(steal)
-        r0, r1, t = take_rows(steal)
-    settle(ctl, chunks)
+        r0, r1, t, kind = next_rows(ctl, gen, chunks, 0, B, 0, steal, kind)
 
 
 @register_jitable(inline="always")
@@ -368,23 +358,12 @@ def lstm_backward_worker(ctl, gen, n, Wp, Wrp, Wip, peep, has_peep, mask, couple
     nothing from this loop: a thread done with its block starts on the loop's rows, and the hand-over of rows at
     the end evens out what the blocks left uneven."""
     B, T = act.shape[2], act.shape[0]
-    chunks = n - products
-    c = claim_next(ctl, gen, n)
-    while c >= 0:
-        if c < products:
-            r0, r1 = row_bounds(pC.shape[0], products, c)
-            product_rows(True, False, pA, pB, pC, fn, pbias, pleft, pright, r0, r1)
+    r0, r1, t, kind = next_rows(ctl, gen, n, products, B, T - 1, steal, NONE)
+    while kind != NONE:
+        if kind == OTHER:                                   # block r0 of the product handed on
+            p0, p1 = row_bounds(pC.shape[0], products, r0)
+            product_rows(True, False, pA, pB, pC, fn, pbias, pleft, pright, p0, p1)
         else:
-            r0, r1 = row_bounds(B, chunks, c - products)
             _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp,
-                           mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, T - 1, steal)
-            done_rows(steal)
-        finish(ctl)
-        c = claim_next(ctl, gen, n)
-    r0, r1, t = take_rows(steal)
-    while r0 >= 0:
-        _backward_rows(Wp, Wrp, Wip, peep, has_peep, mask, coupled, act, cs, tc, dy, dy_bt, dh, dc, da, dhp, mbuf,
-                       dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, t, steal)
-        done_rows(steal)
-        r0, r1, t = take_rows(steal)
-    settle(ctl, n)
+                           mbuf, dm, dpeep, db, piece, keep_h, keep_c, S, Sm, dx, dg4, r0, r1, t, steal)
+        r0, r1, t, kind = next_rows(ctl, gen, n, products, B, T - 1, steal, kind)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._pool import _atomic_add, _atomic_load, _atomic_store, _cas, _pause
+from ._pool import _atomic_add, _atomic_load, _atomic_store, _cas, _pause, claim_next, finish, row_bounds, settle
 
 REQ, R0, R1, T0, ACTIVE, GIVES = 0, 1, 2, 3, 4, 5
+NONE, CHUNK, TAKEN, OTHER = 0, 1, 2, 3       # what :func:`next_rows` hands a worker
 WORDS = 8                                  # one cache line
 IDLE, ASKING, GIVING, GIVEN = 0, 1, 2, 3
 
@@ -80,3 +81,39 @@ def take_rows(steal):
 def done_rows(steal):
     """A chunk's or a handed-over range's rows are finished."""
     _atomic_add(steal, ACTIVE, -1)
+
+
+@njit(cache=True, nogil=True)
+def next_rows(ctl, gen, n, others, B, start, steal, prev):
+    """What a time-loop worker runs next, as (r0, r1, t, kind), after finishing what it was last given (``prev``,
+    NONE at first).  The call's n chunks (:mod:`._pool`) are ``others`` chunks of other work, then the loop's
+    chunks: B rows cut into n − others blocks.
+
+    - CHUNK: rows [r0, r1) of a chunk, from step ``start`` (0 forward, T − 1 backward);
+    - OTHER: chunk r0 < ``others`` of the other work, which the worker does itself;
+    - TAKEN: rows [r0, r1) taken over from another thread, from step t (:func:`take_rows`);
+    - NONE: nothing is left, and the call has settled (:func:`._pool.settle`).
+
+    A worker is then::
+
+        r0, r1, t, kind = next_rows(ctl, gen, n, 0, B, start, steal, NONE)
+        while kind != NONE:
+            rows(..., r0, r1, t, steal)             # calling give_rows(steal, r0, r1, t, MR) before each step
+            r0, r1, t, kind = next_rows(ctl, gen, n, 0, B, start, steal, kind)
+    """
+    if prev == CHUNK or prev == TAKEN:
+        done_rows(steal)
+    if prev == CHUNK or prev == OTHER:
+        finish(ctl)
+    if prev != TAKEN:                                           # once rows are taken, every chunk is claimed
+        c = claim_next(ctl, gen, n)
+        if c >= 0:
+            if c < others:
+                return c, -1, -1, OTHER
+            r0, r1 = row_bounds(B, n - others, c - others)
+            return r0, r1, start, CHUNK
+    r0, r1, t = take_rows(steal)
+    if r0 >= 0:
+        return r0, r1, t, TAKEN
+    settle(ctl, n)
+    return -1, -1, -1, NONE

@@ -596,8 +596,9 @@ def gru_forward(x, h0, p: GRUParams, mask=None, keep_cache=True):
     hn = workspace.empty((T, B, H), dt)
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)                          # W_hhᵀ in panels: S = h_{t-1} W_hhᵀ
-    _pool().run(gru_forward_worker, _chunks(B, T * B * G * H, Wp.nbytes), B, Wp, b_hn,
-                _mask2(mask, T, B, dt), act, hs, hn, _scratch(B, G, dt), y)
+    chunks = _chunks(B, T * B * G * H, Wp.nbytes)
+    _pool().run(gru_forward_worker, chunks, B, 0, new_steal(chunks), Wp, b_hn, _mask2(mask, T, B, dt), act, hs, hn,
+                _scratch(B, G, dt), y)
     cache = GRUCache(x=_kept(x, given), h=hs, r=act[:, :, :H], z=act[:, :, H:2 * H], n=act[:, :, 2 * H:], hn=hn,
                      mask=mask, act=act) if keep_cache else None
     return y, hs[T].copy(), cache
@@ -616,8 +617,9 @@ def gru_backward(p: GRUParams, cache, dy, dh_T=None, input_grad=True):
     dxa = workspace.empty((T, B, G), dt)
     dha = workspace.empty((T, B, G), dt)
     Wb = _packed(W_hh, False, dt)                         # W_hh in panels: δh += δa_h W_hh
-    _pool().run(gru_backward_worker, _chunks(B, T * B * G * H, Wb.nbytes), B, Wb,
-                _mask2(cache.mask, T, B, dt), act, hs, hn, _c(dy, dt), dh, dxa, dha)
+    chunks = _chunks(B, T * B * G * H, Wb.nbytes)
+    _pool().run(gru_backward_worker, chunks, B, T - 1, new_steal(chunks), Wb, _mask2(cache.mask, T, B, dt), act, hs,
+                hn, _c(dy, dt), dh, dxa, dha)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(dxa, dha, x, hs, W_ih, dt, input_grad)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh,
@@ -647,8 +649,9 @@ def rnn_forward(x, h0, p: RNNParams, mask=None, keep_cache=True):
     hs[0] = h0
     y = workspace.empty((T, B, H), dt)
     Wp = _packed(W_hh, True, dt)
-    _pool().run(rnn_forward_worker, _chunks(B, T * B * H * H, Wp.nbytes), B, Wp, _mask2(mask, T, B, dt),
-                _relu(p), act, hs, _scratch(B, H, dt), y)
+    chunks = _chunks(B, T * B * H * H, Wp.nbytes)
+    _pool().run(rnn_forward_worker, chunks, B, 0, new_steal(chunks), Wp, _mask2(mask, T, B, dt), _relu(p), act, hs,
+                _scratch(B, H, dt), y)
     return y, hs[T].copy(), RNNCache(x=_kept(x, given), h=hs, mask=mask) if keep_cache else None
 
 
@@ -662,8 +665,9 @@ def rnn_backward(p: RNNParams, cache, dy, dh_T=None, input_grad=True):
     dh = _state(dh_T, (B, H), dt, padded=True)
     da = workspace.empty((T, B, H), dt)
     Wb = _packed(W_hh, False, dt)
-    _pool().run(rnn_backward_worker, _chunks(B, T * B * H * H, Wb.nbytes), B, Wb,
-                _mask2(cache.mask, T, B, dt), _relu(p), hs, _c(dy, dt), dh, da)
+    chunks = _chunks(B, T * B * H * H, Wb.nbytes)
+    _pool().run(rnn_backward_worker, chunks, B, T - 1, new_steal(chunks), Wb, _mask2(cache.mask, T, B, dt),
+                _relu(p), hs, _c(dy, dt), dh, da)
     dh = np.ascontiguousarray(dh[:, :H])
     dx, dW_ih, dW_hh = _input_side(da, da, x, hs, W_ih, dt, input_grad)
     db = _colsum(da, dt) if (p.b_ih is not None or p.b_hh is not None) else None
