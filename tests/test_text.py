@@ -14,6 +14,8 @@ from lstm.models import LanguageModel, NotFittedError
 
 TEXT = builtin_corpus()[:40000]
 
+SMALL_RUN = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--steps", "3", "--quiet"]
+
 
 def small_model(**kw):
     args = dict(hidden_size=24, num_layers=2, seq_len=20, batch_size=8, steps=30, eval_every=10, lr=1e-2, seed=0)
@@ -248,12 +250,11 @@ def test_train_text_writes_model_checkpoint_and_log(trained_dir, capsys):
 
 
 def test_clip_norm_reaches_the_model_and_zero_turns_clipping_off(trained_dir, tmp_path):
-    small = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--steps", "3", "--quiet"]
     runs = {}
     for clip in ("0.5", "0", "1e-9"):
         out = tmp_path / f"clip{clip}"
         argv = ["train-text", str(trained_dir / "corpus.txt"), "--clip-norm", clip, "--out", str(out)]
-        assert main(argv + small) == 0
+        assert main(argv + SMALL_RUN) == 0
         runs[clip] = lstm.load(out / "model.safetensors")
     assert runs["0.5"].clip_norm == 0.5 and runs["0"].clip_norm == 0
     w = {clip: m.net_.state_dict()["rnn.weight_hh_l0"] for clip, m in runs.items()}
@@ -303,15 +304,14 @@ def test_a_previous_run_is_never_replaced_silently(trained_dir, tmp_path, capsys
     shutil.copytree(trained_dir / "run", run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     src = trained_dir / "corpus.txt"
-    small = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch", "4", "--steps", "3", "--quiet"]
-    assert main(["train-text", str(src), "--out", str(run)] + small) == 2
+    assert main(["train-text", str(src), "--out", str(run)] + SMALL_RUN) == 2
     assert "holds a previous run; pass --resume to continue it, --overwrite" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
-    assert main(["train-text", str(src), "--out", str(run), "--overwrite"] + small) == 0
+    assert main(["train-text", str(src), "--out", str(run), "--overwrite"] + SMALL_RUN) == 0
     assert "trained 3 steps" in capsys.readouterr().out
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        assert main(["train-text", str(src)] + small) == 0
+        assert main(["train-text", str(src)] + SMALL_RUN) == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["corpus", "corpus-2"]
     assert "runs/corpus-2/model.safetensors" in capsys.readouterr().out
 
